@@ -1,0 +1,70 @@
+# coin-pricer: GNU make. `make` builds every stage into bin/; `make test` runs the
+# suite; `make test SANITIZE=1` builds with ASan+UBSan into bin-san/ and runs it there.
+
+STAGES   := filter-junk normalize-usd valuate
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARNINGS := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+CPPFLAGS += -Istages/lib -D_GNU_SOURCE
+LDLIBS   := -lcjson -lm
+
+ifeq ($(SANITIZE),1)
+BIN      := bin-san
+OBJ      := build/san
+CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+else
+BIN      := bin
+OBJ      := build/normal
+endif
+
+LIB_SRC  := $(wildcard stages/lib/*.c)
+LIB_OBJ  := $(LIB_SRC:stages/lib/%.c=$(OBJ)/lib/%.o)
+PROGRAMS := $(STAGES:%=$(BIN)/%)
+
+.SECONDARY:
+.PHONY: all test bench install uninstall clean deps demo format
+all: $(PROGRAMS)
+
+$(BIN)/%: $(OBJ)/%.o $(OBJ)/libcoin.a | $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OBJ)/libcoin.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(OBJ)/%.o: stages/%.c | $(OBJ)/lib
+	$(CC) $(CPPFLAGS) $(WARNINGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(OBJ)/lib $(BIN):
+	mkdir -p $@
+
+# Installs the Debian packages the build and the tests need, where any is missing.
+deps:
+	@scripts/install-deps.sh
+
+test: deps all
+	@BIN=$(CURDIR)/$(BIN) tests/run.sh
+
+bench: all
+	@BIN=$(CURDIR)/$(BIN) scripts/bench.sh
+
+demo: deps all
+	@scripts/demo.sh
+
+install: $(PROGRAMS)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(STAGES:%=$(DESTDIR)$(PREFIX)/bin/%)
+
+format:
+	clang-format -i stages/*.c stages/lib/*.[ch]
+
+clean:
+	rm -rf build bin bin-san
+
+-include $(wildcard $(OBJ)/*.d $(OBJ)/lib/*.d)

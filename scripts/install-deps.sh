@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install the Debian packages coin-pricer needs to build, run and test, where any is
+# missing. Quiet and quick when everything is there; called by `make test`, `make demo`
+# and .ci/run.
+set -euo pipefail
+
+packages=(
+	build-essential   # gcc, make
+	libcjson-dev      # JSON in the stages
+	libcurl4-openssl-dev
+	libpq-dev
+	jq                # shell glue, tests, benchmarks
+	postgresql        # the local cluster of the tests and the demo
+	python3           # the fake eBay server and the schema checks of the tests
+	python3-jsonschema
+	procps            # ps and pkill in the tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+	sudo=(sudo)
+else
+	echo "install-deps: not root and no sudo; as root run: apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

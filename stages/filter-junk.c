@@ -1,0 +1,409 @@
+/*
+ * filter-junk: mark price points whose titles say they are not a comparable coin
+ * (replicas, lots, empty holders, ...). Adds "filtered_out" and "filter_reason" to
+ * every price_point and drops nothing: the audit trail shows why each was left out.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+#include "ndjson.h"
+#include "rules.h"
+
+static const char *const builtin_excludes[] = {
+	"replica", "replicas", "copy", "copies", "reproduction", "reproductions", "repro",
+	"fake", "counterfeit", "plated", "token", "tokens", "novelty", "fantasy", "tribute",
+	"souvenir", "holder only", "empty holder", "capsule only", "capsules", "album",
+	"folder", "display case", "lot of", "roll of", "bag of", "set of", "bulk", "cleaned",
+	"damaged", "holed", "details", "bent",
+};
+
+/* A keyword as its words: lower-case ASCII letters and digits, one space between. */
+struct keyword {
+	char *name;  /* as the user wrote it, trimmed: what filter_reason names */
+	char *words; /* "lot of" */
+	size_t nwords;
+};
+
+struct keyword_list {
+	struct keyword *v;
+	size_t n, cap;
+};
+
+/* The words of a title: spans into a lower-cased copy. */
+struct words {
+	struct buf text;
+	struct {
+		const char *p;
+		size_t len;
+	} *v;
+	size_t n, cap;
+};
+
+struct filter {
+	struct keyword_list job_exclude, job_include; /* from the latest job record */
+	struct keyword_list opt_exclude, opt_include; /* from --exclude, --include, --rules */
+	struct keyword_list builtin;
+	struct words title_words;
+	struct buf title, extra;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: filter-junk [--strict] [--no-defaults] [--exclude KW]... [--include KW]...\n"
+		"                   [--rules FILE]\n");
+}
+
+static void
+help(void)
+{
+	usage(stdout);
+	printf("\n"
+	       "Reads NDJSON records on stdin and writes them to stdout, adding to every\n"
+	       "price_point \"filtered_out\" (bool) and \"filter_reason\" (string or null).\n"
+	       "Nothing is dropped. A title matches a keyword when the keyword's words stand\n"
+	       "together among the title's words (ASCII, case-insensitive; any character that\n"
+	       "is not a letter or digit separates words).\n"
+	       "\n"
+	       "  --exclude KW     mark points whose title matches KW (repeatable; KW may be\n"
+	       "                   \"a, b\" for several keywords)\n"
+	       "  --include KW     keep only points whose title matches some include keyword\n"
+	       "  --rules FILE     rules as NDJSON objects {\"rule_type\",\"rule_value\",\"priority\"}\n"
+	       "  --no-defaults    do not apply the built-in exclude list\n"
+	       "  --strict         stop at the first bad line\n"
+	       "  --help, --version\n"
+	       "\n"
+	       "Rules of the latest job record apply to the price points after it; the first\n"
+	       "match wins, in this order: job rules, options, built-ins.\n"
+	       "Exit status: 0 ok, 64 usage, 65 some lines were bad, 74 I/O error.\n");
+}
+
+/* Lower-case ASCII letters and digits of s, split into words separated by spaces. */
+static size_t
+normalize_words(const char *s, size_t len, struct buf *out)
+{
+	size_t i, nwords = 0;
+	int in_word = 0;
+
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+			if (!in_word && nwords++)
+				buf_addc(out, ' ');
+			buf_addc(out, c);
+			in_word = 1;
+		} else {
+			in_word = 0;
+		}
+	}
+	return nwords;
+}
+
+/* Add each comma-separated keyword of value (a keyword with no words is ignored). */
+static void
+add_keywords(struct keyword_list *l, const char *value)
+{
+	const char *p = value;
+
+	while (*p) {
+		const char *end = strchr(p, ',');
+		const char *a = p, *b;
+		struct buf words = BUF_INIT;
+		size_t n;
+
+		if (end == NULL)
+			end = p + strlen(p);
+		b = end;
+		while (a < b && (*a == ' ' || *a == '\t'))
+			a++;
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+			b--;
+		n = normalize_words(a, (size_t)(b - a), &words);
+		if (n > 0) {
+			if (l->n == l->cap) {
+				l->cap = l->cap ? l->cap * 2 : 8;
+				l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+			}
+			l->v[l->n].name = xstrndup(a, (size_t)(b - a));
+			l->v[l->n].words = words.data;
+			l->v[l->n].nwords = n;
+			l->n++;
+		} else {
+			buf_free(&words);
+		}
+		p = *end ? end + 1 : end;
+	}
+}
+
+static void
+clear_keywords(struct keyword_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		free(l->v[i].name);
+		free(l->v[i].words);
+	}
+	l->n = 0;
+}
+
+static void
+free_keywords(struct keyword_list *l)
+{
+	clear_keywords(l);
+	free(l->v);
+	l->v = NULL;
+	l->cap = 0;
+}
+
+/* Split a title into words; they live in w until the next call. */
+static void
+split_title(struct words *w, const char *title, size_t len)
+{
+	const char *p, *end;
+
+	buf_reset(&w->text);
+	buf_grow(&w->text, len);
+	normalize_words(title, len, &w->text);
+	w->n = 0;
+	p = w->text.data;
+	end = p + w->text.len;
+	while (p < end) {
+		const char *space = memchr(p, ' ', (size_t)(end - p));
+
+		if (space == NULL)
+			space = end;
+		if (w->n == w->cap) {
+			w->cap = w->cap ? w->cap * 2 : 32;
+			w->v = xrealloc(w->v, w->cap * sizeof(*w->v));
+		}
+		w->v[w->n].p = p;
+		w->v[w->n].len = (size_t)(space - p);
+		w->n++;
+		p = space + 1;
+	}
+}
+
+/* Whether the keyword's words stand consecutively among the title's words. */
+static int
+keyword_matches(const struct keyword *k, const struct words *w)
+{
+	size_t i, j;
+
+	for (i = 0; i + k->nwords <= w->n; i++) {
+		const char *kp = k->words;
+
+		for (j = 0; j < k->nwords; j++) {
+			size_t len = w->v[i + j].len;
+
+			if (strncmp(kp, w->v[i + j].p, len) != 0 || (kp[len] != ' ' && kp[len] != '\0'))
+				break;
+			kp += len + 1;
+		}
+		if (j == k->nwords)
+			return 1;
+	}
+	return 0;
+}
+
+static const struct keyword *
+first_match(const struct keyword_list *l, const struct words *w)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (keyword_matches(&l->v[i], w))
+			return &l->v[i];
+	return NULL;
+}
+
+/* Sort rules by priority and add their keyword rules to the two lists. */
+static void
+add_rules(struct rule_list *rules, struct keyword_list *exclude, struct keyword_list *include)
+{
+	size_t i;
+
+	rules_sort(rules);
+	for (i = 0; i < rules->n; i++) {
+		if (rules->v[i].type == RULE_EXCLUDE_KEYWORDS)
+			add_keywords(exclude, rules->v[i].value);
+		else if (rules->v[i].type == RULE_INCLUDE_KEYWORDS)
+			add_keywords(include, rules->v[i].value);
+	}
+}
+
+static int
+on_job(struct filter *f, struct ndj_record *r)
+{
+	const struct ndj_member *m = ndj_get(r, "rules");
+	struct rule_list rules = { 0 };
+	int rc = 0;
+
+	clear_keywords(&f->job_exclude);
+	clear_keywords(&f->job_include);
+	if (!ndj_is_null(m)) {
+		if (rules_add_json(&rules, m->val, m->val_len, r->err, sizeof(r->err)) < 0)
+			rc = NDJ_BAD;
+		else
+			add_rules(&rules, &f->job_exclude, &f->job_include);
+	}
+	rules_clear(&rules);
+	if (rc == 0)
+		ndj_pass(r);
+	return rc;
+}
+
+static const char *const our_fields[] = { "filtered_out", "filter_reason" };
+
+static int
+on_price_point(struct filter *f, struct ndj_record *r)
+{
+	const struct ndj_member *filtered = ndj_get(r, "filtered_out");
+	const struct keyword *k = NULL;
+	const char *reason_kind = NULL;
+
+	if (filtered != NULL && !(filtered->val_len == 4 && memcmp(filtered->val, "true", 4) == 0) &&
+	    !(filtered->val_len == 5 && memcmp(filtered->val, "false", 5) == 0)) {
+		snprintf(r->err, sizeof(r->err), "\"filtered_out\" must be true or false");
+		return NDJ_BAD;
+	}
+	if (ndj_string(ndj_get(r, "title"), &f->title) < 0) {
+		snprintf(r->err, sizeof(r->err), "\"title\" must be a string or null");
+		return NDJ_BAD;
+	}
+	/* Already filtered upstream: the earlier reason stands. */
+	if (filtered != NULL && filtered->val[0] == 't') {
+		if (ndj_get(r, "filter_reason") != NULL)
+			return ndj_pass(r);
+		return ndj_write_edited(r, NULL, 0, "\"filter_reason\":null", 20);
+	}
+	split_title(&f->title_words, f->title.data, f->title.len);
+	if ((k = first_match(&f->job_exclude, &f->title_words)) == NULL &&
+	    (k = first_match(&f->opt_exclude, &f->title_words)) == NULL)
+		k = first_match(&f->builtin, &f->title_words);
+	if (k != NULL) {
+		reason_kind = "exclude_keywords:";
+	} else if ((f->job_include.n || f->opt_include.n) &&
+		   first_match(&f->job_include, &f->title_words) == NULL &&
+		   first_match(&f->opt_include, &f->title_words) == NULL) {
+		reason_kind = "include_keywords:none";
+	}
+	buf_reset(&f->extra);
+	if (reason_kind == NULL) {
+		buf_adds(&f->extra, "\"filtered_out\":false,\"filter_reason\":null");
+	} else {
+		struct buf reason = BUF_INIT;
+
+		buf_adds(&reason, reason_kind);
+		if (k != NULL)
+			buf_adds(&reason, k->name);
+		buf_adds(&f->extra, "\"filtered_out\":true,\"filter_reason\":");
+		buf_add_json_string(&f->extra, reason.data, reason.len);
+		buf_free(&reason);
+	}
+	return ndj_write_edited(r, our_fields, 2, f->extra.data, f->extra.len);
+}
+
+static int
+on_record(struct ndj_record *r, void *ctx)
+{
+	struct filter *f = ctx;
+
+	/* Write errors are the loop's to report: only a bad record is ours. */
+	if (strcmp(r->kind, "price_point") == 0)
+		return on_price_point(f, r) == NDJ_BAD ? NDJ_BAD : 0;
+	if (strcmp(r->kind, "job") == 0)
+		return on_job(f, r);
+	ndj_pass(r);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "exclude", required_argument, NULL, 'x' },
+		{ "include", required_argument, NULL, 'i' },
+		{ "rules", required_argument, NULL, 'r' },
+		{ "no-defaults", no_argument, NULL, 'n' },
+		{ "strict", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct filter f = { 0 };
+	struct rule_list rules = { 0 };
+	struct ndj_stage stage = { on_record, NULL, &f, 0 };
+	char err[512];
+	int c, defaults = 1, status;
+	size_t i;
+
+	log_init("filter-junk");
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'x':
+			rules_add(&rules, RULE_EXCLUDE_KEYWORDS, optarg, 0);
+			break;
+		case 'i':
+			rules_add(&rules, RULE_INCLUDE_KEYWORDS, optarg, 0);
+			break;
+		case 'r':
+			if (rules_load_file(&rules, optarg, err, sizeof(err)) < 0) {
+				log_error("%s", err);
+				rules_clear(&rules);
+				return EXIT_CONFIG;
+			}
+			break;
+		case 'n':
+			defaults = 0;
+			break;
+		case 's':
+			stage.strict = 1;
+			break;
+		case 'h':
+			help();
+			rules_clear(&rules);
+			return fclose(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
+		case 'V':
+			rules_clear(&rules);
+			return ndj_version("filter-junk");
+		default:
+			ndj_option_error(argv);
+			usage(stderr);
+			rules_clear(&rules);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument: %s", argv[optind]);
+		usage(stderr);
+		rules_clear(&rules);
+		return EXIT_USAGE;
+	}
+	add_rules(&rules, &f.opt_exclude, &f.opt_include);
+	rules_clear(&rules);
+	for (i = 0; defaults && i < sizeof(builtin_excludes) / sizeof(builtin_excludes[0]); i++)
+		add_keywords(&f.builtin, builtin_excludes[i]);
+
+	status = ndj_run(&stage);
+
+	free_keywords(&f.job_exclude);
+	free_keywords(&f.job_include);
+	free_keywords(&f.opt_exclude);
+	free_keywords(&f.opt_include);
+	free_keywords(&f.builtin);
+	buf_free(&f.title_words.text);
+	free(f.title_words.v);
+	buf_free(&f.title);
+	buf_free(&f.extra);
+	return status;
+}

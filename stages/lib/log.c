@@ -1,0 +1,148 @@
+/*
+ * Logging to stderr. One line per message, written with a single write(2) so that
+ * the lines of several stages sharing one stderr do not interleave mid-line.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+
+static const char *log_program = "coin-pricer";
+static enum log_level log_threshold = LOG_INFO;
+static int log_json;
+static char **log_secrets;
+static size_t log_nsecrets;
+
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
+
+void
+log_init(const char *program)
+{
+	const char *level = getenv("LOG_LEVEL");
+	const char *format = getenv("LOG_FORMAT");
+	size_t i;
+
+	log_program = program;
+	log_threshold = LOG_INFO;
+	for (i = 0; level && i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (strcasecmp(level, level_names[i]) == 0)
+			log_threshold = (enum log_level)i;
+	if (level && strcasecmp(level, "warning") == 0)
+		log_threshold = LOG_WARN;
+	if (format && strcasecmp(format, "json") == 0)
+		log_json = 1;
+	else if (format && strcasecmp(format, "text") == 0)
+		log_json = 0;
+	else
+		log_json = !isatty(2);
+}
+
+int
+log_enabled(enum log_level level)
+{
+	return level >= log_threshold;
+}
+
+void
+log_add_secret(const char *secret)
+{
+	if (secret == NULL || *secret == '\0')
+		return;
+	log_secrets = xrealloc(log_secrets, (log_nsecrets + 1) * sizeof(*log_secrets));
+	log_secrets[log_nsecrets++] = xstrdup(secret);
+}
+
+void
+log_cleanup(void)
+{
+	size_t i;
+
+	for (i = 0; i < log_nsecrets; i++)
+		free(log_secrets[i]);
+	free(log_secrets);
+	log_secrets = NULL;
+	log_nsecrets = 0;
+}
+
+/* Replace every occurrence of every secret in b by "[redacted]". */
+static void
+redact(struct buf *b)
+{
+	struct buf out = BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < log_nsecrets; i++) {
+		const char *secret = log_secrets[i];
+		size_t slen = strlen(secret);
+		const char *p = b->data, *hit;
+
+		if (strstr(p, secret) == NULL)
+			continue;
+		buf_reset(&out);
+		while ((hit = strstr(p, secret)) != NULL) {
+			buf_add(&out, p, (size_t)(hit - p));
+			buf_adds(&out, "[redacted]");
+			p = hit + slen;
+		}
+		buf_adds(&out, p);
+		buf_reset(b);
+		buf_add(b, out.data, out.len);
+	}
+	buf_free(&out);
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	struct buf msg = BUF_INIT, line = BUF_INIT;
+	va_list ap;
+	int n;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_grow(&msg, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(msg.data, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	msg.len = (size_t)n;
+	redact(&msg);
+
+	if (log_json) {
+		char ts[32];
+		struct timespec now;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		gmtime_r(&now.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		buf_addf(&line, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"program\":",
+			 ts, now.tv_nsec / 1000000, level_names[level]);
+		buf_add_json_string(&line, log_program, strlen(log_program));
+		buf_adds(&line, ",\"msg\":");
+		buf_add_json_string(&line, msg.data, msg.len);
+		buf_adds(&line, "}\n");
+	} else {
+		buf_addf(&line, "%s: ", log_program);
+		if (level != LOG_INFO)
+			buf_addf(&line, "%s: ", level_names[level]);
+		buf_add(&line, msg.data, msg.len);
+		buf_addc(&line, '\n');
+	}
+	if (write(2, line.data, line.len) < 0) {
+		/* stderr is gone; there is nowhere left to say so. */
+	}
+	buf_free(&msg);
+	buf_free(&line);
+}

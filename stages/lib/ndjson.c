@@ -1,0 +1,769 @@
+/*
+ * The NDJSON layer every stage stands on. A line is checked by a single-pass,
+ * non-recursive scanner that also notes where each top-level member lies, so that
+ * records can be passed on byte for byte and extended without re-serializing them:
+ * numbers, escapes and the "raw" audit copy stay exactly as the source wrote them.
+ */
+#include "ndjson.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* ---- scanning ---------------------------------------------------------- */
+
+struct scan {
+	const char *start, *p, *end;
+	struct ndj_record *r;
+	const char *why;
+};
+
+static int
+scan_fail(struct scan *s, const char *why)
+{
+	s->why = why;
+	return -1;
+}
+
+static void
+skip_ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+/* Length of the UTF-8 sequence at p (1 to 4), or 0 when it is not valid UTF-8. */
+static int
+utf8_length(const unsigned char *p, const unsigned char *end)
+{
+	unsigned char c = p[0];
+	int n, i;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (end - p < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+static int
+is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Check a string literal starting at s->p (the opening quote); leave p after it. */
+static int
+scan_string(struct scan *s, int *escaped)
+{
+	const unsigned char *p = (const unsigned char *)s->p + 1;
+	const unsigned char *end = (const unsigned char *)s->end;
+
+	*escaped = 0;
+	for (;;) {
+		/* The common case: a run of plain printable ASCII. */
+		while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+			p++;
+		if (p >= end)
+			return scan_fail(s, "the line ends inside a string (truncated?)");
+		if (*p == '"') {
+			s->p = (const char *)p + 1;
+			return 0;
+		}
+		if (*p == '\\') {
+			*escaped = 1;
+			if (p + 1 >= end)
+				return scan_fail(s, "the line ends inside a string (truncated?)");
+			switch (p[1]) {
+			case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+				p += 2;
+				break;
+			case 'u':
+				if (end - p < 6 || !is_hex((char)p[2]) || !is_hex((char)p[3]) ||
+				    !is_hex((char)p[4]) || !is_hex((char)p[5])) {
+					s->p = (const char *)p;
+					return scan_fail(s, "bad \\u escape in a string");
+				}
+				p += 6;
+				break;
+			default:
+				s->p = (const char *)p;
+				return scan_fail(s, "bad escape in a string");
+			}
+		} else if (*p < 0x20) {
+			s->p = (const char *)p;
+			return scan_fail(s, *p == 0 ? "NUL byte in a string"
+						    : "control character in a string (must be escaped)");
+		} else {
+			int n = utf8_length(p, end);
+
+			if (n == 0) {
+				s->p = (const char *)p;
+				return scan_fail(s, "invalid UTF-8 in a string");
+			}
+			p += n;
+		}
+	}
+}
+
+static int
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int
+scan_number(struct scan *s)
+{
+	const char *p = s->p;
+
+	if (p < s->end && *p == '-')
+		p++;
+	if (p >= s->end || !is_digit(*p))
+		return scan_fail(s, "bad number");
+	if (*p == '0')
+		p++;
+	else
+		while (p < s->end && is_digit(*p))
+			p++;
+	if (p < s->end && *p == '.') {
+		p++;
+		if (p >= s->end || !is_digit(*p))
+			return scan_fail(s, "bad number");
+		while (p < s->end && is_digit(*p))
+			p++;
+	}
+	if (p < s->end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < s->end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= s->end || !is_digit(*p))
+			return scan_fail(s, "bad number");
+		while (p < s->end && is_digit(*p))
+			p++;
+	}
+	s->p = p;
+	return 0;
+}
+
+static int
+scan_literal(struct scan *s, const char *word)
+{
+	size_t n = strlen(word);
+
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+		return scan_fail(s, "unexpected character");
+	s->p += n;
+	return 0;
+}
+
+static struct ndj_member *
+new_member(struct ndj_record *r)
+{
+	if (r->nmembers == r->members_cap) {
+		r->members_cap = r->members_cap ? r->members_cap * 2 : 16;
+		r->members = xrealloc(r->members, r->members_cap * sizeof(*r->members));
+	}
+	memset(&r->members[r->nmembers], 0, sizeof(r->members[0]));
+	return &r->members[r->nmembers++];
+}
+
+enum { WANT_VALUE, WANT_KEY, AFTER_VALUE };
+
+static int
+scan_line(struct scan *s)
+{
+	char stack[NDJ_MAX_DEPTH];
+	int depth = 0, state = WANT_VALUE, escaped;
+	struct ndj_record *r = s->r;
+	struct ndj_member *m = NULL;
+	const char *lit;
+
+	skip_ws(s);
+	if (s->p >= s->end)
+		return scan_fail(s, "empty line");
+	if (*s->p != '{')
+		return scan_fail(s, "not a JSON object");
+	for (;;) {
+		if (state == AFTER_VALUE && depth == 1 && m != NULL && m->val_len == 0)
+			m->val_len = (size_t)(s->p - m->val);
+		skip_ws(s);
+		if (state == AFTER_VALUE) {
+			if (depth == 0)
+				break;
+			if (s->p >= s->end)
+				return scan_fail(s, "the line ends inside an object or array (truncated?)");
+			if (*s->p == ',') {
+				s->p++;
+				state = stack[depth - 1] == '{' ? WANT_KEY : WANT_VALUE;
+			} else if (*s->p == (stack[depth - 1] == '{' ? '}' : ']')) {
+				s->p++;
+				depth--;
+			} else {
+				return scan_fail(s, "expected ',' or a closing bracket");
+			}
+			continue;
+		}
+		if (s->p >= s->end)
+			return scan_fail(s, "the line ends where a value should be (truncated?)");
+		if (state == WANT_KEY) {
+			if (*s->p != '"')
+				return scan_fail(s, "expected a member name in quotes");
+			lit = s->p;
+			if (scan_string(s, &escaped) < 0)
+				return -1;
+			if (depth == 1) {
+				m = new_member(r);
+				m->text = lit;
+				if (escaped) {
+					/* The arena may move as it grows: keep an offset for now. */
+					m->key_off = r->arena.len;
+					ndj_decode_string(lit, (size_t)(s->p - lit), &r->arena);
+					m->key_len = r->arena.len - m->key_off;
+				} else {
+					m->key = lit + 1;
+					m->key_len = (size_t)(s->p - lit) - 2;
+				}
+			}
+			skip_ws(s);
+			if (s->p >= s->end || *s->p != ':')
+				return scan_fail(s, "expected ':' after a member name");
+			s->p++;
+			skip_ws(s);
+			if (depth == 1)
+				m->val = s->p;
+			state = WANT_VALUE;
+			continue;
+		}
+		/* WANT_VALUE */
+		switch (*s->p) {
+		case '{':
+		case '[':
+			if (depth == NDJ_MAX_DEPTH)
+				return scan_fail(s, "nested deeper than 512 levels");
+			stack[depth++] = *s->p;
+			s->p++;
+			skip_ws(s);
+			if (s->p < s->end && *s->p == (stack[depth - 1] == '{' ? '}' : ']')) {
+				s->p++;
+				depth--;
+				state = AFTER_VALUE;
+			} else {
+				state = stack[depth - 1] == '{' ? WANT_KEY : WANT_VALUE;
+			}
+			continue;
+		case '"':
+			if (scan_string(s, &escaped) < 0)
+				return -1;
+			break;
+		case 't':
+			if (scan_literal(s, "true") < 0)
+				return -1;
+			break;
+		case 'f':
+			if (scan_literal(s, "false") < 0)
+				return -1;
+			break;
+		case 'n':
+			if (scan_literal(s, "null") < 0)
+				return -1;
+			break;
+		default:
+			if (*s->p == '-' || is_digit(*s->p)) {
+				if (scan_number(s) < 0)
+					return -1;
+				break;
+			}
+			return scan_fail(s, *s->p == '\0' ? "NUL byte" : "unexpected character");
+		}
+		state = AFTER_VALUE;
+	}
+	if (s->p != s->end)
+		return scan_fail(s, *s->p == '\0' ? "NUL byte after the object"
+						  : "more after the end of the object");
+	return 0;
+}
+
+void
+ndj_record_free(struct ndj_record *r)
+{
+	free(r->members);
+	r->members = NULL;
+	r->nmembers = r->members_cap = 0;
+	buf_free(&r->arena);
+	buf_free(&r->kind_buf);
+}
+
+int
+ndj_scan(struct ndj_record *r, char *line, size_t len)
+{
+	struct scan s = { line, line, line + len, r, NULL };
+	const struct ndj_member *kind;
+	size_t i;
+
+	r->line = line;
+	r->len = len;
+	r->nmembers = 0;
+	r->kind = NULL;
+	r->err[0] = '\0';
+	buf_reset(&r->arena);
+	if (scan_line(&s) < 0) {
+		snprintf(r->err, sizeof(r->err), "not valid JSON: %s (byte %zu)", s.why,
+			 (size_t)(s.p - s.start) + 1);
+		return -1;
+	}
+	for (i = 0; i < r->nmembers; i++)
+		if (r->members[i].key == NULL)
+			r->members[i].key = r->arena.data + r->members[i].key_off;
+	kind = ndj_get(r, "kind");
+	if (kind == NULL || kind->val[0] != '"') {
+		snprintf(r->err, sizeof(r->err), "the record has no \"kind\" string");
+		return -1;
+	}
+	buf_reset(&r->kind_buf);
+	ndj_decode_string(kind->val, kind->val_len, &r->kind_buf);
+	r->kind = r->kind_buf.data;
+	return 0;
+}
+
+const struct ndj_member *
+ndj_get(const struct ndj_record *r, const char *key)
+{
+	size_t klen = strlen(key), i;
+
+	for (i = r->nmembers; i-- > 0;)
+		if (r->members[i].key_len == klen && memcmp(r->members[i].key, key, klen) == 0)
+			return &r->members[i];
+	return NULL;
+}
+
+int
+ndj_is_null(const struct ndj_member *m)
+{
+	return m == NULL || (m->val_len == 4 && memcmp(m->val, "null", 4) == 0);
+}
+
+static unsigned
+hex4(const char *p)
+{
+	unsigned v = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		char c = p[i];
+
+		v = v << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
+static void
+add_utf8(struct buf *out, unsigned cp)
+{
+	char u[4];
+
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		buf_add(out, u, 1);
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | cp >> 6);
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		buf_add(out, u, 2);
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | cp >> 12);
+		u[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		buf_add(out, u, 3);
+	} else {
+		u[0] = (char)(0xf0 | cp >> 18);
+		u[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+		u[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		buf_add(out, u, 4);
+	}
+}
+
+void
+ndj_decode_string(const char *lit, size_t len, struct buf *out)
+{
+	const char *p = lit + 1, *end = lit + len - 1, *run;
+
+	buf_grow(out, len);
+	while (p < end) {
+		unsigned cp;
+
+		run = p;
+		while (p < end && *p != '\\')
+			p++;
+		buf_add(out, run, (size_t)(p - run));
+		if (p >= end)
+			break;
+		switch (p[1]) {
+		case 'b': buf_addc(out, '\b'); p += 2; continue;
+		case 'f': buf_addc(out, '\f'); p += 2; continue;
+		case 'n': buf_addc(out, '\n'); p += 2; continue;
+		case 'r': buf_addc(out, '\r'); p += 2; continue;
+		case 't': buf_addc(out, '\t'); p += 2; continue;
+		case 'u': break;
+		default: buf_addc(out, p[1]); p += 2; continue;
+		}
+		cp = hex4(p + 2);
+		p += 6;
+		if (cp >= 0xd800 && cp <= 0xdbff && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+			unsigned low = hex4(p + 2);
+
+			if (low >= 0xdc00 && low <= 0xdfff) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+				p += 6;
+			}
+		}
+		/* A lone surrogate cannot be UTF-8: it becomes U+FFFD. */
+		if (cp >= 0xd800 && cp <= 0xdfff)
+			cp = 0xfffd;
+		add_utf8(out, cp);
+	}
+}
+
+int
+ndj_string(const struct ndj_member *m, struct buf *out)
+{
+	buf_reset(out);
+	buf_grow(out, 0);
+	if (ndj_is_null(m))
+		return 1;
+	if (m->val[0] != '"')
+		return -1;
+	ndj_decode_string(m->val, m->val_len, out);
+	return 0;
+}
+
+int
+ndj_int(const struct ndj_member *m, int64_t *v)
+{
+	const char *p, *end;
+	int neg = 0;
+	uint64_t acc = 0, limit;
+
+	if (ndj_is_null(m))
+		return 1;
+	p = m->val;
+	end = p + m->val_len;
+	if (p < end && *p == '-') {
+		neg = 1;
+		p++;
+	}
+	if (p == end)
+		return -1;
+	limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; p < end; p++) {
+		if (!is_digit(*p))
+			return -1;
+		if (acc > (limit - (uint64_t)(*p - '0')) / 10)
+			return -1;
+		acc = acc * 10 + (uint64_t)(*p - '0');
+	}
+	*v = neg ? (int64_t)(0 - acc) : (int64_t)acc;
+	return 0;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+static int out_errno; /* the first output error, 0 while output is fine */
+
+static int
+out_check(void)
+{
+	if (out_errno == 0 && ferror(stdout))
+		out_errno = errno ? errno : EIO;
+	return out_errno ? -1 : 0;
+}
+
+int
+ndj_write(const void *data, size_t len)
+{
+	if (out_errno)
+		return -1;
+	if (len && fwrite(data, 1, len, stdout) != len)
+		return out_check();
+	return 0;
+}
+
+int
+ndj_flush(void)
+{
+	if (out_errno)
+		return -1;
+	if (fflush(stdout) != 0)
+		return out_check();
+	return 0;
+}
+
+int
+ndj_output_failed(void)
+{
+	return out_errno != 0;
+}
+
+int
+ndj_pass(const struct ndj_record *r)
+{
+	ndj_write(r->line, r->len);
+	return ndj_write("\n", 1);
+}
+
+static int
+dropped(const struct ndj_member *m, const char *const *drop, size_t ndrop)
+{
+	size_t i;
+
+	for (i = 0; i < ndrop; i++)
+		if (strlen(drop[i]) == m->key_len && memcmp(drop[i], m->key, m->key_len) == 0)
+			return 1;
+	return 0;
+}
+
+int
+ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndrop,
+		 const char *extra, size_t extra_len)
+{
+	size_t i, kept = 0, ndropped = 0;
+	const char *close;
+
+	for (i = 0; i < r->nmembers; i++)
+		ndropped += (size_t)dropped(&r->members[i], drop, ndrop);
+	if (ndropped == 0) {
+		/* The usual case: copy the record up to its closing brace. */
+		close = r->line + r->len;
+		while (*--close != '}')
+			;
+		while (close > r->line && (close[-1] == ' ' || close[-1] == '\t' || close[-1] == '\r'))
+			close--;
+		ndj_write(r->line, (size_t)(close - r->line));
+		if (r->nmembers && extra_len)
+			ndj_write(",", 1);
+	} else {
+		ndj_write("{", 1);
+		for (i = 0; i < r->nmembers; i++) {
+			const struct ndj_member *m = &r->members[i];
+
+			if (dropped(m, drop, ndrop))
+				continue;
+			if (kept++)
+				ndj_write(",", 1);
+			ndj_write(m->text, (size_t)(m->val + m->val_len - m->text));
+		}
+		if (kept && extra_len)
+			ndj_write(",", 1);
+	}
+	ndj_write(extra, extra_len);
+	return ndj_write("}\n", 2);
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+struct reader {
+	char *buf;
+	size_t cap, start, end; /* unread bytes are buf[start..end) */
+	int eof;
+	int error;      /* errno of a failed read */
+	int discarding; /* skipping the rest of an overlong line */
+};
+
+#define READ_CHUNK ((size_t)1 << 16)
+
+/*
+ * Fill the buffer. Before a read that would block, push our output out, so that in a
+ * live pipeline no record waits in a buffer while this stage waits for input.
+ */
+static int
+reader_fill(struct reader *rd)
+{
+	struct pollfd pfd = { 0, POLLIN, 0 };
+	ssize_t n;
+
+	if (rd->start > 0 && (rd->start == rd->end || rd->end + READ_CHUNK > rd->cap)) {
+		memmove(rd->buf, rd->buf + rd->start, rd->end - rd->start);
+		rd->end -= rd->start;
+		rd->start = 0;
+	}
+	if (rd->start == rd->end && rd->cap > 64 * READ_CHUNK) {
+		/* Give back what one long line made us take. */
+		free(rd->buf);
+		rd->buf = NULL;
+		rd->cap = rd->start = rd->end = 0;
+	}
+	if (rd->end + READ_CHUNK > rd->cap) {
+		rd->cap = rd->cap ? rd->cap * 2 : 4 * READ_CHUNK;
+		rd->buf = xrealloc(rd->buf, rd->cap + 1);
+	}
+	if (poll(&pfd, 1, 0) == 0)
+		ndj_flush();
+	do
+		n = read(0, rd->buf + rd->end, rd->cap - rd->end);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		rd->error = errno;
+		return -1;
+	}
+	if (n == 0)
+		rd->eof = 1;
+	rd->end += (size_t)n;
+	return 0;
+}
+
+/*
+ * The next line, without its newline, NUL-terminated in place. Returns 1 with a
+ * line, 2 for a line that was too long (skipped), 0 at the end, -1 on a read error.
+ */
+static int
+reader_line(struct reader *rd, char **line, size_t *len)
+{
+	size_t scanned = 0;
+	char *nl;
+
+	for (;;) {
+		nl = memchr(rd->buf + rd->start + scanned, '\n', rd->end - rd->start - scanned);
+		if (nl != NULL || (rd->eof && rd->end > rd->start)) {
+			size_t at = nl ? (size_t)(nl - rd->buf) : rd->end;
+
+			*line = rd->buf + rd->start;
+			*len = at - rd->start;
+			rd->start = nl ? at + 1 : at;
+			if (rd->discarding) {
+				rd->discarding = 0;
+				return 2;
+			}
+			(*line)[*len] = '\0';
+			if (*len > 0 && (*line)[*len - 1] == '\r')
+				(*line)[--*len] = '\0';
+			return 1;
+		}
+		if (rd->eof)
+			return rd->discarding ? (rd->discarding = 0, 2) : 0;
+		scanned = rd->end - rd->start;
+		if (rd->discarding || scanned > NDJ_MAX_LINE) {
+			/* Keep nothing of an overlong line; just look for its end. */
+			rd->discarding = 1;
+			rd->start = rd->end;
+			scanned = 0;
+		}
+		if (reader_fill(rd) < 0)
+			return -1;
+	}
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+static int
+report_bad(const struct ndj_stage *stage, unsigned long lineno, const char *why, int *bad)
+{
+	log_error("line %lu: %s", lineno, why);
+	(*bad)++;
+	return stage->strict ? -1 : 0;
+}
+
+int
+ndj_run(const struct ndj_stage *stage)
+{
+	static char outbuf[1 << 16];
+	struct reader rd = { 0 };
+	struct ndj_record rec = { 0 };
+	unsigned long lineno = 0;
+	int bad = 0, status = 0, got;
+	char *line;
+	size_t len;
+
+	/* A closed pipe is a write error (EPIPE) we end on quietly, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+
+	while (status == 0 && !ndj_output_failed() &&
+	       (got = reader_line(&rd, &line, &len)) != 0) {
+		lineno++;
+		if (got < 0)
+			break;
+		if (got == 2) {
+			if (report_bad(stage, lineno, "line longer than 256 MiB, skipped", &bad) < 0)
+				goto out;
+			continue;
+		}
+		if (ndj_scan(&rec, line, len) < 0) {
+			if (report_bad(stage, lineno, rec.err, &bad) < 0)
+				goto out;
+			continue;
+		}
+		rec.lineno = lineno;
+		status = stage->record(&rec, stage->ctx);
+		if (status == NDJ_BAD) {
+			status = 0;
+			if (report_bad(stage, lineno, rec.err, &bad) < 0)
+				goto out;
+		}
+	}
+	if (rd.error) {
+		log_error("cannot read standard input: %s", strerror(rd.error));
+		status = EXIT_IOERR;
+	} else if (status == 0 && !ndj_output_failed() && stage->finish)
+		status = stage->finish(stage->ctx);
+out:
+	free(rd.buf);
+	ndj_record_free(&rec);
+	if (fclose(stdout) != 0 && out_errno == 0)
+		out_errno = errno ? errno : EIO;
+	if (out_errno == EPIPE)
+		return EXIT_OK;
+	if (out_errno) {
+		log_error("cannot write standard output: %s", strerror(out_errno));
+		return EXIT_IOERR;
+	}
+	if (status)
+		return status;
+	return bad ? EXIT_DATAERR : EXIT_OK;
+}
+
+int
+ndj_option_error(char **argv)
+{
+	extern int optind, optopt;
+
+	if (optopt && optopt != '?')
+		log_error("option -%c: unknown, or it needs a value", optopt);
+	else
+		log_error("option %s: unknown, or it needs a value", argv[optind - 1]);
+	return EXIT_USAGE;
+}
+
+int
+ndj_version(const char *program)
+{
+	printf("%s (coin-pricer) %s\n", program, NDJ_VERSION);
+	return fclose(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
+}

@@ -1,0 +1,143 @@
+/*
+ * Newline-delimited JSON: reading lines of any length, checking that a line is one
+ * JSON object, finding its top-level members without building a tree, passing records
+ * through byte for byte, adding fields to them, and the read-transform-write loop
+ * that every stage runs.
+ */
+#ifndef NDJSON_H
+#define NDJSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define NDJ_VERSION "0.1.0"
+
+/* sysexits(3) codes, named here so that no stage hard-codes numbers. */
+enum {
+	EXIT_OK = 0,
+	EXIT_USAGE = 64,
+	EXIT_DATAERR = 65,
+	EXIT_NOINPUT = 66,
+	EXIT_UNAVAILABLE = 69,
+	EXIT_SOFTWARE = 70,
+	EXIT_IOERR = 74,
+	EXIT_TEMPFAIL = 75,
+	EXIT_CONFIG = 78
+};
+
+/* Deepest nesting of arrays and objects a line may have. */
+#define NDJ_MAX_DEPTH 512
+/* Longest line kept; a longer one is reported and skipped without being stored. */
+#define NDJ_MAX_LINE ((size_t)256 << 20)
+
+/* One top-level member of a record. */
+struct ndj_member {
+	const char *key; /* decoded key; not NUL-terminated */
+	size_t key_len;
+	const char *text; /* the member as written: from the key's quote to the value's end */
+	const char *val;  /* the value as written (raw JSON text) */
+	size_t val_len;
+	size_t key_off; /* private: where an escaped key was decoded */
+};
+
+/* One line, checked and indexed by ndj_scan(). Reused from line to line. */
+struct ndj_record {
+	char *line; /* the line without "\n" or "\r\n", NUL-terminated; owned by the reader */
+	size_t len;
+	unsigned long lineno;
+	struct ndj_member *members;
+	size_t nmembers;
+	const char *kind; /* the decoded "kind", NUL-terminated */
+	char err[256];    /* why the record was refused, for the caller to report */
+	/* private */
+	size_t members_cap;
+	struct buf arena;    /* decoded escaped keys */
+	struct buf kind_buf; /* decoded kind */
+};
+
+/* Free what a record holds (not the line, which belongs to the reader). */
+void ndj_record_free(struct ndj_record *r);
+
+/*
+ * Check that line (len bytes) is exactly one JSON object with a string "kind" and
+ * index its members into r. Returns 0, or -1 with the reason in r->err.
+ */
+int ndj_scan(struct ndj_record *r, char *line, size_t len);
+
+/* The member named key (the last one, as most JSON readers do), or NULL. */
+const struct ndj_member *ndj_get(const struct ndj_record *r, const char *key);
+
+/* Whether a member is absent or null. */
+int ndj_is_null(const struct ndj_member *m);
+
+/*
+ * Decode a member's string value into out (replacing its content). Returns 0 for a
+ * string, 1 when the member is absent or null (out is then empty), -1 for another type.
+ */
+int ndj_string(const struct ndj_member *m, struct buf *out);
+
+/* Decode a JSON string literal (quotes included, already checked) into out, appending. */
+void ndj_decode_string(const char *lit, size_t len, struct buf *out);
+
+/*
+ * Read a JSON integer value into *v. Returns 0, 1 when absent or null, -1 when the
+ * value is not an integer that fits in 64 bits.
+ */
+int ndj_int(const struct ndj_member *m, int64_t *v);
+
+/*
+ * Writing to stdout. Output is buffered; ndj_flush() pushes it out (stages call it at
+ * job boundaries; the reader calls it before a read that would block). The first
+ * write error is remembered and makes every later write a no-op; ndj_run() reports it.
+ * All return 0, or -1 once output has failed.
+ */
+int ndj_write(const void *data, size_t len);
+int ndj_flush(void);
+int ndj_output_failed(void);
+
+/* Write the record exactly as it came, with its newline. */
+int ndj_pass(const struct ndj_record *r);
+
+/*
+ * Write the record with the top-level members named in drop (ndrop names) left out
+ * and the members in extra appended. extra is JSON member text without a leading
+ * comma ("\"a\":1,\"b\":null"); it may be empty.
+ */
+int ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndrop,
+		     const char *extra, size_t extra_len);
+
+/* A stage: what to do with each record and at the end of input. */
+struct ndj_stage {
+	/*
+	 * Called for every well-formed record. Returns 0 when done with it, NDJ_BAD
+	 * with r->err set when the record lacks what the stage needs (the loop reports it
+	 * with the line number and goes on), or an exit status of 64 or more to stop.
+	 */
+	int (*record)(struct ndj_record *r, void *ctx);
+	/* Called once at the end of input (not after --strict stopped it); same returns. */
+	int (*finish)(void *ctx);
+	void *ctx;
+	int strict; /* stop at the first bad line */
+};
+
+#define NDJ_BAD 1
+
+/*
+ * Run the loop over stdin and stdout, then close stdout and check it. Returns the
+ * exit status: 0, 65 when any line was bad, 74 on an I/O error, 0 on a closed pipe
+ * (EPIPE: "| head" is normal use), or what a callback returned.
+ */
+int ndj_run(const struct ndj_stage *stage);
+
+/*
+ * Report a command-line option getopt_long() refused (call with opterr = 0, from its
+ * '?' case); returns EXIT_USAGE. The caller prints its usage line after it.
+ */
+int ndj_option_error(char **argv);
+
+/* Print "<program> (coin-pricer) VERSION" to stdout; returns the exit status. */
+int ndj_version(const char *program);
+
+#endif
