@@ -269,7 +269,7 @@ job_rates(struct rate_table *t, const struct ndj_member *m, char *err, size_t er
 		    r.usd_per_unit.digits == 0 ||
 		    (cJSON_IsString(as_of) && !valid_date(as_of->valuestring, strlen(as_of->valuestring)))) {
 			snprintf(err, errlen, "fx_rates: \"%.8s\" needs a positive decimal string "
-					      "\"usd_per_unit\" and an \"as_of\" date", item->string);
+					      "\"usd_per_unit\" (and may have an \"as_of\" date)", item->string);
 			rc = -1;
 			goto out;
 		}

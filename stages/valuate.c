@@ -590,7 +590,7 @@ on_job_boundary(struct valuator *v, struct ndj_record *r, int failed)
 		       memcmp(g->key, key->val, key->val_len) == 0)))
 			continue;
 		if (failed) {
-			log_warn("line %lu: job failed: its %zu price points are not valued", r->lineno,
+			log_warn("line %lu: job failed: not valuing its %zu price point(s)", r->lineno,
 				 g->n + g->filtered);
 			free_group(v, g);
 		} else if (ndj_is_null(job)) {

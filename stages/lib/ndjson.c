@@ -752,12 +752,9 @@ out:
 int
 ndj_option_error(char **argv)
 {
-	extern int optind, optopt;
+	extern int optind;
 
-	if (optopt && optopt != '?')
-		log_error("option -%c: unknown, or it needs a value", optopt);
-	else
-		log_error("option %s: unknown, or it needs a value", argv[optind - 1]);
+	log_error("option %s: unknown, or it needs a value", argv[optind - 1]);
 	return EXIT_USAGE;
 }
 
