@@ -231,7 +231,8 @@ compute(struct group *g, struct valuation *val)
 	__int128 sum = 0, weights = 0;
 
 	memset(val, 0, sizeof(*val));
-	qsort(x, n, sizeof(*x), by_cents);
+	if (n > 1)
+		qsort(x, n, sizeof(*x), by_cents);
 	if (n >= 4) {
 		/* Fences x 200: Q1 - 1.5 IQR = (5 A - 3 B) / 200 with A = 100 Q1, B = 100 Q3. */
 		__int128 a = percentile_x100(x, n, 25), b = percentile_x100(x, n, 75);

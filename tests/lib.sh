@@ -11,9 +11,10 @@ trap 'rm -rf "$scratch"' EXIT
 
 # run_test NAME FUNCTION [ARGS...]: run one test in a subshell, report ok / not ok.
 run_test() {
-	local name=$1 out rc
+	local name=$1 out rc dir
 	shift
-	out=$( (set -o pipefail; cd "$scratch" && "$@") 2>&1)
+	dir=$(mktemp -d "$scratch/test.XXXXXX")
+	out=$( (set -o pipefail; cd "$dir" && "$@") 2>&1)
 	rc=$?
 	if [ $rc -eq 0 ]; then
 		printf 'ok - %s\n' "$name"
@@ -21,6 +22,7 @@ run_test() {
 		printf 'not ok - %s\n' "$name"
 		printf '%s\n' "$out" | head -n 40 | sed 's/^/    /'
 	fi
+	rm -rf "$dir"
 }
 
 # expect_eq WHAT EXPECTED ACTUAL

@@ -650,7 +650,9 @@ reader_line(struct reader *rd, char **line, size_t *len)
 	char *nl;
 
 	for (;;) {
-		nl = memchr(rd->buf + rd->start + scanned, '\n', rd->end - rd->start - scanned);
+		nl = NULL;
+		if (rd->end - rd->start > scanned)
+			nl = memchr(rd->buf + rd->start + scanned, '\n', rd->end - rd->start - scanned);
 		if (nl != NULL || (rd->eof && rd->end > rd->start)) {
 			size_t at = nl ? (size_t)(nl - rd->buf) : rd->end;
 
