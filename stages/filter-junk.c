@@ -4,6 +4,7 @@
  * every price_point and drops nothing: the audit trail shows why each was left out.
  */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ struct keyword {
 	char *name;  /* as the user wrote it, trimmed: what filter_reason names */
 	char *words; /* "lot of" */
 	size_t nwords;
+	uint64_t first; /* hash of the first word: most keywords fail on it, cheaply */
 };
 
 struct keyword_list {
@@ -39,6 +41,7 @@ struct words {
 	struct {
 		const char *p;
 		size_t len;
+		uint64_t hash;
 	} *v;
 	size_t n, cap;
 };
@@ -107,6 +110,16 @@ normalize_words(const char *s, size_t len, struct buf *out)
 	return nwords;
 }
 
+static uint64_t
+word_hash(const char *p, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (len--)
+		h = (h ^ (unsigned char)*p++) * 1099511628211ULL;
+	return h;
+}
+
 /* Add each comma-separated keyword of value (a keyword with no words is ignored). */
 static void
 add_keywords(struct keyword_list *l, const char *value)
@@ -135,6 +148,7 @@ add_keywords(struct keyword_list *l, const char *value)
 			l->v[l->n].name = xstrndup(a, (size_t)(b - a));
 			l->v[l->n].words = words.data;
 			l->v[l->n].nwords = n;
+			l->v[l->n].first = word_hash(words.data, strcspn(words.data, " "));
 			l->n++;
 		} else {
 			buf_free(&words);
@@ -187,6 +201,7 @@ split_title(struct words *w, const char *title, size_t len)
 		}
 		w->v[w->n].p = p;
 		w->v[w->n].len = (size_t)(space - p);
+		w->v[w->n].hash = word_hash(p, w->v[w->n].len);
 		w->n++;
 		p = space + 1;
 	}
@@ -201,6 +216,8 @@ keyword_matches(const struct keyword *k, const struct words *w)
 	for (i = 0; i + k->nwords <= w->n; i++) {
 		const char *kp = k->words;
 
+		if (w->v[i].hash != k->first)
+			continue;
 		for (j = 0; j < k->nwords; j++) {
 			size_t len = w->v[i + j].len;
 
