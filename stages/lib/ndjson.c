@@ -560,13 +560,14 @@ ndj_pass(const struct ndj_record *r)
 	return ndj_write("\n", 1);
 }
 
+/* Whether m is one of the ndrop names of drop, whose lengths are in lens. */
 static int
-dropped(const struct ndj_member *m, const char *const *drop, size_t ndrop)
+dropped(const struct ndj_member *m, const char *const *drop, const size_t *lens, size_t ndrop)
 {
 	size_t i;
 
 	for (i = 0; i < ndrop; i++)
-		if (strlen(drop[i]) == m->key_len && memcmp(drop[i], m->key, m->key_len) == 0)
+		if (lens[i] == m->key_len && memcmp(drop[i], m->key, m->key_len) == 0)
 			return 1;
 	return 0;
 }
@@ -575,11 +576,15 @@ int
 ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndrop,
 		 const char *extra, size_t extra_len)
 {
-	size_t i, kept = 0, ndropped = 0;
+	size_t i, kept = 0, ndropped = 0, lens[NDJ_MAX_DROP];
 	const char *close;
 
+	if (ndrop > NDJ_MAX_DROP)
+		ndrop = NDJ_MAX_DROP;
+	for (i = 0; i < ndrop; i++)
+		lens[i] = strlen(drop[i]);
 	for (i = 0; i < r->nmembers; i++)
-		ndropped += (size_t)dropped(&r->members[i], drop, ndrop);
+		ndropped += (size_t)dropped(&r->members[i], drop, lens, ndrop);
 	if (ndropped == 0) {
 		/* The usual case: copy the record up to its closing brace. */
 		close = r->line + r->len;
@@ -595,7 +600,7 @@ ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndr
 		for (i = 0; i < r->nmembers; i++) {
 			const struct ndj_member *m = &r->members[i];
 
-			if (dropped(m, drop, ndrop))
+			if (dropped(m, drop, lens, ndrop))
 				continue;
 			if (kept++)
 				ndj_write(",", 1);

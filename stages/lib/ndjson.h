@@ -103,8 +103,9 @@ int ndj_pass(const struct ndj_record *r);
 /*
  * Write the record with the top-level members named in drop (ndrop names) left out
  * and the members in extra appended. extra is JSON member text without a leading
- * comma ("\"a\":1,\"b\":null"); it may be empty.
+ * comma ("\"a\":1,\"b\":null"); it may be empty. At most NDJ_MAX_DROP names.
  */
+#define NDJ_MAX_DROP 16
 int ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndrop,
 		     const char *extra, size_t extra_len);
 
