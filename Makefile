@@ -1,14 +1,16 @@
 # coin-pricer: GNU make. `make` builds every stage into bin/; `make test` runs the
 # suite; `make test SANITIZE=1` builds with ASan+UBSan into bin-san/ and runs it there.
 
-STAGES   := filter-junk normalize-usd valuate
+STAGES   := filter-junk normalize-usd valuate claim-job
+DB_STAGES := claim-job store
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARNINGS := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
-CPPFLAGS += -Istages/lib -D_GNU_SOURCE
+PG_INCLUDE := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+CPPFLAGS += -Istages/lib -I$(PG_INCLUDE) -D_GNU_SOURCE
 LDLIBS   := -lcjson -lm
 
 ifeq ($(SANITIZE),1)
@@ -31,6 +33,9 @@ all: $(PROGRAMS)
 
 $(BIN)/%: $(OBJ)/%.o $(OBJ)/libcoin.a | $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Only the stages that talk to PostgreSQL link libpq.
+$(DB_STAGES:%=$(BIN)/%): LDLIBS += -lpq
 
 $(OBJ)/libcoin.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^

@@ -554,6 +554,17 @@ ndj_output_failed(void)
 }
 
 int
+ndj_close_output(void)
+{
+	if (fclose(stdout) != 0 && out_errno == 0)
+		out_errno = errno ? errno : EIO;
+	if (out_errno == 0 || out_errno == EPIPE)
+		return EXIT_OK;
+	log_error("cannot write standard output: %s", strerror(out_errno));
+	return EXIT_IOERR;
+}
+
+int
 ndj_pass(const struct ndj_record *r)
 {
 	ndj_write(r->line, r->len);
@@ -764,14 +775,10 @@ ndj_run(const struct ndj_stage *stage)
 out:
 	free(rd.buf);
 	ndj_record_free(&rec);
-	if (fclose(stdout) != 0 && out_errno == 0)
-		out_errno = errno ? errno : EIO;
+	if (ndj_close_output() != EXIT_OK)
+		return EXIT_IOERR;
 	if (out_errno == EPIPE)
 		return EXIT_OK;
-	if (out_errno) {
-		log_error("cannot write standard output: %s", strerror(out_errno));
-		return EXIT_IOERR;
-	}
 	if (status)
 		return status;
 	return bad ? EXIT_DATAERR : EXIT_OK;

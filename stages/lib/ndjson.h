@@ -97,6 +97,13 @@ int ndj_write(const void *data, size_t len);
 int ndj_flush(void);
 int ndj_output_failed(void);
 
+/*
+ * Close stdout and check it, for programs that write records without ndj_run().
+ * Returns EXIT_OK (also on a closed pipe: EPIPE ends a stage quietly), or EXIT_IOERR
+ * with the error logged.
+ */
+int ndj_close_output(void);
+
 /* Write the record exactly as it came, with its newline. */
 int ndj_pass(const struct ndj_record *r);
 

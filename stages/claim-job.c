@@ -1,0 +1,340 @@
+/*
+ * claim-job: claim scrape jobs from PostgreSQL and write one "job" record each, with
+ * everything later stages need (source, attribution, rules, fx rates), then exit.
+ * Also the supervisor's heartbeat (--touch) and crash recovery (--release).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+#include "ndjson.h"
+
+/*
+ * One statement, no session state: it works on a direct connection and through any
+ * pooler. Stale running jobs (their worker died) first, then pending jobs that are
+ * due, best priority first, oldest first. The pending side walks the distinct
+ * priorities (a skip scan, one index probe each) and, within each, the due jobs from
+ * the oldest: the index is never stepped through over jobs waiting out a backoff.
+ * Rows are locked only as the LIMIT pulls them. A stale job on its last attempt is
+ * failed rather than run again.
+ */
+static const char claim_sql[] =
+	"WITH RECURSIVE\n"
+	" srcs AS MATERIALIZED (\n"
+	"  SELECT id FROM sources WHERE enabled AND ($3::text IS NULL OR adapter_type = $3)),\n"
+	" expired AS (\n"
+	"  UPDATE scrape_jobs SET status = 'failed', completed_at = now(), locked_at = NULL,\n"
+	"   error_message = 'the worker ' || coalesce(worker_id, '?') || ' died on the last attempt'\n"
+	"  WHERE status = 'running' AND locked_at < now() - make_interval(secs => $2::int)\n"
+	"   AND attempts >= max_attempts\n"
+	"  RETURNING id),\n"
+	" stale AS (\n"
+	"  SELECT j.id, 0 AS part FROM scrape_jobs j\n"
+	"  WHERE j.status = 'running' AND j.locked_at < now() - make_interval(secs => $2::int)\n"
+	"   AND j.attempts < j.max_attempts AND j.source_id IN (SELECT id FROM srcs)\n"
+	"  ORDER BY j.locked_at LIMIT $1::int FOR NO KEY UPDATE SKIP LOCKED),\n"
+	" prios AS (\n"
+	"  (SELECT priority AS p FROM scrape_jobs WHERE status = 'pending' ORDER BY priority LIMIT 1)\n"
+	"  UNION ALL\n"
+	"  SELECT (SELECT j.priority FROM scrape_jobs j WHERE j.status = 'pending' AND j.priority > prios.p\n"
+	"          ORDER BY j.priority LIMIT 1)\n"
+	"  FROM prios WHERE prios.p IS NOT NULL),\n"
+	" due AS (\n"
+	"  SELECT d.id, 1 AS part FROM prios CROSS JOIN LATERAL (\n"
+	"   SELECT j.id FROM scrape_jobs j\n"
+	"   WHERE j.status = 'pending' AND j.priority = prios.p AND j.run_at <= now()\n"
+	"    AND j.source_id IN (SELECT id FROM srcs)\n"
+	"   ORDER BY j.run_at LIMIT $1::int FOR NO KEY UPDATE SKIP LOCKED) d\n"
+	"  WHERE prios.p IS NOT NULL),\n"
+	" picked AS MATERIALIZED (\n"
+	"  SELECT id FROM (SELECT id FROM stale UNION ALL SELECT id FROM due) u LIMIT $1::int),\n"
+	" claimed AS (\n"
+	"  UPDATE scrape_jobs j SET status = 'running', worker_id = $4, locked_at = now(),\n"
+	"   started_at = now(), attempts = j.attempts + 1, error_message = NULL\n"
+	"  FROM picked WHERE j.id = picked.id\n"
+	"  RETURNING j.id, j.intake_id, j.source_id, j.attempts, j.priority, j.run_at),\n"
+	" logged AS (\n"
+	"  INSERT INTO scrape_job_logs (job_id, log_level, message, metadata)\n"
+	"  SELECT id, 'info', 'claimed by ' || $4,\n"
+	"   json_build_object('attempt', attempts, 'worker_id', $4::text) FROM claimed),\n"
+	" rates AS (\n"
+	"  SELECT json_object_agg(currency, json_build_object('usd_per_unit', usd_per_unit::text,\n"
+	"   'as_of', as_of)) AS fx\n"
+	"  FROM (SELECT DISTINCT ON (currency) currency, usd_per_unit, as_of FROM fx_rates\n"
+	"        ORDER BY currency, as_of DESC) r)\n"
+	"SELECT json_build_object('kind', 'job', 'job_id', c.id, 'intake_id', c.intake_id,\n"
+	"  'source_id', c.source_id, 'attempt', c.attempts, 'worker_id', $4::text,\n"
+	"  'source', json_build_object('name', s.name, 'adapter_type', s.adapter_type,\n"
+	"    'reputation_weight', s.reputation_weight, 'config', s.config),\n"
+	"  'attribution', json_build_object('year', a.year, 'mintmark', a.mintmark,\n"
+	"    'denomination', a.denomination, 'series', a.series, 'title', a.title,\n"
+	"    'grade', a.grade, 'variety', a.variety),\n"
+	"  'rules', (SELECT coalesce(json_agg(json_build_object('rule_type', r.rule_type,\n"
+	"      'rule_value', r.rule_value, 'priority', r.priority) ORDER BY r.priority, r.id), '[]')\n"
+	"    FROM source_rules r WHERE r.source_id = c.source_id AND r.active),\n"
+	"  'fx_rates', coalesce((SELECT fx FROM rates), '{}'))::text,\n"
+	"  (SELECT count(*) FROM expired)\n"
+	"FROM claimed c JOIN sources s ON s.id = c.source_id\n"
+	"LEFT JOIN attributions a ON a.intake_id = c.intake_id\n"
+	"ORDER BY c.priority, c.run_at";
+
+static const char touch_sql[] =
+	"UPDATE scrape_jobs SET locked_at = now() WHERE worker_id = $1 AND status = 'running'";
+
+static const char release_sql[] =
+	"WITH released AS (\n"
+	" UPDATE scrape_jobs SET status = 'pending', worker_id = NULL, locked_at = NULL, run_at = now()\n"
+	" WHERE worker_id = $1 AND status = 'running' RETURNING id)\n"
+	"INSERT INTO scrape_job_logs (job_id, log_level, message)\n"
+	"SELECT id, 'warn', 'released by ' || $1 || ' (worker restart)' FROM released";
+
+static volatile sig_atomic_t stopping;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: claim-job [--limit N] [--adapter TYPE] [--wait SECONDS] [--worker ID]\n"
+		   "       claim-job --touch | --release [--worker ID]\n");
+}
+
+static void
+help(void)
+{
+	usage(stdout);
+	printf("\n"
+	       "Claims scrape jobs from PostgreSQL (DATABASE_URL, else libpq's PG* variables)\n"
+	       "and writes one \"job\" record per claimed job to stdout, then exits.\n"
+	       "\n"
+	       "  --limit N         claim up to N jobs in one statement (default 1)\n"
+	       "  --adapter TYPE    only jobs of enabled sources with this adapter_type\n"
+	       "  --wait SECONDS    when nothing is claimable, wait up to this long for a job\n"
+	       "                    (LISTEN/NOTIFY, re-checking every POLL_INTERVAL_SECONDS);\n"
+	       "                    no output when the wait ends empty (default 0)\n"
+	       "  --worker ID       this worker's id (default WORKER_ID, else host:pid)\n"
+	       "  --touch           extend the lock of this worker's running jobs (heartbeat)\n"
+	       "  --release         return this worker's running jobs to pending (after a crash)\n"
+	       "  --help, --version\n"
+	       "\n"
+	       "Claimable: pending jobs whose run_at has come, best priority first, then\n"
+	       "oldest; and running jobs locked longer than JOB_LOCK_TIMEOUT_SECONDS (300).\n"
+	       "Exit status: 0 ok (also when nothing was claimed), 64 usage, 74 I/O error,\n"
+	       "75 the database cannot be reached (try again).\n");
+}
+
+static int
+env_seconds(const char *name, int fallback)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (v == NULL || *v == '\0')
+		return fallback;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end != '\0' || n < 0 || n > 86400 * 365) {
+		log_warn("%s=%s is not a number of seconds; using %d", name, v, fallback);
+		return fallback;
+	}
+	return (int)n;
+}
+
+static double
+monotonic_seconds(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Claim once and write the records. Returns how many, or -1 on a database error. */
+static int
+claim(struct db *db, const char *limit, const char *timeout, const char *adapter,
+      const char *worker)
+{
+	const char *params[4] = { limit, timeout, adapter, worker };
+	PGresult *res = db_exec(db, "claim", claim_sql, 4, params);
+	int i, n;
+
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		ndj_write(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+		ndj_write("\n", 1);
+	}
+	if (n > 0 && strcmp(PQgetvalue(res, 0, 1), "0") != 0)
+		log_warn("failed %s job(s) whose worker died on their last attempt", PQgetvalue(res, 0, 1));
+	if (n > 0)
+		log_info("claimed %d job(s) as %s", n, worker);
+	PQclear(res);
+	ndj_flush();
+	return n;
+}
+
+static int
+parse_count(const char *s, long min, long max, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	return errno || end == s || *end != '\0' || *out < min || *out > max ? -1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "limit", required_argument, NULL, 'l' },
+		{ "adapter", required_argument, NULL, 'a' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "worker", required_argument, NULL, 'W' },
+		{ "touch", no_argument, NULL, 't' },
+		{ "release", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct db db;
+	struct sigaction sa;
+	const char *adapter = NULL, *worker = getenv("WORKER_ID");
+	char default_worker[300], limit_text[24], timeout_text[24], host[256];
+	long limit = 1, wait_seconds = 0;
+	int c, mode = 0, status = EXIT_OK, n, poll_seconds;
+	double deadline;
+
+	log_init("claim-job");
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			if (parse_count(optarg, 1, 10000, &limit) < 0) {
+				log_error("--limit wants a number from 1 to 10000, not \"%s\"", optarg);
+				usage(stderr);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'w':
+			if (parse_count(optarg, 0, 86400, &wait_seconds) < 0) {
+				log_error("--wait wants seconds from 0 to 86400, not \"%s\"", optarg);
+				usage(stderr);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'a':
+			adapter = optarg;
+			break;
+		case 'W':
+			worker = optarg;
+			break;
+		case 't':
+		case 'r':
+			mode = c;
+			break;
+		case 'h':
+			help();
+			return ndj_close_output();
+		case 'V':
+			return ndj_version("claim-job");
+		default:
+			ndj_option_error(argv);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument: %s", argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (worker == NULL || *worker == '\0') {
+		if (gethostname(host, sizeof(host)) < 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(default_worker, sizeof(default_worker), "%s:%ld", host, (long)getpid());
+		worker = default_worker;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	if (db_connect(&db) < 0) {
+		ndj_close_output();
+		return EXIT_TEMPFAIL;
+	}
+	if (mode) {
+		const char *params[1] = { worker };
+		PGresult *res = db_exec(&db, mode == 't' ? "touch" : "release",
+					mode == 't' ? touch_sql : release_sql, 1, params);
+
+		if (res == NULL)
+			status = EXIT_TEMPFAIL;
+		else
+			log_info("%s %s job(s) of %s", mode == 't' ? "touched" : "released",
+				 PQcmdTuples(res), worker);
+		PQclear(res);
+		goto out;
+	}
+
+	snprintf(limit_text, sizeof(limit_text), "%ld", limit);
+	snprintf(timeout_text, sizeof(timeout_text), "%d",
+		 env_seconds("JOB_LOCK_TIMEOUT_SECONDS", 300));
+	poll_seconds = env_seconds("POLL_INTERVAL_SECONDS", 5);
+	if (poll_seconds < 1)
+		poll_seconds = 1;
+	deadline = monotonic_seconds() + (double)wait_seconds;
+	/* Listen before the first claim, so that no job inserted in between is missed. */
+	if (wait_seconds > 0)
+		db_listen(&db, "coin_pricer_jobs");
+	for (;;) {
+		double left;
+		int ms;
+
+		n = claim(&db, limit_text, timeout_text, adapter, worker);
+		if (n != 0 || stopping)
+			break;
+		left = deadline - monotonic_seconds();
+		if (left <= 0)
+			break;
+		ms = (int)(1000 * (left < poll_seconds ? left : poll_seconds)) + 1;
+		if (db.listening) {
+			if (db_wait_notify(&db, ms) < 0 && !stopping && db_lost(&db)) {
+				n = -1;
+				break;
+			}
+		} else {
+			struct timespec nap = { ms / 1000, (ms % 1000) * 1000000L };
+
+			nanosleep(&nap, NULL);
+		}
+		if (stopping)
+			break;
+	}
+	if (n < 0)
+		status = db_lost(&db) ? EXIT_TEMPFAIL : EXIT_SOFTWARE;
+out:
+	db_close(&db);
+	if (ndj_close_output() != EXIT_OK && status == EXIT_OK)
+		status = EXIT_IOERR;
+	log_cleanup();
+	return status;
+}

@@ -1,0 +1,56 @@
+/*
+ * PostgreSQL through libpq: connecting from DATABASE_URL (else libpq's PG* variables)
+ * with the password kept out of every message, parameterised statements only, and
+ * reconnection after a lost connection.
+ */
+#ifndef DB_H
+#define DB_H
+
+#include <libpq-fe.h>
+
+struct db {
+	PGconn *conn;
+	char target[256]; /* "host:port/dbname", for messages: never the password */
+	int listening;    /* LISTEN coin_pricer_jobs is in force */
+};
+
+/*
+ * Connect. connect_timeout defaults to 10 s. Logs the role and whether it bypasses
+ * row-level security. Returns 0, or -1 with the reason logged (naming db->target).
+ */
+int db_connect(struct db *db);
+
+/* Whether the last failure was the connection itself (not the statement). */
+int db_lost(const struct db *db);
+
+/*
+ * After a lost connection: reconnect, backing off from 0.5 s to 5 s, for at most
+ * max_seconds. Returns 0, or -1 when time ran out (logged).
+ */
+int db_reconnect(struct db *db, int max_seconds);
+
+/*
+ * Run one statement with text parameters (NULL for SQL NULL). Returns the result,
+ * which the caller owns and frees with PQclear(), or NULL with the error logged
+ * (what is prefixed to the message says what was being done).
+ */
+PGresult *db_exec(struct db *db, const char *what, const char *sql, int nparams,
+		  const char *const *params);
+
+/* Like db_exec() for statements whose rows do not matter. 0 or -1. */
+int db_run(struct db *db, const char *what, const char *sql, int nparams,
+	   const char *const *params);
+
+/* LISTEN on channel; 0, or -1 when refused (a transaction pooler), logged once as a warning. */
+int db_listen(struct db *db, const char *channel);
+
+/*
+ * Wait up to timeout_ms for a notification (or for the connection to become readable).
+ * Returns 1 when one arrived, 0 on timeout, -1 when the connection failed or a signal
+ * interrupted the wait (errno EINTR).
+ */
+int db_wait_notify(struct db *db, int timeout_ms);
+
+void db_close(struct db *db);
+
+#endif
