@@ -1,7 +1,7 @@
 # coin-pricer: GNU make. `make` builds every stage into bin/; `make test` runs the
 # suite; `make test SANITIZE=1` builds with ASan+UBSan into bin-san/ and runs it there.
 
-STAGES   := filter-junk normalize-usd valuate claim-job
+STAGES   := filter-junk normalize-usd valuate claim-job store
 DB_STAGES := claim-job store
 PREFIX   ?= /usr/local
 DESTDIR  ?=
