@@ -168,11 +168,13 @@ claim(struct db *db, const char *limit, const char *timeout, const char *adapter
       const char *worker)
 {
 	const char *params[4] = { limit, timeout, adapter, worker };
+	double t0 = monotonic_seconds();
 	PGresult *res = db_exec(db, "claim", claim_sql, 4, params);
 	int i, n;
 
 	if (res == NULL)
 		return -1;
+	log_debug("claim statement: %.3f ms", (monotonic_seconds() - t0) * 1000);
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		ndj_write(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));

@@ -274,6 +274,13 @@ migrations_rerun() {
 	expect_eq "recorded" 1 "$(sql -c "SELECT count(*) FROM schema_migrations")"
 }
 
+# shellcheck source=tests/conventions.sh
+. "$here/conventions.sh"
+export LOG_LEVEL=warn # no "connected to" lines: the convention tests want a quiet stderr
+run_convention_tests store
+unset LOG_LEVEL
+
+run_test "claim-job: --help, --version, a wrong option" help_and_version claim-job
 run_test "claim-job: the job record has source, attribution, rules, newest fx rates" job_record_is_complete
 run_test "claim-job: a job not yet due is not claimed" not_due_not_claimed
 run_test "claim-job: best priority first, then oldest" priority_then_age

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Database benchmark on a throwaway local PostgreSQL: claim time with 1,000 and with
+# 1,000,000 pending jobs (and with 100,000 more waiting out a backoff at a better
+# priority), 8 concurrent claimers, and store's rate against psql \copy of the same rows.
+# Prints figures and ratios; asserts nothing.
+# usage: BIN=bin scripts/bench-db.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+BIN=${BIN:-$here/../bin}
+export PATH="$BIN:$PATH" LOG_LEVEL=warn PGOPTIONS="-c client_min_messages=warning"
+work=$(mktemp -d "${TMPDIR:-/tmp}/coin-pricer-bench-db.XXXXXX")
+export PGSTATE=$work/pg
+DATABASE_URL=$("$here/local-pg.sh" start 2>/dev/null)
+export DATABASE_URL
+trap '"$here/local-pg.sh" stop >/dev/null 2>&1; rm -rf "$work"' EXIT
+intake=7a2e3d4c-0000-4000-8000-000000000001
+source=8b3f4e5d-0000-4000-8000-000000000001
+
+sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"; }
+now() { date +%s.%N; }
+
+sql -f "$here/../tests/data/seed.sql"
+sql -c "DELETE FROM scrape_jobs"
+
+add_jobs() { # N [run_at offset] [priority]
+	sql -c "INSERT INTO scrape_jobs (intake_id, source_id, priority, run_at)
+		SELECT '$intake', '$source', ${3:-100}, now() + interval '${2:-0} seconds' - (g % 1000) * interval '1 ms'
+		FROM generate_series(1, $1) g"
+	sql -c "VACUUM ANALYZE scrape_jobs"
+}
+
+# Median milliseconds of the claim statement over N claims (claim-job logs it at debug).
+claim_ms() {
+	local n=$1 i
+	for ((i = 0; i < n; i++)); do
+		LOG_LEVEL=debug LOG_FORMAT=text claim-job --worker bench 2>&1 >/dev/null |
+			sed -n 's/.*claim statement: \([0-9.]*\) ms/\1/p'
+	done | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+add_jobs 1000
+small=$(claim_ms 200)
+sql -c "DELETE FROM scrape_jobs"
+add_jobs 1000000
+big=$(claim_ms 200)
+add_jobs 100000 3600 0
+backoff=$(claim_ms 200)
+printf 'claim statement, median of 200 claims:\n'
+printf '  1,000 pending:                        %6.2f ms\n' "$small"
+printf '  1,000,000 pending:                    %6.2f ms   ratio %.2f\n' "$big" "$(echo "$big / $small" | bc -l)"
+printf '  ... and 100,000 in backoff, priority 0: %4.2f ms   ratio %.2f\n' "$backoff" "$(echo "$backoff / $small" | bc -l)"
+
+sql -c "DELETE FROM scrape_jobs"
+add_jobs 20000
+t0=$(now)
+# shellcheck disable=SC2034
+for i in 1 2 3 4 5 6 7 8; do
+	( while [ -n "$(claim-job --worker "w$i" --limit 10 | tee -a "$work/claims.$i")" ]; do :; done ) &
+done
+wait
+t1=$(now)
+total=$(cat "$work"/claims.* | wc -l)
+distinct=$(cat "$work"/claims.* | jq -r .job_id | sort -u | wc -l)
+printf '\n8 concurrent claimers, --limit 10, 20,000 jobs: %d claimed (%d distinct) in %.1f s: %.0f jobs/s\n' \
+	"$total" "$distinct" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$total / ($t1 - $t0)" | bc -l)"
+
+# store against \copy: one job of 20,000 points.
+sql -c "DELETE FROM scrape_jobs"
+job=$(sql -c "INSERT INTO scrape_jobs (intake_id, source_id, status, worker_id, locked_at)
+	VALUES ('$intake', '$source', 'running', 'bench', now()) RETURNING id")
+"$here/bench-data.sh" 40 >"$work/data.ndjson"
+jq -c --arg job "$job" 'select(.kind == "price_point") | .job_id = $job' "$work/data.ndjson" |
+	awk 'NR <= 20000 { sub(/"external_id":"[^"]*"/, "\"external_id\":\"p" NR "\""); print }' >"$work/points.ndjson"
+{ printf '{"kind":"job","job_id":"%s","intake_id":"%s","source_id":"%s","worker_id":"bench"}\n' "$job" "$intake" "$source"
+  "$BIN/normalize-usd" <"$work/points.ndjson"
+  printf '{"kind":"job_end","job_id":"%s"}\n' "$job"; } >"$work/job.ndjson"
+jq -r --arg i "$intake" --arg s "$source" 'select(.kind == "price_point") |
+	[$i, $s, .job_id, .external_id, .title, .price_type, .amount, .currency, .price_cents, false, (.raw | tojson)] | @csv' \
+	"$work/job.ndjson" >"$work/points.csv"
+n=$(wc -l <"$work/points.csv")
+sql -c "DELETE FROM price_points"
+t0=$(now)
+store <"$work/job.ndjson" >/dev/null
+t1=$(now)
+sql -c "DELETE FROM price_points"
+t2=$(now)
+sql -c "\\copy price_points (intake_id, source_id, job_id, external_id, title, price_type, original_amount, original_currency, price_cents, filtered_out, raw) FROM '$work/points.csv' WITH (FORMAT csv)"
+t3=$(now)
+store_rate=$(echo "$n / ($t1 - $t0)" | bc -l)
+copy_rate=$(echo "$n / ($t3 - $t2)" | bc -l)
+printf '\nstore, one job of %d points (upsert, log, replay): %.0f points/s\n' "$n" "$store_rate"
+printf 'psql \\copy of the same rows:                       %.0f points/s   store/copy %.2f\n' \
+	"$copy_rate" "$(echo "$store_rate / $copy_rate" | bc -l)"

@@ -1,0 +1,134 @@
+# The tests of the conventions of DESIGN.md that every stage keeps, as functions taking
+# the stage's name; sourced by t-conventions.sh (the pure stages) and t-db.sh (store).
+# shellcheck shell=bash
+
+# A file of good "note" lines (every stage passes them on unchanged) around bad ones.
+make_bad_input() {
+	local good='{"kind":"note","n":%d}\n'
+	{
+		printf "$good" 1
+		printf 'this is not json\n'                                   # line 2
+		printf "$good" 3
+		printf '{"kind":"note","cut":"shor\n'                          # 4: truncated
+		printf '{"kind":"note","x":"a\0b"}\n'                          # 5: NUL
+		printf '{"kind":"note","x":"\xff\xfe"}\n'                      # 6: invalid UTF-8
+		head -c 100000 /dev/zero | tr '\0' '['                         # 7: deep nesting
+		printf '\n'
+		printf '{"kind":"note","big":1e400,"n":8}\n'                   # 8: fine: valid JSON
+		printf '{"kind":"note","n":9}\r\n'                             # 9: fine: CRLF
+		printf '\n'                                                    # 10: empty
+		printf '{"no_kind":true}\n'                                    # 11
+		printf '"\xc0\xaf"\n'                                          # 12: overlong UTF-8
+		printf '{"kind":"note","x":"\xed\xa0\x80"}\n'                  # 13: a surrogate in UTF-8
+		printf '{"kind":"note","t":"'                                  # 14: 50 MB, cut short
+		head -c 50000000 /dev/zero | tr '\0' 'a'
+		printf '\n'
+		printf '{"kind":"note","t":"'                                  # 15: 50 MB, fine
+		head -c 50000000 /dev/zero | tr '\0' 'b'
+		printf '"}\n'
+		printf "$good" 16
+	} >bad.ndjson
+}
+
+bad_input() {
+	local stage=$1 rc
+	make_bad_input
+	"$stage" <bad.ndjson >out.ndjson 2>err.txt
+	rc=$?
+	expect_eq "exit status" 65 "$rc" || return 1
+	expect_eq "good lines out" "1 3 8 9 15 16" "$(jq -r '.n // 15' out.ndjson | tr '\n' ' ' | sed 's/ $//')" || return 1
+	expect_eq "the 1e400 line unchanged" '{"kind":"note","big":1e400,"n":8}' "$(sed -n 3p out.ndjson)" || return 1
+	expect_eq "CRLF line without its CR" '{"kind":"note","n":9}' "$(sed -n 4p out.ndjson)" || return 1
+	for n in 2 4 5 6 7 10 11 12 13 14; do
+		expect_grep "^$stage: error: line $n: " err.txt || return 1
+	done
+	expect_eq "error lines" 10 "$(wc -l <err.txt)"
+}
+
+strict_stops() {
+	local stage=$1 rc
+	printf '{"kind":"note","n":1}\nnope\n{"kind":"note","n":3}\n' | "$stage" --strict >out.ndjson 2>err.txt
+	rc=$?
+	expect_eq "exit status" 65 "$rc" || return 1
+	expect_eq "output" '{"kind":"note","n":1}' "$(cat out.ndjson)" || return 1
+	expect_grep "line 2" err.txt
+}
+
+dev_full() {
+	local stage=$1 rc
+	printf '{"kind":"note","n":1}\n' | "$stage" >/dev/full 2>err.txt
+	rc=$?
+	expect_eq "exit status" 74 "$rc" || return 1
+	expect_grep "cannot write standard output: No space left on device" err.txt
+}
+
+head_quiet() {
+	local stage=$1
+	yes '{"kind":"note","n":1}' | head -n 200000 >many.ndjson
+	"$stage" <many.ndjson 2>err.txt | head -n 1 >out.ndjson
+	expect_eq "exit status" 0 "${PIPESTATUS[0]}" || return 1
+	expect_eq "stderr" "" "$(cat err.txt)" || return 1
+	expect_eq "output" '{"kind":"note","n":1}' "$(cat out.ndjson)"
+}
+
+help_and_version() {
+	local stage=$1
+	"$stage" --help >out.txt 2>err.txt || return 1
+	expect_grep "^usage: $stage" out.txt || return 1
+	expect_eq "stderr" "" "$(cat err.txt)" || return 1
+	expect_eq "version" "$stage (coin-pricer) 0.1.0" "$("$stage" --version)" || return 1
+	"$stage" --no-such-option >out.txt 2>err.txt
+	expect_eq "wrong option status" 64 "$?" || return 1
+	expect_grep "^usage: $stage" err.txt || return 1
+	expect_eq "stdout on a wrong option" "" "$(cat out.txt)"
+}
+
+# In a live pipeline a record must come out while the stage still waits for more input.
+live_flush() {
+	local stage=$1 line pid
+	mkfifo in.fifo out.fifo
+	"$stage" <in.fifo >out.fifo 2>err.txt &
+	pid=$!
+	exec 7>in.fifo 8<out.fifo
+	printf '{"kind":"note","n":1}\n' >&7
+	if ! IFS= read -r -t 5 line <&8; then
+		echo "no output within 5 s while input stayed open"
+		exec 7>&- 8<&-
+		kill "$pid" 2>/dev/null
+		return 1
+	fi
+	exec 7>&-
+	wait "$pid" || return 1
+	exec 8<&-
+	expect_eq "record" '{"kind":"note","n":1}' "$line"
+}
+
+random_bytes() {
+	local stage=$1 i rc
+	for i in 1 2 3 4 5 6 7 8; do
+		head -c 300000 /dev/urandom >random.bin
+		# Some lines of JSON-ish noise too, so that the scanner goes deeper than byte 1.
+		tr -dc '{}[]":,0-9a-z \n\\' </dev/urandom | head -c 100000 >>random.bin
+		"$stage" <random.bin >/dev/null 2>err.txt
+		rc=$?
+		if [ "$rc" -ne 0 ] && [ "$rc" -ne 65 ]; then
+			echo "exit status $rc on random input $i"
+			tail -n 5 err.txt
+			return 1
+		fi
+	done
+}
+
+# run_convention_tests STAGE...: every test above for each stage.
+run_convention_tests() {
+	local s
+	for s in "$@"; do
+		run_test "$s: bad lines are reported with their numbers, the rest comes out, exit 65" bad_input "$s"
+		run_test "$s: --strict stops at the first bad line" strict_stops "$s"
+		run_test "$s: > /dev/full exits 74 with a message" dev_full "$s"
+		run_test "$s: | head -n1 exits 0 with nothing on stderr" head_quiet "$s"
+		run_test "$s: --help, --version, a wrong option" help_and_version "$s"
+		run_test "$s: records are flushed before a read that would block" live_flush "$s"
+		run_test "$s: arbitrary bytes never crash it" random_bytes "$s"
+	done
+}
