@@ -1,7 +1,7 @@
 # coin-pricer: GNU make. `make` builds every stage into bin/; `make test` runs the
 # suite; `make test SANITIZE=1` builds with ASan+UBSan into bin-san/ and runs it there.
 
-STAGES   := filter-junk normalize-usd valuate claim-job store
+STAGES   := filter-junk normalize-usd valuate claim-job store ebay-fetch
 DB_STAGES := claim-job store
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -34,8 +34,9 @@ all: $(PROGRAMS)
 $(BIN)/%: $(OBJ)/%.o $(OBJ)/libcoin.a | $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Only the stages that talk to PostgreSQL link libpq.
+# Only the stages that talk to PostgreSQL link libpq; only the collector, libcurl.
 $(DB_STAGES:%=$(BIN)/%): LDLIBS += -lpq
+$(BIN)/ebay-fetch: LDLIBS += -lcurl
 
 $(OBJ)/libcoin.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^

@@ -1,0 +1,1090 @@
+/*
+ * ebay-fetch: the eBay collector. For each job record (or one --query), asks eBay's
+ * Finding, Marketplace Insights or Browse API for comparable listings and writes the
+ * job record on, one price_point per listing, then job_end; or job_error when the job
+ * cannot be done. A job's points are written only once all its pages have come.
+ */
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "http.h"
+#include "log.h"
+#include "ndjson.h"
+
+enum api { API_FINDING, API_INSIGHTS, API_BROWSE };
+
+static const char *const api_names[] = { "finding", "insights", "browse" };
+static const char *const adapters[] = { "ebay_finding", "ebay_insights", "ebay_browse" };
+
+#define FINDING_PATH "/services/search/FindingService/v1"
+#define TOKEN_PATH "/identity/v1/oauth2/token"
+#define BROWSE_PATH "/buy/browse/v1/item_summary/search"
+#define INSIGHTS_PATH "/buy/marketplace_insights/v1_beta/item_sales/search"
+#define SCOPE_BROWSE "https://api.ebay.com/oauth/api_scope"
+#define SCOPE_INSIGHTS "https://api.ebay.com/oauth/api_scope/buy.marketplace.insights"
+#define MAX_KEYWORDS 8
+#define MAX_QUERY_CHARS 100
+#define DEFAULT_CATEGORY "253" /* Coins: US */
+
+struct options {
+	const char *query;
+	const char *category;
+	int api; /* -1: from the job */
+	int max_pages; /* 0: from the job, else 5 */
+	int print_query;
+	const char *record_dir, *replay_dir;
+	int strict;
+};
+
+struct fetcher {
+	struct options opt;
+	struct http_client *http;
+	char finding_base[256], rest_base[256];
+	const char *state_dir;
+	char *env_app_id, *env_cert_id;
+	struct buf url, body, out, scratch;
+	int calls, pages, items;
+};
+
+/* What one job asks for. Strings are owned by the cJSON tree of the job record. */
+struct job {
+	cJSON *record; /* NULL for --query */
+	const char *job_id, *intake_id, *source_id; /* JSON texts, "null" when absent */
+	char *job_id_text, *intake_id_text, *source_id_text;
+	enum api api;
+	int max_pages;
+	const char *category;
+	const char *app_id, *cert_id;
+	double reputation;
+	struct buf query; /* keywords separated by spaces */
+	char error[512];
+	int retryable;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: ebay-fetch [--api finding|insights|browse] [--max-pages N] [--category ID]\n"
+		   "                  [--record DIR | --replay DIR] [--strict] [--query TEXT | --print-query]\n");
+}
+
+static void
+help(void)
+{
+	usage(stdout);
+	printf("\n"
+	       "Reads job records on stdin and, for each, fetches comparable listings from eBay and\n"
+	       "writes the job record, one price_point per listing, then job_end (pages, calls,\n"
+	       "items, duration_ms), or job_error (error, retryable). Other records pass through.\n"
+	       "\n"
+	       "  --query TEXT      fetch for this query alone, reading no input\n"
+	       "  --api API         finding (recorded/mirrored Finding responses), insights (sold\n"
+	       "                    prices; eBay must approve the application), browse (asking\n"
+	       "                    prices). Default: the job's source (config.api, else its\n"
+	       "                    adapter_type); insights with --query\n"
+	       "  --max-pages N     pages per job (default: the source's max_pages, else 5)\n"
+	       "  --category ID     eBay category (default: the source's category_id, else 253)\n"
+	       "  --print-query     print the query each job would send, and send nothing\n"
+	       "  --record DIR      keep every response with its request (secrets removed) in DIR\n"
+	       "  --replay DIR      answer from DIR, with no network\n"
+	       "  --strict          stop at the first bad line\n"
+	       "  --help, --version\n"
+	       "\n"
+	       "Environment: EBAY_APP_ID, EBAY_CERT_ID (a source's config app_id / cert_id wins),\n"
+	       "EBAY_SANDBOX, EBAY_API_BASE, EBAY_CALLS_PER_MINUTE (60, shared by every ebay-fetch\n"
+	       "on the host), EBAY_DAILY_CALL_LIMIT (5000), EBAY_TIMEOUT_SECONDS (30),\n"
+	       "EBAY_MAX_TRIES (4), EBAY_RETRY_BASE_MS (1000), COIN_PRICER_STATE_DIR (token cache\n"
+	       "and rate limit; default ~/.local/state/coin-pricer).\n"
+	       "Exit status: 0 ok (failed jobs are job_error records), 64 usage, 65 some lines\n"
+	       "were bad, 74 I/O error, 78 configuration.\n");
+}
+
+/* ---- query construction ------------------------------------------------- */
+
+static const char *const noise_words[] = {
+	"a", "an", "and", "the", "of", "for", "with", "in", "on", "at", "to", "by", "or",
+	"from", "no", "very", "nice", "rare", "look", "wow", "l@@k",
+};
+
+static const struct {
+	const char *denomination, *words;
+} denomination_words[] = {
+	{ "penny", "1 cent" }, { "nickel", "5 cent" }, { "dime", "10 cent" },
+	{ "quarter", "25 cent" }, { "half_dollar", "half dollar" }, { "dollar", "dollar" },
+};
+
+static int
+is_noise(const char *w, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(noise_words) / sizeof(noise_words[0]); i++)
+		if (strlen(noise_words[i]) == len && strncasecmp(noise_words[i], w, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether the query already holds the word (case-insensitively). */
+static int
+has_word(const struct buf *q, const char *w, size_t len)
+{
+	const char *p = q->data;
+
+	while (p && *p) {
+		size_t n = strcspn(p, " ");
+
+		if (n == len && strncasecmp(p, w, len) == 0)
+			return 1;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	return 0;
+}
+
+/* Add the words of text: letters and digits, split at anything else. */
+static void
+add_words(struct buf *q, int *nwords, const char *text, int drop_noise)
+{
+	const char *p = text;
+
+	while (p && *p) {
+		size_t len;
+
+		while (*p && !isalnum((unsigned char)*p))
+			p++;
+		len = 0;
+		while (isalnum((unsigned char)p[len]))
+			len++;
+		if (len == 0)
+			break;
+		if (*nwords < MAX_KEYWORDS && !(drop_noise && is_noise(p, len)) && !has_word(q, p, len) &&
+		    q->len + 1 + len <= MAX_QUERY_CHARS) {
+			if (q->len)
+				buf_addc(q, ' ');
+			buf_add(q, p, len);
+			(*nwords)++;
+		}
+		p += len;
+	}
+}
+
+static const char *
+string_item(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* "US coin", year, mintmark, series, denomination, then the title's words. */
+static void
+build_query(const cJSON *attribution, struct buf *q)
+{
+	const cJSON *year = cJSON_GetObjectItemCaseSensitive(attribution, "year");
+	const char *denomination = string_item(attribution, "denomination");
+	int nwords = 0;
+	char number[32];
+	size_t i;
+
+	buf_reset(q);
+	buf_grow(q, 0);
+	add_words(q, &nwords, "US coin", 0);
+	if (cJSON_IsNumber(year)) {
+		snprintf(number, sizeof(number), "%d", (int)year->valuedouble);
+		add_words(q, &nwords, number, 0);
+	} else if (cJSON_IsString(year)) {
+		add_words(q, &nwords, year->valuestring, 0);
+	}
+	add_words(q, &nwords, string_item(attribution, "mintmark"), 0);
+	add_words(q, &nwords, string_item(attribution, "series"), 1);
+	for (i = 0; denomination && i < sizeof(denomination_words) / sizeof(denomination_words[0]); i++)
+		if (strcmp(denomination, denomination_words[i].denomination) == 0)
+			add_words(q, &nwords, denomination_words[i].words, 0);
+	add_words(q, &nwords, string_item(attribution, "title"), 1);
+}
+
+/* ---- the job ------------------------------------------------------------ */
+
+static int
+api_by_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < 3; i++)
+		if (strcmp(name, api_names[i]) == 0 || strcmp(name, adapters[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static char *
+json_text(const cJSON *v)
+{
+	return v ? cJSON_PrintUnformatted(v) : xstrdup("null");
+}
+
+static void
+job_free(struct job *j)
+{
+	cJSON_Delete(j->record);
+	free(j->job_id_text);
+	free(j->intake_id_text);
+	free(j->source_id_text);
+	buf_free(&j->query);
+	memset(j, 0, sizeof(*j));
+}
+
+/* Read a job record into j. Returns 0, or -1 with the reason in err. */
+static int
+job_from_record(struct fetcher *f, const struct ndj_record *r, struct job *j, char *err, size_t n)
+{
+	const cJSON *source, *config, *attribution, *weight, *pages;
+	const char *api_name;
+	int api;
+
+	memset(j, 0, sizeof(*j));
+	j->record = cJSON_ParseWithLength(r->line, r->len);
+	if (j->record == NULL) {
+		snprintf(err, n, "the job record is too deep or too large to read");
+		return -1;
+	}
+	source = cJSON_GetObjectItemCaseSensitive(j->record, "source");
+	config = cJSON_GetObjectItemCaseSensitive(source, "config");
+	attribution = cJSON_GetObjectItemCaseSensitive(j->record, "attribution");
+	if (!cJSON_IsObject(attribution)) {
+		snprintf(err, n, "a job record needs an \"attribution\" object");
+		return -1;
+	}
+	j->job_id = j->job_id_text = json_text(cJSON_GetObjectItemCaseSensitive(j->record, "job_id"));
+	j->intake_id = j->intake_id_text = json_text(cJSON_GetObjectItemCaseSensitive(j->record, "intake_id"));
+	j->source_id = j->source_id_text = json_text(cJSON_GetObjectItemCaseSensitive(j->record, "source_id"));
+	api_name = string_item(config, "api");
+	if (api_name == NULL)
+		api_name = string_item(source, "adapter_type");
+	api = f->opt.api >= 0 ? f->opt.api : api_by_name(api_name);
+	if (api < 0) {
+		snprintf(err, n, "the job's source is not an eBay adapter (adapter_type or config.api: "
+				 "finding, insights or browse)");
+		return -1;
+	}
+	j->api = (enum api)api;
+	pages = cJSON_GetObjectItemCaseSensitive(config, "max_pages");
+	j->max_pages = f->opt.max_pages ? f->opt.max_pages
+		       : cJSON_IsNumber(pages) && pages->valuedouble >= 1 && pages->valuedouble <= 100
+			       ? (int)pages->valuedouble : 5;
+	j->category = f->opt.category ? f->opt.category : string_item(config, "category_id");
+	if (j->category == NULL)
+		j->category = DEFAULT_CATEGORY;
+	j->app_id = string_item(config, "app_id") ? string_item(config, "app_id") : f->env_app_id;
+	j->cert_id = string_item(config, "cert_id") ? string_item(config, "cert_id") : f->env_cert_id;
+	log_add_secret(string_item(config, "app_id"));
+	log_add_secret(string_item(config, "cert_id"));
+	weight = cJSON_GetObjectItemCaseSensitive(source, "reputation_weight");
+	j->reputation = cJSON_IsNumber(weight) ? weight->valuedouble : 1.0;
+	build_query(attribution, &j->query);
+	return 0;
+}
+
+/* ---- writing points ------------------------------------------------------ */
+
+static void
+add_member(struct buf *b, const char *name, const char *value)
+{
+	buf_addf(b, ",\"%s\":", name);
+	if (value)
+		buf_add_json_string(b, value, strlen(value));
+	else
+		buf_adds(b, "null");
+}
+
+struct point {
+	const char *external_id, *title, *url, *condition, *price_type;
+	const char *amount, *currency, *shipping_amount, *shipping_currency, *converted_usd;
+	const char *sold_at;
+	int quantity; /* 0: not known */
+	const cJSON *raw;
+};
+
+static void
+write_point(struct fetcher *f, const struct job *j, const struct point *p)
+{
+	struct buf *b = &f->out;
+	char *raw = cJSON_PrintUnformatted(p->raw);
+
+	buf_addf(b, "{\"kind\":\"price_point\",\"job_id\":%s,\"intake_id\":%s,\"source_id\":%s",
+		 j->job_id, j->intake_id, j->source_id);
+	add_member(b, "adapter", adapters[j->api]);
+	add_member(b, "external_id", p->external_id);
+	add_member(b, "title", p->title);
+	add_member(b, "url", p->url);
+	add_member(b, "condition", p->condition);
+	add_member(b, "price_type", p->price_type);
+	add_member(b, "amount", p->amount);
+	add_member(b, "currency", p->currency);
+	add_member(b, "shipping_amount", p->shipping_amount);
+	add_member(b, "shipping_currency", p->shipping_currency);
+	add_member(b, "converted_usd", p->converted_usd);
+	add_member(b, "sold_at", p->sold_at);
+	if (p->quantity > 0)
+		buf_addf(b, ",\"quantity\":%d", p->quantity);
+	buf_addf(b, ",\"reputation_weight\":%.6g,\"raw\":%s}\n", j->reputation, raw ? raw : "null");
+	free(raw);
+	f->items++;
+}
+
+/* ---- the Finding API ---------------------------------------------------- */
+
+/* Finding wraps every value in an array: the first element of o[name]. */
+static const cJSON *
+first(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsArray(v) ? cJSON_GetArrayItem(v, 0) : v;
+}
+
+static const char *
+first_string(const cJSON *o, const char *name)
+{
+	const cJSON *v = first(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void
+finding_item(struct fetcher *f, const struct job *j, const cJSON *item)
+{
+	const cJSON *status = first(item, "sellingStatus");
+	const cJSON *price = first(status, "currentPrice");
+	const cJSON *usd = first(status, "convertedCurrentPrice");
+	const cJSON *ship = first(first(item, "shippingInfo"), "shippingServiceCost");
+	const char *usd_currency = first_string(usd, "@currencyId");
+	const char *state = first_string(status, "sellingState");
+	struct point p = { 0 };
+
+	/* Sold items only: an auction that ended without a sale is not a price. */
+	if (state == NULL || strcmp(state, "EndedWithSales") != 0)
+		return;
+	p.external_id = first_string(item, "itemId");
+	p.title = first_string(item, "title");
+	p.url = first_string(item, "viewItemURL");
+	p.condition = first_string(first(item, "condition"), "conditionDisplayName");
+	p.price_type = "sold";
+	p.amount = first_string(price, "__value__");
+	p.currency = first_string(price, "@currencyId");
+	p.shipping_amount = first_string(ship, "__value__");
+	p.shipping_currency = first_string(ship, "@currencyId");
+	p.converted_usd = usd_currency && strcmp(usd_currency, "USD") == 0
+				  ? first_string(usd, "__value__") : NULL;
+	p.sold_at = first_string(first(item, "listingInfo"), "endTime");
+	p.raw = item;
+	if (p.external_id && p.amount && p.currency)
+		write_point(f, j, &p);
+	else
+		log_warn("job %s: a Finding item without itemId or price, skipped", j->job_id);
+}
+
+/* ---- the REST APIs ------------------------------------------------------- */
+
+/* Money in REST: value/currency is converted to the marketplace's currency; the amount
+ * as listed is convertedFromValue/convertedFromCurrency, present only when converted. */
+static void
+rest_money(const cJSON *money, const char **amount, const char **currency, const char **usd)
+{
+	const char *value = string_item(money, "value"), *cur = string_item(money, "currency");
+	const char *from = string_item(money, "convertedFromValue");
+	const char *from_cur = string_item(money, "convertedFromCurrency");
+
+	*amount = from && from_cur ? from : value;
+	*currency = from && from_cur ? from_cur : cur;
+	if (usd)
+		*usd = cur && strcmp(cur, "USD") == 0 ? value : NULL;
+}
+
+static void
+rest_item(struct fetcher *f, const struct job *j, const cJSON *item)
+{
+	struct point p = { 0 };
+	const cJSON *qty = cJSON_GetObjectItemCaseSensitive(item, "totalSoldQuantity");
+	const cJSON *ships = cJSON_GetObjectItemCaseSensitive(item, "shippingOptions");
+	const char *ignored;
+
+	p.external_id = string_item(item, "itemId");
+	p.title = string_item(item, "title");
+	p.url = string_item(item, "itemWebUrl");
+	p.condition = string_item(item, "condition");
+	if (j->api == API_INSIGHTS) {
+		p.price_type = "sold";
+		rest_money(cJSON_GetObjectItemCaseSensitive(item, "lastSoldPrice"), &p.amount, &p.currency,
+			   &p.converted_usd);
+		p.sold_at = string_item(item, "lastSoldDate");
+		if (cJSON_IsNumber(qty) && qty->valuedouble >= 1 && qty->valuedouble < 1e9)
+			p.quantity = (int)qty->valuedouble;
+	} else {
+		p.price_type = "ask";
+		rest_money(cJSON_GetObjectItemCaseSensitive(item, "price"), &p.amount, &p.currency,
+			   &p.converted_usd);
+		if (cJSON_IsArray(ships) && cJSON_GetArraySize(ships) > 0) {
+			rest_money(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ships, 0), "shippingCost"),
+				   &p.shipping_amount, &p.shipping_currency, NULL);
+			(void)ignored;
+		}
+	}
+	p.raw = item;
+	if (p.external_id && p.amount && p.currency)
+		write_point(f, j, &p);
+	else
+		log_warn("job %s: an item without itemId or price, skipped", j->job_id);
+}
+
+/* ---- OAuth --------------------------------------------------------------- */
+
+static const char *
+state_dir(void)
+{
+	static char path[1024];
+	const char *dir = getenv("COIN_PRICER_STATE_DIR"), *home = getenv("HOME");
+	const char *xdg = getenv("XDG_STATE_HOME");
+
+	if (dir && *dir)
+		snprintf(path, sizeof(path), "%s", dir);
+	else if (xdg && *xdg)
+		snprintf(path, sizeof(path), "%s/coin-pricer", xdg);
+	else
+		snprintf(path, sizeof(path), "%s/.local/state/coin-pricer", home && *home ? home : "/tmp");
+	return path;
+}
+
+/* mkdir -p with mode 0700. */
+static int
+make_dirs(const char *path)
+{
+	char tmp[1024], *p;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static unsigned long long
+fnv(const char *a, const char *b, const char *c)
+{
+	unsigned long long h = 1469598103934665603ULL;
+	const char *parts[3] = { a, b, c }, *p;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		for (p = parts[i] ? parts[i] : ""; ; p++) {
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+			if (!*p)
+				break;
+		}
+	return h;
+}
+
+/*
+ * A bearer token for the scope: from the cache file (mode 0600) while it has more than
+ * five minutes left, else from eBay's token endpoint. force skips the cache (after a
+ * 401). Returns a token the caller frees, or NULL with j->error set.
+ */
+static char *
+get_token(struct fetcher *f, struct job *j, const char *scope, int force)
+{
+	struct http_response res = { 0 };
+	struct buf path = BUF_INIT, body = BUF_INIT, userpwd = BUF_INIT, url = BUF_INIT;
+	cJSON *doc = NULL;
+	char *token = NULL, tmp[1100];
+	const char *text;
+	long expires;
+	FILE *fp;
+	int fd, rc;
+
+	if (f->opt.replay_dir)
+		return xstrdup("replayed");
+	if (!j->app_id || !j->cert_id || !*j->app_id || !*j->cert_id) {
+		snprintf(j->error, sizeof(j->error), "no eBay credentials: set EBAY_APP_ID and EBAY_CERT_ID "
+						     "(or the source's config app_id and cert_id)");
+		return NULL;
+	}
+	buf_addf(&path, "%s/ebay-token-%016llx.json", f->state_dir, fnv(j->app_id, scope, f->rest_base));
+	if (!force && (fp = fopen(path.data, "r")) != NULL) {
+		char cached[8192];
+		size_t n = fread(cached, 1, sizeof(cached) - 1, fp);
+
+		fclose(fp);
+		cached[n] = '\0';
+		doc = cJSON_Parse(cached);
+		text = string_item(doc, "access_token");
+		expires = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(doc, "expires_at"))
+				  ? (long)cJSON_GetObjectItemCaseSensitive(doc, "expires_at")->valuedouble : 0;
+		if (text && expires - 300 > (long)time(NULL)) {
+			token = xstrdup(text);
+			log_add_secret(token);
+			goto out;
+		}
+		cJSON_Delete(doc);
+		doc = NULL;
+	}
+	buf_addf(&url, "%s%s", f->rest_base, TOKEN_PATH);
+	buf_adds(&body, "grant_type=client_credentials&scope=");
+	http_add_escaped(&body, scope);
+	buf_addf(&userpwd, "%s:%s", j->app_id, j->cert_id);
+	{
+		const char *headers[] = { "Content-Type: application/x-www-form-urlencoded", NULL };
+
+		rc = http_request(f->http, "POST", url.data, headers, body.data, userpwd.data, &res, &f->calls);
+	}
+	if (rc < 0) {
+		j->retryable = 1;
+		snprintf(j->error, sizeof(j->error), "eBay's token endpoint did not answer: %s", res.error);
+		goto out;
+	}
+	doc = cJSON_ParseWithLength(res.body.data, res.body.len);
+	text = string_item(doc, "access_token");
+	if (res.status != 200 || text == NULL) {
+		const char *what = string_item(doc, "error");
+
+		j->retryable = http_retryable_status(res.status);
+		if (what && strcmp(what, "invalid_scope") == 0)
+			snprintf(j->error, sizeof(j->error), "eBay refused the scope %s: this application is "
+				 "not approved for it%s", scope, strcmp(scope, SCOPE_INSIGHTS) == 0
+				 ? " (Marketplace Insights is a limited release: ask eBay for access, or use "
+				   "the browse API for asking prices)" : "");
+		else
+			snprintf(j->error, sizeof(j->error), "eBay's token endpoint answered HTTP %ld (%s): "
+				 "check EBAY_APP_ID and EBAY_CERT_ID, and EBAY_SANDBOX for sandbox keys",
+				 res.status, what ? what : "no error code");
+		goto out;
+	}
+	token = xstrdup(text);
+	log_add_secret(token);
+	{
+		const cJSON *life = cJSON_GetObjectItemCaseSensitive(doc, "expires_in");
+		cJSON *cache = cJSON_CreateObject();
+		char *json;
+
+		cJSON_AddStringToObject(cache, "access_token", token);
+		cJSON_AddNumberToObject(cache, "expires_at", (double)time(NULL) +
+					(cJSON_IsNumber(life) ? life->valuedouble : 7200));
+		json = cJSON_PrintUnformatted(cache);
+		snprintf(tmp, sizeof(tmp), "%s.%ld", path.data, (long)getpid());
+		if (make_dirs(f->state_dir) == 0 &&
+		    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0) {
+			ssize_t len = (ssize_t)strlen(json);
+
+			if (write(fd, json, (size_t)len) != len || close(fd) != 0 || rename(tmp, path.data) != 0) {
+				log_warn("cannot cache the eBay token in %s: %s", f->state_dir, strerror(errno));
+				unlink(tmp);
+			}
+		} else {
+			log_warn("cannot cache the eBay token in %s: %s", f->state_dir, strerror(errno));
+		}
+		free(json);
+		cJSON_Delete(cache);
+	}
+out:
+	cJSON_Delete(doc);
+	http_response_free(&res);
+	buf_free(&path);
+	buf_free(&body);
+	buf_free(&userpwd);
+	buf_free(&url);
+	return token;
+}
+
+/* ---- fetching a job ----------------------------------------------------- */
+
+/* A REST error body's first message, or NULL. */
+static const char *
+rest_error(const cJSON *doc, long *id)
+{
+	const cJSON *errors = cJSON_GetObjectItemCaseSensitive(doc, "errors");
+	const cJSON *e = cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
+	const cJSON *eid = cJSON_GetObjectItemCaseSensitive(e, "errorId");
+
+	*id = cJSON_IsNumber(eid) ? (long)eid->valuedouble : 0;
+	return string_item(e, "message");
+}
+
+/* A Finding error at the top level or in the response: its errorId, or 0. */
+static long
+finding_error(const cJSON *doc, const char **message)
+{
+	const cJSON *resp = first(doc, "findCompletedItemsResponse");
+	const cJSON *msg = first(resp ? resp : doc, "errorMessage");
+	const cJSON *err = first(msg, "error");
+	const char *id = first_string(err, "errorId");
+
+	*message = first_string(err, "message");
+	return id ? strtol(id, NULL, 10) : 0;
+}
+
+/* Whether a response is worth another try: 429, 5xx (but not Finding's bad app id),
+ * and a 200 whose body is not JSON (cut short, garbled). */
+static int
+worth_retry(const struct http_response *res)
+{
+	cJSON *doc;
+	const char *message;
+	long id;
+
+	if (res->status == 200) {
+		doc = cJSON_ParseWithLength(res->body.data, res->body.len);
+		cJSON_Delete(doc);
+		return doc == NULL;
+	}
+	if (!http_retryable_status(res->status))
+		return 0;
+	doc = cJSON_ParseWithLength(res->body.data, res->body.len);
+	id = finding_error(doc, &message);
+	cJSON_Delete(doc);
+	return id != 11002;
+}
+
+static void
+fail_status(struct job *j, long status, const char *api, long id, const char *message)
+{
+	j->retryable = http_retryable_status(status);
+	if (id == 11002 || status == 401 || status == 403)
+		snprintf(j->error, sizeof(j->error), "eBay refused the credentials (%s: HTTP %ld%s%s): check "
+			 "EBAY_APP_ID and EBAY_CERT_ID, and EBAY_SANDBOX for sandbox keys", api, status,
+			 message ? ", " : "", message ? message : "");
+	else if (id == 100017)
+		snprintf(j->error, sizeof(j->error), "this application is not approved for the Marketplace "
+			 "Insights API (eBay error 100017: %s); ask eBay for access, or use the browse API "
+			 "for asking prices", message ? message : "insufficient permissions");
+	else if (j->retryable)
+		snprintf(j->error, sizeof(j->error), "eBay %s answered HTTP %ld%s%s after every retry", api,
+			 status, message ? ": " : "", message ? message : "");
+	else
+		snprintf(j->error, sizeof(j->error), "eBay %s refused the request (HTTP %ld%s%s): check the "
+			 "query and the category", api, status, message ? ": " : "", message ? message : "");
+}
+
+/* Send one request; on failure set j->error and return -1, else 0 with res filled. */
+static int
+get_page(struct fetcher *f, struct job *j, const char *const *headers, struct http_response *res)
+{
+	int rc = http_request(f->http, "GET", f->url.data, headers, NULL, NULL, res, &f->calls);
+	char when[32];
+
+	if (rc == HTTP_QUOTA) {
+		http_quota_reset_time(when, sizeof(when));
+		j->retryable = 1;
+		snprintf(j->error, sizeof(j->error), "eBay's daily call limit is used up; retry after %s "
+			 "(midnight Pacific time)", when);
+		return -1;
+	}
+	if (rc < 0) {
+		j->retryable = 1;
+		snprintf(j->error, sizeof(j->error), "eBay did not answer: %s", res->error);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+fetch_finding(struct fetcher *f, struct job *j)
+{
+	struct http_response res = { 0 };
+	int page, total_pages = 1, rc = 0;
+	const char *message;
+
+	if (!f->opt.replay_dir && (!j->app_id || !*j->app_id)) {
+		snprintf(j->error, sizeof(j->error), "no eBay credentials: set EBAY_APP_ID (or the source's "
+						     "config app_id)");
+		return -1;
+	}
+	for (page = 1; page <= j->max_pages && page <= total_pages; page++) {
+		cJSON *doc;
+		const cJSON *resp, *items, *item, *pagination;
+		long id;
+
+		buf_reset(&f->url);
+		buf_addf(&f->url, "%s%s?OPERATION-NAME=findCompletedItems&SERVICE-VERSION=1.13.0"
+				  "&SECURITY-APPNAME=", f->finding_base, FINDING_PATH);
+		http_add_escaped(&f->url, j->app_id ? j->app_id : "");
+		buf_adds(&f->url, "&GLOBAL-ID=EBAY-US&RESPONSE-DATA-FORMAT=JSON&keywords=");
+		http_add_escaped(&f->url, j->query.data);
+		buf_adds(&f->url, "&categoryId=");
+		http_add_escaped(&f->url, j->category);
+		buf_addf(&f->url, "&itemFilter(0).name=SoldItemsOnly&itemFilter(0).value=true"
+				  "&sortOrder=EndTimeSoonest&paginationInput.entriesPerPage=100"
+				  "&paginationInput.pageNumber=%d", page);
+		if (get_page(f, j, NULL, &res) < 0) {
+			rc = -1;
+			break;
+		}
+		doc = cJSON_ParseWithLength(res.body.data, res.body.len);
+		id = finding_error(doc, &message);
+		resp = first(doc, "findCompletedItemsResponse");
+		if (res.status != 200 || id || resp == NULL) {
+			if (res.status == 200 && doc == NULL)
+				res.status = 502; /* garbled after every retry */
+			fail_status(j, res.status == 200 ? 400 : res.status, "Finding", id, message);
+			if (id == 10001)
+				j->retryable = 1;
+			cJSON_Delete(doc);
+			rc = -1;
+			break;
+		}
+		f->pages++;
+		items = cJSON_GetObjectItemCaseSensitive(first(resp, "searchResult"), "item");
+		cJSON_ArrayForEach(item, items)
+			finding_item(f, j, item);
+		pagination = first(resp, "paginationOutput");
+		if (first_string(pagination, "totalPages"))
+			total_pages = atoi(first_string(pagination, "totalPages"));
+		cJSON_Delete(doc);
+	}
+	http_response_free(&res);
+	return rc;
+}
+
+static int
+fetch_rest(struct fetcher *f, struct job *j)
+{
+	struct http_response res = { 0 };
+	const char *scope = j->api == API_INSIGHTS ? SCOPE_INSIGHTS : SCOPE_BROWSE;
+	const char *path = j->api == API_INSIGHTS ? INSIGHTS_PATH : BROWSE_PATH;
+	const char *api = j->api == API_INSIGHTS ? "Marketplace Insights" : "Browse";
+	struct buf auth = BUF_INIT;
+	char *token = get_token(f, j, scope, 0);
+	long offset = 0, id;
+	int page, rc = 0, refreshed = 0;
+
+	if (token == NULL)
+		return -1;
+	for (page = 1; page <= j->max_pages; page++) {
+		const char *headers[4] = { NULL, "X-EBAY-C-MARKETPLACE-ID: EBAY_US", "Accept: application/json", NULL };
+		const cJSON *items, *item, *next, *limit;
+		const char *message;
+		cJSON *doc;
+		char *p;
+
+		buf_reset(&auth);
+		buf_addf(&auth, "Authorization: Bearer %s", token);
+		headers[0] = auth.data;
+		buf_reset(&f->url);
+		buf_addf(&f->url, "%s%s?q=", f->rest_base, path);
+		/* Insights reads a comma as AND (a space as OR): the opposite of Browse. */
+		if (j->api == API_INSIGHTS)
+			for (p = j->query.data; *p; p++)
+				if (*p == ' ')
+					*p = ',';
+		http_add_escaped(&f->url, j->query.data);
+		if (j->api == API_INSIGHTS)
+			for (p = j->query.data; *p; p++)
+				if (*p == ',')
+					*p = ' ';
+		buf_adds(&f->url, "&category_ids=");
+		http_add_escaped(&f->url, j->category);
+		if (j->api == API_BROWSE)
+			buf_adds(&f->url, "&filter=buyingOptions%3A%7BAUCTION%7CFIXED_PRICE%7D");
+		buf_addf(&f->url, "&limit=200&offset=%ld", offset);
+		if (get_page(f, j, headers, &res) < 0) {
+			rc = -1;
+			break;
+		}
+		if (res.status == 401 && !refreshed) {
+			/* The cached token may have been revoked: one fresh token, one more try. */
+			refreshed = 1;
+			free(token);
+			if ((token = get_token(f, j, scope, 1)) == NULL) {
+				rc = -1;
+				break;
+			}
+			page--;
+			continue;
+		}
+		doc = cJSON_ParseWithLength(res.body.data, res.body.len);
+		if (res.status != 200 || doc == NULL) {
+			message = rest_error(doc, &id);
+			fail_status(j, res.status == 200 ? 502 : res.status, api, id, message);
+			cJSON_Delete(doc);
+			rc = -1;
+			break;
+		}
+		f->pages++;
+		items = cJSON_GetObjectItemCaseSensitive(doc, j->api == API_INSIGHTS ? "itemSales" : "itemSummaries");
+		cJSON_ArrayForEach(item, items)
+			rest_item(f, j, item);
+		next = cJSON_GetObjectItemCaseSensitive(doc, "next");
+		limit = cJSON_GetObjectItemCaseSensitive(doc, "limit");
+		offset += cJSON_IsNumber(limit) && limit->valuedouble >= 1 ? (long)limit->valuedouble : 200;
+		cJSON_Delete(doc);
+		if (!cJSON_IsString(next) || offset >= 10000)
+			break;
+	}
+	free(token);
+	buf_free(&auth);
+	http_response_free(&res);
+	return rc;
+}
+
+static double
+clock_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1000 + t.tv_nsec / 1e6;
+}
+
+/* Fetch a job and write its records. */
+static void
+run_job(struct fetcher *f, struct job *j, const struct ndj_record *r)
+{
+	double t0 = clock_ms();
+	int rc;
+
+	if (r)
+		ndj_pass(r);
+	ndj_flush();
+	buf_reset(&f->out);
+	f->calls = f->pages = f->items = 0;
+	rc = j->api == API_FINDING ? fetch_finding(f, j) : fetch_rest(f, j);
+	if (rc < 0) {
+		buf_reset(&f->out);
+		buf_addf(&f->out, "{\"kind\":\"job_error\",\"job_id\":%s,\"intake_id\":%s,\"error\":",
+			 j->job_id, j->intake_id);
+		buf_add_json_string(&f->out, j->error, strlen(j->error));
+		buf_addf(&f->out, ",\"retryable\":%s}\n", j->retryable ? "true" : "false");
+		log_warn("job %s: %s", j->job_id, j->error);
+	} else {
+		buf_addf(&f->out, "{\"kind\":\"job_end\",\"job_id\":%s,\"intake_id\":%s,\"pages\":%d,"
+				  "\"calls\":%d,\"items\":%d,\"duration_ms\":%.0f}\n",
+			 j->job_id, j->intake_id, f->pages, f->calls, f->items,
+			 f->opt.replay_dir ? 0 : clock_ms() - t0);
+	}
+	ndj_write(f->out.data, f->out.len);
+	ndj_flush();
+}
+
+static int
+on_record(struct ndj_record *r, void *ctx)
+{
+	struct fetcher *f = ctx;
+	struct job j;
+
+	if (strcmp(r->kind, "job") != 0) {
+		ndj_pass(r);
+		return 0;
+	}
+	if (job_from_record(f, r, &j, r->err, sizeof(r->err)) < 0) {
+		job_free(&j);
+		return NDJ_BAD;
+	}
+	if (f->opt.print_query) {
+		ndj_write(j.query.data, j.query.len);
+		ndj_write("\n", 1);
+	} else {
+		run_job(f, &j, r);
+	}
+	job_free(&j);
+	return 0;
+}
+
+/* EBAY_API_BASE, else eBay's hosts. Plain HTTP only to a loopback address. */
+static int
+set_bases(struct fetcher *f)
+{
+	const char *base = getenv("EBAY_API_BASE"), *sandbox = getenv("EBAY_SANDBOX");
+	int is_sandbox = sandbox && (strcmp(sandbox, "true") == 0 || strcmp(sandbox, "1") == 0);
+	size_t len;
+
+	if (base && *base) {
+		len = strlen(base);
+		while (len > 0 && base[len - 1] == '/')
+			len--;
+		if (strncmp(base, "https://", 8) != 0 &&
+		    !(strncmp(base, "http://127.", 11) == 0 || strncmp(base, "http://localhost", 16) == 0 ||
+		      strncmp(base, "http://[::1]", 12) == 0)) {
+			log_error("EBAY_API_BASE=%s: must be https://, or http:// to a loopback address", base);
+			return -1;
+		}
+		snprintf(f->finding_base, sizeof(f->finding_base), "%.*s", (int)len, base);
+		snprintf(f->rest_base, sizeof(f->rest_base), "%.*s", (int)len, base);
+	} else {
+		snprintf(f->finding_base, sizeof(f->finding_base), "https://svcs.%sebay.com",
+			 is_sandbox ? "sandbox." : "");
+		snprintf(f->rest_base, sizeof(f->rest_base), "https://api.%sebay.com",
+			 is_sandbox ? "sandbox." : "");
+	}
+	return 0;
+}
+
+static long
+env_long(const char *name, long fallback, long min, long max)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (v == NULL || *v == '\0')
+		return fallback;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < min || n > max) {
+		log_warn("%s=%s is out of range; using %ld", name, v, fallback);
+		return fallback;
+	}
+	return n;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "query", required_argument, NULL, 'q' },
+		{ "api", required_argument, NULL, 'a' },
+		{ "max-pages", required_argument, NULL, 'm' },
+		{ "category", required_argument, NULL, 'c' },
+		{ "print-query", no_argument, NULL, 'p' },
+		{ "record", required_argument, NULL, 'r' },
+		{ "replay", required_argument, NULL, 'R' },
+		{ "strict", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct fetcher f;
+	struct http_options ho;
+	struct ndj_stage stage = { on_record, NULL, &f, 0 };
+	static const char *secret_params[] = { "SECURITY-APPNAME", NULL };
+	const char *secrets[3] = { NULL, NULL, NULL };
+	char rate_file[1100];
+	int c, status = EXIT_OK;
+	char *end;
+
+	memset(&f, 0, sizeof(f));
+	f.opt.api = -1;
+	log_init("ebay-fetch");
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			f.opt.query = optarg;
+			break;
+		case 'a':
+			if ((f.opt.api = api_by_name(optarg)) < 0) {
+				log_error("--api wants finding, insights or browse, not \"%s\"", optarg);
+				usage(stderr);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'm':
+			f.opt.max_pages = (int)strtol(optarg, &end, 10);
+			if (*end || f.opt.max_pages < 1 || f.opt.max_pages > 100) {
+				log_error("--max-pages wants a number from 1 to 100, not \"%s\"", optarg);
+				usage(stderr);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'c':
+			f.opt.category = optarg;
+			break;
+		case 'p':
+			f.opt.print_query = 1;
+			break;
+		case 'r':
+			f.opt.record_dir = optarg;
+			break;
+		case 'R':
+			f.opt.replay_dir = optarg;
+			break;
+		case 's':
+			stage.strict = 1;
+			break;
+		case 'h':
+			help();
+			return ndj_close_output();
+		case 'V':
+			return ndj_version("ebay-fetch");
+		default:
+			ndj_option_error(argv);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc || (f.opt.record_dir && f.opt.replay_dir) || (f.opt.query && f.opt.print_query)) {
+		log_error(optind < argc ? "unexpected argument: %s" : "%s: --record and --replay, or "
+			  "--query and --print-query, do not go together", argv[optind < argc ? optind : 0]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (set_bases(&f) < 0)
+		return EXIT_CONFIG;
+	if (f.opt.record_dir && make_dirs(f.opt.record_dir) < 0) {
+		log_error("cannot create %s: %s", f.opt.record_dir, strerror(errno));
+		return EXIT_CONFIG;
+	}
+	f.env_app_id = getenv("EBAY_APP_ID");
+	f.env_cert_id = getenv("EBAY_CERT_ID");
+	log_add_secret(f.env_app_id);
+	log_add_secret(f.env_cert_id);
+	secrets[0] = f.env_app_id;
+	secrets[1] = f.env_cert_id;
+	f.state_dir = state_dir();
+	snprintf(rate_file, sizeof(rate_file), "%s/ebay-rate", f.state_dir);
+	memset(&ho, 0, sizeof(ho));
+	ho.timeout_ms = env_long("EBAY_TIMEOUT_SECONDS", 30, 1, 3600) * 1000;
+	ho.max_tries = (int)env_long("EBAY_MAX_TRIES", 4, 1, 20);
+	ho.retry_base_ms = env_long("EBAY_RETRY_BASE_MS", 1000, 1, 600000);
+	ho.calls_per_minute = (double)env_long("EBAY_CALLS_PER_MINUTE", 60, 1, 100000);
+	ho.daily_limit = env_long("EBAY_DAILY_CALL_LIMIT", 5000, 0, 100000000);
+	ho.rate_file = f.opt.replay_dir || make_dirs(f.state_dir) < 0 ? NULL : rate_file;
+	ho.record_dir = f.opt.record_dir;
+	ho.replay_dir = f.opt.replay_dir;
+	ho.secrets = secrets;
+	ho.secret_params = secret_params;
+	ho.retryable = worth_retry;
+	if ((f.http = http_new(&ho)) == NULL)
+		return EXIT_SOFTWARE;
+
+	if (f.opt.query) {
+		/* Ad hoc: one job with no ids, the query as given. */
+		struct job j;
+
+		memset(&j, 0, sizeof(j));
+		j.job_id = j.intake_id = j.source_id = "null";
+		j.api = f.opt.api >= 0 ? (enum api)f.opt.api : API_INSIGHTS;
+		j.max_pages = f.opt.max_pages ? f.opt.max_pages : 5;
+		j.category = f.opt.category ? f.opt.category : DEFAULT_CATEGORY;
+		j.app_id = f.env_app_id;
+		j.cert_id = f.env_cert_id;
+		j.reputation = 1.0;
+		buf_adds(&j.query, f.opt.query);
+		signal(SIGPIPE, SIG_IGN);
+		run_job(&f, &j, NULL);
+		buf_free(&j.query);
+		status = ndj_close_output();
+	} else {
+		status = ndj_run(&stage);
+	}
+	http_free(f.http);
+	buf_free(&f.url);
+	buf_free(&f.body);
+	buf_free(&f.out);
+	buf_free(&f.scratch);
+	log_cleanup();
+	return status;
+}

@@ -1,0 +1,509 @@
+/*
+ * HTTP over libcurl for the collectors. One easy handle per client, reused for every
+ * request so that connections are kept alive. Every request passes through the
+ * shared rate limit (a small state file under flock), the daily quota, and the
+ * retry loop; in replay mode none of that is needed and nothing touches the network.
+ */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "ndjson.h"
+
+struct http_client {
+	CURL *curl;
+	struct http_options o;
+	struct buf key, path; /* scratch */
+	unsigned rng;
+};
+
+static double
+now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (double)t.tv_sec * 1000 + t.tv_nsec / 1e6;
+}
+
+static void
+sleep_ms(double ms)
+{
+	struct timespec t;
+
+	if (ms <= 0)
+		return;
+	t.tv_sec = (time_t)(ms / 1000);
+	t.tv_nsec = (long)((ms - (double)t.tv_sec * 1000) * 1e6);
+	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+		;
+}
+
+struct http_client *
+http_new(const struct http_options *options)
+{
+	struct http_client *c;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("cannot start libcurl");
+		return NULL;
+	}
+	c = xmalloc(sizeof(*c));
+	memset(c, 0, sizeof(*c));
+	c->o = *options;
+	if (!c->o.connect_timeout_ms)
+		c->o.connect_timeout_ms = 10000;
+	if (!c->o.timeout_ms)
+		c->o.timeout_ms = 30000;
+	if (!c->o.max_tries)
+		c->o.max_tries = 4;
+	if (!c->o.retry_base_ms)
+		c->o.retry_base_ms = 1000;
+	if (!c->o.calls_per_minute)
+		c->o.calls_per_minute = 60;
+	if (!c->o.retryable)
+		c->o.retryable = NULL;
+	c->rng = (unsigned)getpid() ^ (unsigned)time(NULL);
+	if (c->o.replay_dir == NULL) {
+		c->curl = curl_easy_init();
+		if (c->curl == NULL) {
+			log_error("cannot start libcurl");
+			free(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+void
+http_free(struct http_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	buf_free(&c->key);
+	buf_free(&c->path);
+	free(c);
+	curl_global_cleanup();
+}
+
+void
+http_response_free(struct http_response *res)
+{
+	buf_free(&res->body);
+}
+
+int
+http_retryable_status(long status)
+{
+	return status == 429 || status >= 500;
+}
+
+void
+http_add_escaped(struct buf *out, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+			buf_addc(out, (char)ch);
+		} else {
+			buf_addc(out, '%');
+			buf_addc(out, hex[ch >> 4]);
+			buf_addc(out, hex[ch & 15]);
+		}
+	}
+}
+
+/* ---- eBay's day: midnight to midnight, US Pacific time ------------------ */
+
+/* Days since 1970-01-01 of a civil date (H. Hinnant's algorithm). */
+static long
+days_from_civil(long y, unsigned m, unsigned d)
+{
+	long era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long)doe - 719468;
+}
+
+/* The UTC offset of US Pacific time at t: -7 h in daylight saving time, else -8 h. */
+static long
+pacific_offset(time_t t)
+{
+	struct tm tm;
+	long year, march1, nov1, start, end;
+
+	gmtime_r(&t, &tm);
+	year = tm.tm_year + 1900;
+	/* DST: from the second Sunday of March, 2:00 PST (10:00 UTC), to the first Sunday
+	 * of November, 2:00 PDT (09:00 UTC). 1970-01-01 was a Thursday (weekday 4). */
+	march1 = days_from_civil(year, 3, 1);
+	nov1 = days_from_civil(year, 11, 1);
+	start = march1 + (7 - (march1 + 4) % 7) % 7 + 7;
+	end = nov1 + (7 - (nov1 + 4) % 7) % 7;
+	if ((long)t >= start * 86400 + 10 * 3600 && (long)t < end * 86400 + 9 * 3600)
+		return -7 * 3600;
+	return -8 * 3600;
+}
+
+/* The Pacific date of t as days since the epoch. */
+static long
+pacific_day(time_t t)
+{
+	long local = (long)t + pacific_offset(t);
+
+	return local >= 0 ? local / 86400 : (local - 86399) / 86400;
+}
+
+void
+http_quota_reset_time(char *out, size_t n)
+{
+	time_t now = time(NULL), reset;
+	long day = pacific_day(now) + 1;
+	struct tm tm;
+
+	/* Midnight of the next Pacific day, in UTC; the offset of that moment decides. */
+	reset = (time_t)(day * 86400 + 8 * 3600);
+	reset -= pacific_offset(reset) == -7 * 3600 ? 3600 : 0;
+	gmtime_r(&reset, &tm);
+	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- the shared rate limit and daily quota ----------------------------- */
+
+/*
+ * Take the next call slot from the state file: "next_slot_ms pacific_day calls".
+ * Returns the time to wait in ms, or -1 when the daily quota is used up.
+ */
+static double
+take_slot(struct http_client *c)
+{
+	double next = 0, now = now_ms(), slot, wait;
+	long day = 0, calls = 0, today = pacific_day(time(NULL));
+	char text[128];
+	ssize_t n;
+	int fd;
+
+	if (c->o.rate_file == NULL)
+		return 0;
+	fd = open(c->o.rate_file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_warn("rate limit file %s: %s (calls not limited)", c->o.rate_file, strerror(errno));
+		return 0;
+	}
+	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	n = read(fd, text, sizeof(text) - 1);
+	text[n > 0 ? n : 0] = '\0';
+	if (sscanf(text, "%lf %ld %ld", &next, &day, &calls) != 3)
+		next = 0, day = today, calls = 0;
+	if (day != today)
+		day = today, calls = 0;
+	if (c->o.daily_limit > 0 && calls >= c->o.daily_limit) {
+		wait = -1;
+	} else {
+		slot = next > now ? next : now;
+		wait = slot - now;
+		next = slot + 60000.0 / c->o.calls_per_minute;
+		calls++;
+		n = snprintf(text, sizeof(text), "%.0f %ld %ld\n", next, day, calls);
+		if (lseek(fd, 0, SEEK_SET) < 0 || ftruncate(fd, 0) < 0 || write(fd, text, (size_t)n) != n)
+			log_warn("rate limit file %s: %s", c->o.rate_file, strerror(errno));
+	}
+	flock(fd, LOCK_UN);
+	close(fd);
+	return wait;
+}
+
+/* ---- recording and replaying -------------------------------------------- */
+
+/* Replace every occurrence of what (len bytes) in b, starting at from, by "[redacted]". */
+static void
+mask(struct buf *b, const char *what, size_t len, int value_of_param)
+{
+	struct buf out = BUF_INIT;
+	const char *p = b->data, *at;
+
+	if (len == 0)
+		return;
+	while ((at = strstr(p, what)) != NULL) {
+		const char *end = at + len;
+
+		if (value_of_param) {
+			if (*end != '=') {
+				buf_add(&out, p, (size_t)(end - p));
+				p = end;
+				continue;
+			}
+			end++;
+			buf_add(&out, p, (size_t)(end - p));
+			end += strcspn(end, "&\n");
+		} else {
+			buf_add(&out, p, (size_t)(at - p));
+		}
+		buf_adds(&out, "[redacted]");
+		p = end;
+	}
+	buf_adds(&out, p);
+	buf_reset(b);
+	buf_add(b, out.data, out.len);
+	buf_free(&out);
+}
+
+/* The request with secrets masked: what record files show and what replay matches on. */
+static void
+request_key(struct http_client *c, const char *method, const char *url, const char *body)
+{
+	const char *const *p;
+
+	buf_reset(&c->key);
+	buf_addf(&c->key, "%s %s\n%s", method, url, body ? body : "");
+	for (p = c->o.secret_params; p && *p; p++)
+		mask(&c->key, *p, strlen(*p), 1);
+	for (p = c->o.secrets; p && *p; p++)
+		mask(&c->key, *p, strlen(*p), 0);
+}
+
+static unsigned long long
+key_hash(const struct buf *key)
+{
+	unsigned long long h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < key->len; i++)
+		h = (h ^ (unsigned char)key->data[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* The path of the n-th response (from 1) to this request in dir. */
+static const char *
+record_path(struct http_client *c, const char *dir, int n, const char *ext)
+{
+	buf_reset(&c->path);
+	buf_addf(&c->path, "%s/%016llx-%d.%s", dir, key_hash(&c->key), n, ext);
+	return c->path.data;
+}
+
+static int
+write_file(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "w");
+	int rc = 0;
+
+	if (f == NULL)
+		return -1;
+	if (fwrite(data, 1, len, f) != len)
+		rc = -1;
+	if (fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* The n-th response to the current request (c->key), kept in record_dir. */
+static void
+record(struct http_client *c, int n, const struct http_response *res)
+{
+	struct buf meta = BUF_INIT;
+
+	buf_adds(&meta, "{\"request\":");
+	buf_add_json_string(&meta, c->key.data, c->key.len);
+	buf_addf(&meta, ",\"status\":%ld,\"retry_after\":%.3f,\"elapsed_ms\":%.0f,\"error\":", res->status,
+		 res->retry_after, res->elapsed_ms);
+	buf_add_json_string(&meta, res->error, strlen(res->error));
+	buf_adds(&meta, "}\n");
+	if (write_file(record_path(c, c->o.record_dir, n, "meta.json"), meta.data, meta.len) < 0 ||
+	    write_file(record_path(c, c->o.record_dir, n, "body"), res->body.data ? res->body.data : "",
+		       res->body.len) < 0)
+		log_warn("cannot record a response in %s: %s", c->o.record_dir, strerror(errno));
+	buf_free(&meta);
+}
+
+static int
+read_file(const char *path, struct buf *out)
+{
+	FILE *f = fopen(path, "r");
+	char chunk[65536];
+	size_t n;
+
+	if (f == NULL)
+		return -1;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_add(out, chunk, n);
+	fclose(f);
+	return 0;
+}
+
+/* Answer the n-th try of the current request from replay_dir. 0, or -1 if not recorded. */
+static int
+replay(struct http_client *c, int n, struct http_response *res)
+{
+	struct buf meta = BUF_INIT;
+	const char *p;
+	int rc = -1;
+
+	if (read_file(record_path(c, c->o.replay_dir, n, "meta.json"), &meta) < 0)
+		goto out;
+	if ((p = strstr(meta.data, "\"status\":")) != NULL)
+		res->status = strtol(p + 9, NULL, 10);
+	if ((p = strstr(meta.data, "\"retry_after\":")) != NULL)
+		res->retry_after = strtod(p + 14, NULL);
+	if ((p = strstr(meta.data, "\"elapsed_ms\":")) != NULL)
+		res->elapsed_ms = strtod(p + 13, NULL);
+	if ((p = strstr(meta.data, "\"error\":\"")) != NULL)
+		snprintf(res->error, sizeof(res->error), "%.*s", (int)strcspn(p + 9, "\""), p + 9);
+	if (read_file(record_path(c, c->o.replay_dir, n, "body"), &res->body) < 0)
+		goto out;
+	buf_grow(&res->body, 0);
+	rc = 0;
+out:
+	buf_free(&meta);
+	return rc;
+}
+
+/* ---- one try over the network ------------------------------------------ */
+
+static size_t
+on_body(char *data, size_t size, size_t n, void *ctx)
+{
+	buf_add(ctx, data, size * n);
+	return size * n;
+}
+
+static size_t
+on_header(char *data, size_t size, size_t n, void *ctx)
+{
+	struct http_response *res = ctx;
+	size_t len = size * n;
+
+	if (len > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+		char *end;
+		double v = strtod(data + 12, &end);
+
+		if (end != data + 12 && v >= 0)
+			res->retry_after = v;
+	}
+	return len;
+}
+
+static int
+try_once(struct http_client *c, const char *method, const char *url, const char *const *headers,
+	 const char *body, const char *userpwd, struct http_response *res)
+{
+	struct curl_slist *list = NULL;
+	const char *const *h;
+	CURLcode rc;
+	double t0 = now_ms();
+
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "coin-pricer/" NDJ_VERSION);
+	curl_easy_setopt(c->curl, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->o.connect_timeout_ms);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &res->body);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, res);
+	for (h = headers; h && *h; h++)
+		list = curl_slist_append(list, *h);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, list);
+	if (userpwd) {
+		curl_easy_setopt(c->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(c->curl, CURLOPT_USERPWD, userpwd);
+	}
+	if (strcmp(method, "POST") == 0)
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body ? body : "");
+	rc = curl_easy_perform(c->curl);
+	curl_slist_free_all(list);
+	res->elapsed_ms = now_ms() - t0;
+	if (rc != CURLE_OK) {
+		res->status = 0;
+		snprintf(res->error, sizeof(res->error), "%s", curl_easy_strerror(rc));
+		return -1;
+	}
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &res->status);
+	buf_grow(&res->body, 0);
+	return 0;
+}
+
+int
+http_request(struct http_client *c, const char *method, const char *url,
+	     const char *const *headers, const char *body, const char *userpwd,
+	     struct http_response *res, int *calls)
+{
+	int try, got = -1;
+
+	request_key(c, method, url, body);
+	for (try = 1; try <= c->o.max_tries; try++) {
+		double wait;
+
+		buf_reset(&res->body);
+		res->status = 0;
+		res->retry_after = -1;
+		res->error[0] = '\0';
+		if (c->o.replay_dir) {
+			if (replay(c, try, res) < 0) {
+				snprintf(res->error, sizeof(res->error),
+					 "no recorded response for this request in %s", c->o.replay_dir);
+				return -1;
+			}
+			(*calls)++;
+			got = res->error[0] ? -1 : 0;
+		} else {
+			wait = take_slot(c);
+			if (wait < 0) {
+				snprintf(res->error, sizeof(res->error), "the daily call limit (%ld) is reached",
+					 c->o.daily_limit);
+				return HTTP_QUOTA;
+			}
+			sleep_ms(wait);
+			(*calls)++;
+			got = try_once(c, method, url, headers, body, userpwd, res);
+			if (c->o.record_dir)
+				record(c, try, res);
+		}
+		if (got == 0 && !(c->o.retryable ? c->o.retryable(res) : http_retryable_status(res->status)))
+			return 0;
+		if (try == c->o.max_tries)
+			break;
+		/* Exponential backoff with full jitter; Retry-After wins when it says more. */
+		wait = (double)c->o.retry_base_ms * pow(2, try - 1);
+		wait = wait / 2 + (double)(rand_r(&c->rng) % 1000) / 1000.0 * wait / 2;
+		if (res->retry_after >= 0 && res->retry_after * 1000 > wait)
+			wait = res->retry_after * 1000;
+		if (got == 0)
+			log_warn("%.*s: HTTP %ld; try %d of %d in %.1f s", (int)strcspn(c->key.data, "?\n"),
+				 c->key.data, res->status, try + 1, c->o.max_tries, wait / 1000);
+		else
+			log_warn("%.*s: %s; try %d of %d in %.1f s", (int)strcspn(c->key.data, "?\n"),
+				 c->key.data, res->error, try + 1, c->o.max_tries, wait / 1000);
+		if (!c->o.replay_dir)
+			sleep_ms(wait);
+	}
+	return got;
+}

@@ -1,0 +1,74 @@
+/*
+ * HTTP for the collectors, over one reused libcurl easy handle: keep-alive, gzip,
+ * TLS verification always on, timeouts, retries with backoff that honour
+ * Retry-After, a request rate shared by every process on the host, and recording
+ * and replaying of responses.
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+struct http_response {
+	long status;      /* HTTP status; 0 when no response came (see error) */
+	struct buf body;  /* owned by the response; reset by each request */
+	double retry_after; /* seconds from a Retry-After header, or -1 */
+	char error[256];  /* transport error (timeout, refused, cut short), or "" */
+	double elapsed_ms;
+};
+
+struct http_client;
+
+/*
+ * Options of a client. Every field may be left 0/NULL for its default.
+ */
+struct http_options {
+	long connect_timeout_ms; /* 10000 */
+	long timeout_ms;         /* 30000 */
+	int max_tries;           /* 4: 1 try and 3 retries */
+	long retry_base_ms;      /* 1000: the first retry waits about this long */
+	double calls_per_minute; /* 60: shared by all processes through rate_file */
+	const char *rate_file;   /* NULL: no shared rate limit */
+	const char *record_dir;  /* store every response here (secrets removed) */
+	const char *replay_dir;  /* answer from here, with no network */
+	const char *const *secrets; /* NULL-terminated strings never written to records */
+	/* Query parameters whose values are masked in records and replay keys. */
+	const char *const *secret_params;
+	long daily_limit; /* calls per Pacific-time day, counted in rate_file; 0: none */
+	/* Whether a response is worth another try; default: http_retryable_status(). */
+	int (*retryable)(const struct http_response *res);
+};
+
+/* Make a client; NULL with a message logged when libcurl cannot start. */
+struct http_client *http_new(const struct http_options *options);
+void http_free(struct http_client *c);
+
+/*
+ * One request, retried on 429, 5xx, timeouts and connection errors. method is "GET"
+ * or "POST"; headers is a NULL-terminated list of "Name: value" (may be NULL); body
+ * is for POST (may be NULL). userpwd is "user:password" for basic auth, or NULL.
+ * Returns 0 when a response came (any status: check res->status), -1 when every try
+ * failed without one (res->error says why), HTTP_QUOTA when the daily limit is
+ * reached (nothing sent). res->body is reset first.
+ * *calls counts the requests actually sent (or replayed).
+ */
+int http_request(struct http_client *c, const char *method, const char *url,
+		 const char *const *headers, const char *body, const char *userpwd,
+		 struct http_response *res, int *calls);
+
+#define HTTP_QUOTA (-2)
+
+/* When the current Pacific-time day ends, as "YYYY-MM-DDTHH:MM:SSZ" (eBay's quota day). */
+void http_quota_reset_time(char *out, size_t n);
+
+/* Whether a status is worth retrying (429, 5xx). */
+int http_retryable_status(long status);
+
+/* URL-encode s (for query strings and form bodies) onto out. */
+void http_add_escaped(struct buf *out, const char *s);
+
+void http_response_free(struct http_response *res);
+
+#endif
