@@ -7,7 +7,7 @@ OAuth token endpoint, answered from recorded responses (tests/data/ebay), on 127
 Writes the port it listens on to F once it is ready, and one JSON line per request to L
 (time, method, path, query, body, authorization). Faults are queued by POSTing JSON to
 /_fault: {"path": PREFIX, "kind": K, "times": N, ...}; each request whose path starts with
-PREFIX takes the next one. Kinds:
+PREFIX takes the next one; {"clear": true} drops those not taken. Kinds:
   status        answer "status" (429, 500, ...) with eBay's error body for it, and
                 "retry_after" seconds in a Retry-After header when given
   slow          wait "seconds" before answering normally
@@ -89,7 +89,10 @@ class Handler(BaseHTTPRequestHandler):
             f = json.loads(body)
             f.setdefault("times", 1)
             with self.fake.lock:
-                self.fake.faults.append(f)
+                if f.get("clear"):
+                    self.fake.faults.clear()
+                else:
+                    self.fake.faults.append(f)
             return self.send(200, b"{}")
         self.record(body)
         if path != TOKEN:

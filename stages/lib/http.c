@@ -24,6 +24,7 @@
 struct http_client {
 	CURL *curl;
 	struct http_options o;
+	int recording_paused;
 	struct buf key, path; /* scratch */
 	unsigned rng;
 };
@@ -97,6 +98,12 @@ http_free(struct http_client *c)
 	buf_free(&c->path);
 	free(c);
 	curl_global_cleanup();
+}
+
+void
+http_pause_recording(struct http_client *c, int paused)
+{
+	c->recording_paused = paused;
 }
 
 void
@@ -277,8 +284,12 @@ request_key(struct http_client *c, const char *method, const char *url, const ch
 {
 	const char *const *p;
 
+	const char *path = strstr(url, "://");
+
+	/* The host is left out, so that a recording replays whatever EBAY_API_BASE says. */
+	path = path ? path + 3 + strcspn(path + 3, "/") : url;
 	buf_reset(&c->key);
-	buf_addf(&c->key, "%s %s\n%s", method, url, body ? body : "");
+	buf_addf(&c->key, "%s %s\n%s", method, path, body ? body : "");
 	for (p = c->o.secret_params; p && *p; p++)
 		mask(&c->key, *p, strlen(*p), 1);
 	for (p = c->o.secrets; p && *p; p++)
@@ -484,7 +495,7 @@ http_request(struct http_client *c, const char *method, const char *url,
 			sleep_ms(wait);
 			(*calls)++;
 			got = try_once(c, method, url, headers, body, userpwd, res);
-			if (c->o.record_dir)
+			if (c->o.record_dir && !c->recording_paused)
 				record(c, try, res);
 		}
 		if (got == 0 && !(c->o.retryable ? c->o.retryable(res) : http_retryable_status(res->status)))

@@ -63,6 +63,10 @@ int http_request(struct http_client *c, const char *method, const char *url,
 /* When the current Pacific-time day ends, as "YYYY-MM-DDTHH:MM:SSZ" (eBay's quota day). */
 void http_quota_reset_time(char *out, size_t n);
 
+/* Stop (1) or resume (0) recording: responses that carry secrets, such as tokens, are
+ * never written to the record folder. */
+void http_pause_recording(struct http_client *c, int paused);
+
 /* Whether a status is worth retrying (429, 5xx). */
 int http_retryable_status(long status);
 

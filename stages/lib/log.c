@@ -53,7 +53,8 @@ log_enabled(enum log_level level)
 void
 log_add_secret(const char *secret)
 {
-	if (secret == NULL || *secret == '\0')
+	/* Shorter strings cannot be hidden without mangling every message. */
+	if (secret == NULL || strlen(secret) < 4)
 		return;
 	log_secrets = xrealloc(log_secrets, (log_nsecrets + 1) * sizeof(*log_secrets));
 	log_secrets[log_nsecrets++] = xstrdup(secret);

@@ -18,7 +18,8 @@ int log_enabled(enum log_level level);
 
 /*
  * Remember a secret (an app id, a token, a password): every later message has each
- * occurrence replaced by "[redacted]". The string is copied; empty strings are ignored.
+ * occurrence replaced by "[redacted]". The string is copied; strings shorter than four
+ * characters are ignored (they cannot be hidden without mangling every message).
  */
 void log_add_secret(const char *secret);
 

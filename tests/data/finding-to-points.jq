@@ -28,7 +28,6 @@ def money: if . == null then null else .[0] end;
     shipping_currency: ($ship["@currencyId"] // null),
     converted_usd: (if $usd["@currencyId"] == "USD" then $usd.__value__ else null end),
     sold_at: $item.listingInfo[0].endTime[0],
-    quantity: 1,
     reputation_weight: 1.0,
     raw: $item
   }

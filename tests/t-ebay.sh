@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# ebay-fetch against the fake eBay server (tests/fake_ebay.py), started for this run.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+fake_log=$scratch/fake.log
+/usr/bin/python3 "$here/fake_ebay.py" --port-file "$scratch/port" --log "$fake_log" 2>"$scratch/fake.err" &
+fake_pid=$!
+trap 'kill "$fake_pid" 2>/dev/null; rm -rf "$scratch"' EXIT
+for _ in $(seq 50); do [ -s "$scratch/port" ] && break; sleep 0.1; done
+port=$(cat "$scratch/port")
+export EBAY_API_BASE=http://127.0.0.1:$port
+export EBAY_APP_ID=TestApp-PRD-5ec7e7000-a1b2c3d4 EBAY_CERT_ID=PRD-ce7t5ecret-9f8e-4d3c
+export EBAY_CALLS_PER_MINUTE=60000 EBAY_RETRY_BASE_MS=50 EBAY_TIMEOUT_SECONDS=5
+token=$(jq -r .access_token "$here/data/ebay/oauth-token.json")
+manifest=$here/data/ebay/manifest.json
+
+# A job record for the seeded intake with this adapter.
+job() {
+	jq -c --arg a "$1" '.source.adapter_type = $a' <<'JSON'
+{"kind":"job","job_id":"6f1d2c3b-0000-4000-8000-000000000001","intake_id":"7a2e3d4c-0000-4000-8000-000000000001","source_id":"8b3f4e5d-0000-4000-8000-000000000001","attempt":1,"worker_id":"w1","source":{"name":"eBay","adapter_type":"x","reputation_weight":0.9,"config":{"category_id":"39464"}},"attribution":{"year":1921,"mintmark":"S","denomination":"dollar","series":"Morgan","title":"Morgan Dollar","grade":"VF","variety":null},"rules":[],"fx_rates":{}}
+JSON
+}
+
+# Each test gets its own state folder (token cache, rate limit) and a clean fake log.
+fresh() {
+	export COIN_PRICER_STATE_DIR=$PWD/state
+	fault '{"clear": true}'
+	: >"$fake_log"
+}
+
+calls_to() { grep -c "\"path\": \"$1" "$fake_log"; }
+
+fault() { curl -s -X POST -d "$1" "$EBAY_API_BASE/_fault" >/dev/null; }
+
+finding_exact() {
+	fresh
+	job ebay_finding | ebay-fetch >out.ndjson 2>err.txt || return 1
+	jq -cS 'select(.kind == "price_point")' out.ndjson >got.ndjson
+	jq -cS . "$here/data/finding-points.ndjson" | jq -cS '.reputation_weight = 0.9' >want.ndjson
+	expect_file_eq want.ndjson got.ndjson || return 1
+	expect_eq "job_end" '2 2 29' "$(jq -r 'select(.kind == "job_end") | "\(.pages) \(.calls) \(.items)"' out.ndjson)" || return 1
+	expect_eq "first line is the job" job "$(head -n 1 out.ndjson | jq -r .kind)" || return 1
+	/usr/bin/python3 "$here/validate.py" out.ndjson
+}
+
+# Every item of the manifest (but the unsold) is one point with its amount, currency and
+# eBay's USD figure.
+against_manifest() {
+	local api=$1 adapter=$2 price_type=$3
+	fresh
+	job "$adapter" | ebay-fetch >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	/usr/bin/python3 "$here/validate.py" out.ndjson || return 1
+	jq -c --arg api "$api" '.[$api][] | select(.kind != "unsold") | [.itemId, (.amount | tonumber), .currency, (.converted_usd | if . then tonumber else null end)]' "$manifest" | sort >want.txt
+	jq -c 'select(.kind == "price_point") | [(.external_id | sub("^v1\\|"; "") | sub("\\|0$"; "")), (.amount | tonumber), .currency, (.converted_usd | if . then tonumber else null end)]' out.ndjson | sort >got.txt
+	expect_file_eq want.txt got.txt || return 1
+	expect_eq "price types" "$price_type" "$(jq -r 'select(.kind == "price_point") | .price_type' out.ndjson | sort -u)"
+}
+
+finding_skips_unsold() {
+	fresh
+	job ebay_finding | ebay-fetch >out.ndjson 2>/dev/null || return 1
+	expect_eq "unsold items out" 0 "$(grep -c -e '"192100000006"' -e '"192100000015"' -e '"192100000027"' out.ndjson)"
+}
+
+insights_details() {
+	fresh
+	job ebay_insights | ebay-fetch >out.ndjson 2>/dev/null || return 1
+	expect_eq "quantity of 506" 3 "$(jq -r 'select(.external_id == "v1|192100000506|0") | .quantity' out.ndjson)" || return 1
+	expect_eq "pages, calls (not counting the token), items" "2 2 15" "$(jq -r 'select(.kind == "job_end") | "\(.pages) \(.calls) \(.items)"' out.ndjson)" || return 1
+	expect_grep '"marketplace": "EBAY_US"' "$fake_log" || return 1
+	expect_grep 'q=US%2Ccoin%2C1921%2CS%2CMorgan%2Cdollar&category_ids=39464' "$fake_log"
+}
+
+browse_details() {
+	fresh
+	job ebay_browse | ebay-fetch >out.ndjson 2>/dev/null || return 1
+	expect_eq "shipping of 804 as listed" "14.00 GBP" "$(jq -r 'select(.external_id == "v1|192100000804|0") | "\(.shipping_amount) \(.shipping_currency)"' out.ndjson)" || return 1
+	expect_eq "no shipping for 810" "null" "$(jq -r 'select(.external_id == "v1|192100000810|0") | .shipping_amount' out.ndjson)" || return 1
+	expect_grep 'filter=buyingOptions%3A%7BAUCTION%7CFIXED_PRICE%7D' "$fake_log" || return 1
+	expect_grep 'q=US%20coin%201921%20S%20Morgan%20dollar' "$fake_log"
+}
+
+max_pages() {
+	fresh
+	job ebay_finding | ebay-fetch --max-pages 1 >out.ndjson 2>/dev/null || return 1
+	expect_eq "pages calls items (2 of page 1 unsold)" "1 1 18" "$(jq -r 'select(.kind == "job_end") | "\(.pages) \(.calls) \(.items)"' out.ndjson)" || return 1
+	expect_eq "Finding calls" 1 "$(calls_to /services)"
+}
+
+retry_429_honours_retry_after() {
+	local t1 t2
+	fresh
+	fault '{"path": "/buy/browse", "status": 429, "retry_after": 1, "times": 1}'
+	job ebay_browse | ebay-fetch >out.ndjson 2>err.txt || return 1
+	expect_eq "browse calls" 2 "$(calls_to /buy/browse)" || return 1
+	t1=$(grep /buy/browse "$fake_log" | sed -n 1p | jq .t)
+	t2=$(grep /buy/browse "$fake_log" | sed -n 2p | jq .t)
+	[ "$(echo "$t2 - $t1 >= 0.95" | bc -l)" = 1 ] || { echo "retried after $(echo "$t2 - $t1" | bc -l) s"; return 1; }
+	expect_eq "items" 15 "$(jq -r 'select(.kind == "job_end") | .items' out.ndjson)" || return 1
+	expect_grep "HTTP 429; try 2 of 4" err.txt
+}
+
+retry_500_then_ok() {
+	fresh
+	fault '{"path": "/services", "status": 500, "times": 2}'
+	job ebay_finding | ebay-fetch >out.ndjson 2>/dev/null || return 1
+	expect_eq "Finding calls" 4 "$(calls_to /services)" || return 1
+	expect_eq "pages calls items" "2 4 29" "$(jq -r 'select(.kind == "job_end") | "\(.pages) \(.calls) \(.items)"' out.ndjson)"
+}
+
+retries_exhausted() {
+	fresh
+	fault '{"path": "/services", "status": 500, "times": 10}'
+	job ebay_finding | ebay-fetch >out.ndjson 2>/dev/null || return 1
+	expect_eq "Finding calls" 4 "$(calls_to /services)" || return 1
+	expect_eq "job_error" "true" "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)" || return 1
+	expect_eq "no points of a failed job" 0 "$(grep -c price_point out.ndjson)" || return 1
+	/usr/bin/python3 "$here/validate.py" out.ndjson
+}
+
+finding_bad_app_id() {
+	fresh
+	fault '{"path": "/services", "status": 500, "body": "finding-error-auth.json", "times": 5}'
+	job ebay_finding | ebay-fetch >out.ndjson 2>/dev/null || return 1
+	expect_eq "Finding calls (no retry)" 1 "$(calls_to /services)" || return 1
+	expect_eq "retryable" "false" "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)" || return 1
+	expect_grep "check EBAY_APP_ID" out.ndjson
+}
+
+slow_then_ok() {
+	fresh
+	fault '{"path": "/buy/browse", "kind": "slow", "seconds": 3, "times": 1}'
+	job ebay_browse | EBAY_TIMEOUT_SECONDS=1 ebay-fetch >out.ndjson 2>err.txt || return 1
+	expect_eq "browse calls" 2 "$(calls_to /buy/browse)" || return 1
+	expect_grep "Timeout was reached" err.txt || return 1
+	expect_eq "items" 15 "$(jq -r 'select(.kind == "job_end") | .items' out.ndjson)"
+}
+
+cut_short_then_ok() {
+	fresh
+	fault '{"path": "/buy/browse", "kind": "cut", "times": 1}'
+	job ebay_browse | ebay-fetch >out.ndjson 2>err.txt || return 1
+	expect_eq "browse calls" 2 "$(calls_to /buy/browse)" || return 1
+	expect_eq "items" 15 "$(jq -r 'select(.kind == "job_end") | .items' out.ndjson)"
+}
+
+invalid_json_then_ok() {
+	fresh
+	fault '{"path": "/buy/browse", "kind": "invalid_json", "times": 1}'
+	job ebay_browse | ebay-fetch >out.ndjson 2>err.txt || return 1
+	expect_eq "browse calls" 2 "$(calls_to /buy/browse)" || return 1
+	expect_eq "items" 15 "$(jq -r 'select(.kind == "job_end") | .items' out.ndjson)"
+}
+
+unauthorized_once_refreshes_token() {
+	fresh
+	fault '{"path": "/buy/browse", "kind": "unauthorized", "times": 1}'
+	job ebay_browse | ebay-fetch >out.ndjson 2>err.txt || return 1
+	expect_eq "token requests" 2 "$(calls_to /identity)" || return 1
+	expect_eq "browse calls" 2 "$(calls_to /buy/browse)" || return 1
+	expect_eq "items" 15 "$(jq -r 'select(.kind == "job_end") | .items' out.ndjson)"
+}
+
+unauthorized_twice_fails() {
+	fresh
+	fault '{"path": "/buy/browse", "kind": "unauthorized", "times": 2}'
+	job ebay_browse | ebay-fetch >out.ndjson 2>err.txt || return 1
+	expect_eq "retryable" "false" "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)" || return 1
+	expect_grep "check EBAY_APP_ID and EBAY_CERT_ID" out.ndjson
+}
+
+insights_not_approved() {
+	fresh
+	fault '{"path": "/identity", "kind": "not_approved", "times": 1}'
+	job ebay_insights | ebay-fetch >out.ndjson 2>/dev/null || return 1
+	expect_eq "retryable" "false" "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)" || return 1
+	expect_grep "not approved" out.ndjson || return 1
+	fresh
+	fault '{"path": "/buy/marketplace", "kind": "not_approved", "times": 1}'
+	job ebay_insights | ebay-fetch >out.ndjson 2>/dev/null || return 1
+	expect_eq "retryable" "false" "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)" || return 1
+	expect_grep "not approved for the Marketplace Insights API" out.ndjson
+}
+
+token_cached_across_calls_and_processes() {
+	local mode
+	fresh
+	{ job ebay_browse; job ebay_browse; job ebay_browse; } | ebay-fetch >out.ndjson 2>/dev/null || return 1
+	job ebay_browse | ebay-fetch >>out.ndjson 2>/dev/null || return 1
+	expect_eq "token requests for 4 jobs in 2 processes" 1 "$(calls_to /identity)" || return 1
+	expect_eq "jobs done" 4 "$(grep -c job_end out.ndjson)" || return 1
+	mode=$(stat -c %a state/ebay-token-*.json)
+	expect_eq "token cache mode" 600 "$mode" || return 1
+	expect_grep "\"authorization\": \"Bearer $token\"" "$fake_log"
+}
+
+expired_token_renewed() {
+	fresh
+	job ebay_browse | ebay-fetch >/dev/null 2>&1 || return 1
+	# Four minutes left: less than the five-minute margin.
+	jq -c ".expires_at = $(($(date +%s) + 240))" state/ebay-token-*.json >t && cat t >state/ebay-token-*.json
+	job ebay_browse | ebay-fetch >/dev/null 2>&1 || return 1
+	expect_eq "token requests" 2 "$(calls_to /identity)"
+}
+
+shared_rate_limit() {
+	local n first last
+	fresh
+	# 120 calls a minute: 0.5 s apart, whichever of the two processes makes them.
+	{ job ebay_finding; job ebay_finding; } | EBAY_CALLS_PER_MINUTE=120 ebay-fetch >a.ndjson 2>/dev/null &
+	{ job ebay_finding; job ebay_finding; } | EBAY_CALLS_PER_MINUTE=120 ebay-fetch >b.ndjson 2>/dev/null &
+	wait
+	n=$(calls_to /services)
+	expect_eq "calls" 8 "$n" || return 1
+	first=$(grep /services "$fake_log" | head -n 1 | jq .t)
+	last=$(grep /services "$fake_log" | tail -n 1 | jq .t)
+	echo "8 calls over $(echo "$last - $first" | bc -l) s" >&2
+	[ "$(echo "($last - $first) / ($n - 1) >= 0.45" | bc -l)" = 1 ] ||
+		{ echo "calls $(echo "($last - $first) / ($n - 1)" | bc -l) s apart on average"; return 1; }
+	expect_eq "both processes' jobs" "2 2" "$(grep -c job_end a.ndjson) $(grep -c job_end b.ndjson)"
+}
+
+daily_quota() {
+	fresh
+	{ job ebay_finding; job ebay_finding; } | EBAY_DAILY_CALL_LIMIT=3 ebay-fetch >out.ndjson 2>/dev/null || return 1
+	expect_eq "kinds" "job job_end job job_error" "$(jq -r .kind out.ndjson | grep -v price_point | tr '\n' ' ' | sed 's/ $//')" || return 1
+	expect_eq "retryable" true "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)" || return 1
+	expect_grep 'retry after 20[0-9-]*T0[78]:00:00Z (midnight Pacific time)' out.ndjson || return 1
+	expect_eq "calls sent" 3 "$(calls_to /services)"
+}
+
+secrets_never_shown() {
+	local f
+	fresh
+	fault '{"path": "/buy/browse", "status": 500, "times": 1}'
+	{ job ebay_finding; job ebay_browse; job ebay_insights; } | LOG_LEVEL=debug ebay-fetch --record rec >out.ndjson 2>err.txt || return 1
+	fault '{"path": "/services", "status": 500, "body": "finding-error-auth.json", "times": 1}'
+	job ebay_finding | ebay-fetch >>out.ndjson 2>>err.txt || return 1
+	for f in out.ndjson err.txt rec/*; do
+		if grep -q -e "$EBAY_APP_ID" -e "$EBAY_CERT_ID" -e "$token" "$f"; then
+			echo "a secret in $f"
+			return 1
+		fi
+	done
+	expect_grep 'SECURITY-APPNAME=\[redacted\]' "$(grep -l SECURITY-APPNAME rec/*.meta.json | head -n 1)"
+}
+
+record_then_replay() {
+	fresh
+	{ job ebay_finding; job ebay_browse; job ebay_insights; } >jobs.ndjson
+	fault '{"path": "/buy/browse", "status": 429, "times": 1}'
+	ebay-fetch --record rec <jobs.ndjson >recorded.ndjson 2>/dev/null || return 1
+	: >"$fake_log"
+	env -u EBAY_APP_ID -u EBAY_CERT_ID EBAY_API_BASE=http://127.0.0.1:9 ebay-fetch --replay rec <jobs.ndjson >replayed.ndjson 2>err.txt || { cat err.txt; return 1; }
+	env -u EBAY_APP_ID -u EBAY_CERT_ID ebay-fetch --replay rec <jobs.ndjson >again.ndjson 2>/dev/null || return 1
+	expect_eq "requests during replay" 0 "$(wc -l <"$fake_log")" || return 1
+	expect_file_eq replayed.ndjson again.ndjson || return 1
+	# The record run's durations are wall-clock; everything else is the same, byte for byte.
+	sed 's/"duration_ms":[0-9]*/"duration_ms":0/' recorded.ndjson >recorded0.ndjson
+	expect_file_eq recorded0.ndjson replayed.ndjson || return 1
+	expect_eq "browse calls in the replay (with the 429)" 2 "$(jq -r 'select(.kind == "job_end" and .pages == 1) | .calls' replayed.ndjson | head -n 1)"
+}
+
+replay_missing() {
+	mkdir empty
+	job ebay_finding | ebay-fetch --replay empty >out.ndjson 2>/dev/null || return 1
+	expect_grep "no recorded response" out.ndjson
+}
+
+print_query_cases() {
+	local line attribution want got
+	while IFS='|' read -r attribution want; do
+		got=$(jq -cn --argjson a "$attribution" '{kind: "job", job_id: "j", source: {adapter_type: "ebay_finding"}, attribution: $a}' | ebay-fetch --print-query)
+		expect_eq "query of $attribution" "$want" "$got" || return 1
+	done <<'CASES'
+{"year":1921,"denomination":"dollar"}|US coin 1921 dollar
+{"year":1921,"mintmark":"S","denomination":"dollar","series":"Morgan","title":"Morgan Dollar"}|US coin 1921 S Morgan dollar
+{"year":1943,"mintmark":"D","denomination":"penny","series":"Lincoln","title":"Lincoln Wheat Cent - Steel!"}|US coin 1943 D Lincoln 1 cent Wheat
+{"year":1916,"mintmark":"","denomination":"dime","series":"Mercury","title":"The Mercury Dime of 1916, a rare key date"}|US coin 1916 Mercury 10 cent Dime key
+{"year":1942,"denomination":"half_dollar","series":"Walking Liberty","title":"Walking Liberty Half Dollar AU Details Cleaned Toned Beautiful Coin"}|US coin 1942 Walking Liberty half dollar AU
+{"title":"us COIN Coin coin"}|US coin
+{}|US coin
+CASES
+}
+
+bad_base() {
+	local rc
+	job ebay_finding | EBAY_API_BASE=http://example.com ebay-fetch >out.ndjson 2>err.txt
+	rc=$?
+	expect_eq "status" 78 "$rc" || return 1
+	expect_grep "loopback" err.txt
+}
+
+ad_hoc_query() {
+	fresh
+	ebay-fetch --query '1921 S morgan dollar' --api browse >out.ndjson 2>/dev/null || return 1
+	expect_eq "items" 15 "$(jq -r 'select(.kind == "job_end") | .items' out.ndjson)" || return 1
+	expect_eq "ids" null "$(jq -r 'select(.kind == "price_point") | .job_id' out.ndjson | sort -u)" || return 1
+	expect_grep 'q=1921%20S%20morgan%20dollar' "$fake_log"
+}
+
+adhoc_pipeline() {
+	fresh
+	ebay-fetch --query '1921 S morgan dollar' --api browse 2>/dev/null | filter-junk | normalize-usd | valuate >out.ndjson || return 1
+	expect_eq "valuation" "11 2 ask" "$(jq -r 'select(.kind == "valuation") | "\(.comps) \(.outliers) \(if .sold == 0 then "ask" else "sold" end)"' out.ndjson)"
+}
+
+# shellcheck source=tests/conventions.sh
+. "$here/conventions.sh"
+run_convention_tests ebay-fetch
+run_test "Finding: the recorded pages give exactly the expected points" finding_exact
+run_test "Finding: items that ended without a sale are skipped" finding_skips_unsold
+run_test "Finding: every sold item of the manifest, as listed" against_manifest finding ebay_finding sold
+run_test "Insights: every item of the manifest, amounts as listed" against_manifest insights ebay_insights sold
+run_test "Browse: every item of the manifest, amounts as listed" against_manifest browse ebay_browse ask
+run_test "Insights: quantity, pagination by offset, marketplace header, comma query" insights_details
+run_test "Browse: shipping as listed, buying options filter" browse_details
+run_test "pagination stops at --max-pages" max_pages
+run_test "429 with Retry-After: one retry, after the time it asks" retry_429_honours_retry_after
+run_test "500 twice, then the page" retry_500_then_ok
+run_test "500 every time: 4 tries, then a retryable job_error and no points" retries_exhausted
+run_test "Finding's invalid app id: no retry, job_error not retryable" finding_bad_app_id
+run_test "a response slower than the timeout is retried" slow_then_ok
+run_test "a body cut short is retried" cut_short_then_ok
+run_test "invalid JSON is retried" invalid_json_then_ok
+run_test "401 once: a fresh token, then OK" unauthorized_once_refreshes_token
+run_test "401 after a fresh token: job_error, not retryable" unauthorized_twice_fails
+run_test "Insights not approved: a plain job_error, not retryable" insights_not_approved
+run_test "one token for many calls and processes, cached with mode 0600" token_cached_across_calls_and_processes
+run_test "a token about to expire is renewed" expired_token_renewed
+run_test "two processes share the rate limit" shared_rate_limit
+run_test "the daily quota stops before eBay's limit, retryable after Pacific midnight" daily_quota
+run_test "app id, cert id and token appear in no output, log or record" secrets_never_shown
+run_test "--replay reproduces a --record run with no network" record_then_replay
+run_test "--replay without a recording: a job_error that says so" replay_missing
+run_test "--print-query: query construction, table-driven" print_query_cases
+run_test "EBAY_API_BASE over plain HTTP must be loopback" bad_base
+run_test "--query: ad-hoc use with no job input" ad_hoc_query
+run_test "ad hoc: ebay-fetch --query | filter-junk | normalize-usd | valuate" adhoc_pipeline
