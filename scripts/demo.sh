@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# The quick start's demo: price the recorded 1921-S Morgan dollar sales with no
-# credentials and no network. Today it runs the three pure stages over the price
-# points of the recorded eBay Finding responses (tests/data/finding-points.ndjson);
-# database and eBay stages join as they are built.
+# The quick start's demo: the whole worker on an embedded default, with no credentials
+# and no network. A throwaway PostgreSQL cluster (removed at the end), one intake (a
+# 1921-S Morgan dollar) with a pending job, and eBay answering from recorded responses
+# (tests/data/replay, made by ebay-fetch --record against the fake eBay server).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-bin=$here/bin
-points=$here/tests/data/finding-points.ndjson
+export PGSTATE=$here/.state/demo-pg
+export PATH="$here/bin:$PATH" PGOPTIONS="-c client_min_messages=warning"
 
-echo "== recorded eBay sales of a 1921-S Morgan dollar: $(wc -l <"$points") sold listings"
+echo "== a throwaway PostgreSQL, migrated"
+DATABASE_URL=$("$here/scripts/local-pg.sh" start)
+export DATABASE_URL
+trap '"$here/scripts/local-pg.sh" stop >/dev/null 2>&1' EXIT
+echo "   $DATABASE_URL"
+psql -X -q -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f "$here/tests/data/seed.sql"
+echo "== one pending job: price intake 7a2e3d4c… (1921-S Morgan dollar, VF) on eBay"
 echo
-echo "== filter-junk | normalize-usd | valuate"
-"$bin/filter-junk" <"$points" | "$bin/normalize-usd" | tee "${TMPDIR:-/tmp}/coin-pricer-demo.ndjson" |
-	"$bin/valuate" | jq .
+echo "== pipeline.sh --once: claim-job | ebay-fetch | filter-junk | normalize-usd | store | valuate | store"
+EBAY_REPLAY_DIR=$here/tests/data/replay WORKER_ID=demo-worker LOG_FORMAT=text LOG_LEVEL=warn \
+	"$here/pipeline.sh" --once --env /dev/null
 echo
-echo "== why each listing was left out"
-jq -r 'select(.filtered_out) | "  \(.external_id)  \(.filter_reason)  \(.title)"' \
-	"${TMPDIR:-/tmp}/coin-pricer-demo.ndjson"
-rm -f "${TMPDIR:-/tmp}/coin-pricer-demo.ndjson"
+echo "== what the database holds now"
+psql -X -d "$DATABASE_URL" -c "SELECT status, attempts, worker_id FROM scrape_jobs" \
+	-c "SELECT count(*) AS price_points, count(*) FILTER (WHERE filtered_out) AS filtered_out FROM price_points" \
+	-c "SELECT filter_reason, count(*) FROM price_points WHERE filtered_out GROUP BY 1 ORDER BY 2 DESC, 1" \
+	-c "SELECT median_cents, p10_cents, p90_cents, confidence FROM valuations" \
+	-c "SELECT explanation FROM valuations"

@@ -104,8 +104,9 @@ help(void)
 	       "Environment: EBAY_APP_ID, EBAY_CERT_ID (a source's config app_id / cert_id wins),\n"
 	       "EBAY_SANDBOX, EBAY_API_BASE, EBAY_CALLS_PER_MINUTE (60, shared by every ebay-fetch\n"
 	       "on the host), EBAY_DAILY_CALL_LIMIT (5000), EBAY_TIMEOUT_SECONDS (30),\n"
-	       "EBAY_MAX_TRIES (4), EBAY_RETRY_BASE_MS (1000), COIN_PRICER_STATE_DIR (token cache\n"
-	       "and rate limit; default ~/.local/state/coin-pricer).\n"
+	       "EBAY_MAX_TRIES (4), EBAY_RETRY_BASE_MS (1000), EBAY_RECORD_DIR and EBAY_REPLAY_DIR\n"
+	       "(as --record and --replay), COIN_PRICER_STATE_DIR (token cache and rate limit;\n"
+	       "default ~/.local/state/coin-pricer).\n"
 	       "Exit status: 0 ok (failed jobs are job_error records), 64 usage, 65 some lines\n"
 	       "were bad, 74 I/O error, 78 configuration.\n");
 }
@@ -1039,6 +1040,16 @@ main(int argc, char **argv)
 			  "--query and --print-query, do not go together", argv[optind < argc ? optind : 0]);
 		usage(stderr);
 		return EXIT_USAGE;
+	}
+	if (f.opt.record_dir == NULL && f.opt.replay_dir == NULL) {
+		const char *record = getenv("EBAY_RECORD_DIR"), *replay = getenv("EBAY_REPLAY_DIR");
+
+		f.opt.record_dir = record && *record ? record : NULL;
+		f.opt.replay_dir = replay && *replay ? replay : NULL;
+		if (f.opt.record_dir && f.opt.replay_dir) {
+			log_error("EBAY_RECORD_DIR and EBAY_REPLAY_DIR do not go together");
+			return EXIT_CONFIG;
+		}
 	}
 	if (set_bases(&f) < 0)
 		return EXIT_CONFIG;
