@@ -72,6 +72,7 @@ buf_grow(struct buf *b, size_t extra)
 		want = 64;
 	b->data = xrealloc(b->data, want);
 	b->cap = want;
+	b->data[b->len] = '\0';
 }
 
 void
