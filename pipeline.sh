@@ -120,10 +120,14 @@ run_job() {
 		ebay-fetch <"$1" | filter-junk | normalize-usd | store | valuate | store >"$2"' \
 		_ "$job_file" "$work/out.ndjson" &
 	running=$!
-	while ! wait "$running"; do
+	while :; do
+		wait "$running"
 		status=$?
-		# wait returns early (status > 128) when a trapped signal arrives; wait again.
-		kill -0 "$running" 2>/dev/null || break
+		# wait returns early (status > 128) when a trapped signal arrives: wait again.
+		if [ "$status" -gt 128 ] && kill -0 "$running" 2>/dev/null; then
+			continue
+		fi
+		break
 	done
 	running=
 	set -e
