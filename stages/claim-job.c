@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "db.h"
 #include "log.h"
 #include "ndjson.h"
@@ -135,24 +136,6 @@ help(void)
 	       "75 the database cannot be reached (try again).\n");
 }
 
-static int
-env_seconds(const char *name, int fallback)
-{
-	const char *v = getenv(name);
-	char *end;
-	long n;
-
-	if (v == NULL || *v == '\0')
-		return fallback;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || *end != '\0' || n < 0 || n > 86400 * 365) {
-		log_warn("%s=%s is not a number of seconds; using %d", name, v, fallback);
-		return fallback;
-	}
-	return (int)n;
-}
-
 static double
 monotonic_seconds(void)
 {
@@ -189,16 +172,6 @@ claim(struct db *db, const char *limit, const char *timeout, const char *adapter
 	return n;
 }
 
-static int
-parse_count(const char *s, long min, long max, long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtol(s, &end, 10);
-	return errno || end == s || *end != '\0' || *out < min || *out > max ? -1 : 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -226,14 +199,14 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
 		case 'l':
-			if (parse_count(optarg, 1, 10000, &limit) < 0) {
+			if (cli_number(optarg, 1, 10000, &limit) < 0) {
 				log_error("--limit wants a number from 1 to 10000, not \"%s\"", optarg);
 				usage(stderr);
 				return EXIT_USAGE;
 			}
 			break;
 		case 'w':
-			if (parse_count(optarg, 0, 86400, &wait_seconds) < 0) {
+			if (cli_number(optarg, 0, 86400, &wait_seconds) < 0) {
 				log_error("--wait wants seconds from 0 to 86400, not \"%s\"", optarg);
 				usage(stderr);
 				return EXIT_USAGE;
@@ -249,22 +222,12 @@ main(int argc, char **argv)
 		case 'r':
 			mode = c;
 			break;
-		case 'h':
-			help();
-			return ndj_close_output();
-		case 'V':
-			return ndj_version("claim-job");
 		default:
-			ndj_option_error(argv);
-			usage(stderr);
-			return EXIT_USAGE;
+			return cli_common_option(c, argv, "claim-job", help, usage);
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument: %s", argv[optind]);
-		usage(stderr);
+	if (cli_no_operands(argc, argv, usage) != 0)
 		return EXIT_USAGE;
-	}
 	if (worker == NULL || *worker == '\0') {
 		if (gethostname(host, sizeof(host)) < 0)
 			snprintf(host, sizeof(host), "localhost");
@@ -299,10 +262,8 @@ main(int argc, char **argv)
 
 	snprintf(limit_text, sizeof(limit_text), "%ld", limit);
 	snprintf(timeout_text, sizeof(timeout_text), "%d",
-		 env_seconds("JOB_LOCK_TIMEOUT_SECONDS", 300));
-	poll_seconds = env_seconds("POLL_INTERVAL_SECONDS", 5);
-	if (poll_seconds < 1)
-		poll_seconds = 1;
+		 (int)cli_env_number("JOB_LOCK_TIMEOUT_SECONDS", 300, 1, 86400 * 30));
+	poll_seconds = (int)cli_env_number("POLL_INTERVAL_SECONDS", 5, 1, 3600);
 	deadline = monotonic_seconds() + (double)wait_seconds;
 	/* Listen before the first claim, so that no job inserted in between is missed. */
 	if (wait_seconds > 0)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "http.h"
 #include "log.h"
 #include "ndjson.h"
@@ -942,24 +943,6 @@ set_bases(struct fetcher *f)
 	return 0;
 }
 
-static long
-env_long(const char *name, long fallback, long min, long max)
-{
-	const char *v = getenv(name);
-	char *end;
-	long n;
-
-	if (v == NULL || *v == '\0')
-		return fallback;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || *end || n < min || n > max) {
-		log_warn("%s=%s is out of range; using %ld", name, v, fallback);
-		return fallback;
-	}
-	return n;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -983,7 +966,7 @@ main(int argc, char **argv)
 	const char *secrets[3] = { NULL, NULL, NULL };
 	char rate_file[1100];
 	int c, status = EXIT_OK;
-	char *end;
+	long pages;
 
 	memset(&f, 0, sizeof(f));
 	f.opt.api = -1;
@@ -1002,12 +985,12 @@ main(int argc, char **argv)
 			}
 			break;
 		case 'm':
-			f.opt.max_pages = (int)strtol(optarg, &end, 10);
-			if (*end || f.opt.max_pages < 1 || f.opt.max_pages > 100) {
+			if (cli_number(optarg, 1, 100, &pages) < 0) {
 				log_error("--max-pages wants a number from 1 to 100, not \"%s\"", optarg);
 				usage(stderr);
 				return EXIT_USAGE;
 			}
+			f.opt.max_pages = (int)pages;
 			break;
 		case 'c':
 			f.opt.category = optarg;
@@ -1024,20 +1007,14 @@ main(int argc, char **argv)
 		case 's':
 			stage.strict = 1;
 			break;
-		case 'h':
-			help();
-			return ndj_close_output();
-		case 'V':
-			return ndj_version("ebay-fetch");
 		default:
-			ndj_option_error(argv);
-			usage(stderr);
-			return EXIT_USAGE;
+			return cli_common_option(c, argv, "ebay-fetch", help, usage);
 		}
 	}
-	if (optind < argc || (f.opt.record_dir && f.opt.replay_dir) || (f.opt.query && f.opt.print_query)) {
-		log_error(optind < argc ? "unexpected argument: %s" : "%s: --record and --replay, or "
-			  "--query and --print-query, do not go together", argv[optind < argc ? optind : 0]);
+	if (cli_no_operands(argc, argv, usage) != 0)
+		return EXIT_USAGE;
+	if ((f.opt.record_dir && f.opt.replay_dir) || (f.opt.query && f.opt.print_query)) {
+		log_error("--record and --replay, or --query and --print-query, do not go together");
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -1066,11 +1043,11 @@ main(int argc, char **argv)
 	f.state_dir = state_dir();
 	snprintf(rate_file, sizeof(rate_file), "%s/ebay-rate", f.state_dir);
 	memset(&ho, 0, sizeof(ho));
-	ho.timeout_ms = env_long("EBAY_TIMEOUT_SECONDS", 30, 1, 3600) * 1000;
-	ho.max_tries = (int)env_long("EBAY_MAX_TRIES", 4, 1, 20);
-	ho.retry_base_ms = env_long("EBAY_RETRY_BASE_MS", 1000, 1, 600000);
-	ho.calls_per_minute = (double)env_long("EBAY_CALLS_PER_MINUTE", 60, 1, 100000);
-	ho.daily_limit = env_long("EBAY_DAILY_CALL_LIMIT", 5000, 0, 100000000);
+	ho.timeout_ms = cli_env_number("EBAY_TIMEOUT_SECONDS", 30, 1, 3600) * 1000;
+	ho.max_tries = (int)cli_env_number("EBAY_MAX_TRIES", 4, 1, 20);
+	ho.retry_base_ms = cli_env_number("EBAY_RETRY_BASE_MS", 1000, 1, 600000);
+	ho.calls_per_minute = (double)cli_env_number("EBAY_CALLS_PER_MINUTE", 60, 1, 100000);
+	ho.daily_limit = cli_env_number("EBAY_DAILY_CALL_LIMIT", 5000, 0, 100000000);
 	ho.rate_file = f.opt.replay_dir || make_dirs(f.state_dir) < 0 ? NULL : rate_file;
 	ho.record_dir = f.opt.record_dir;
 	ho.replay_dir = f.opt.replay_dir;

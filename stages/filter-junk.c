@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "log.h"
 #include "ndjson.h"
 #include "rules.h"
@@ -386,23 +387,12 @@ main(int argc, char **argv)
 		case 's':
 			stage.strict = 1;
 			break;
-		case 'h':
-			help();
-			rules_clear(&rules);
-			return fclose(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
-		case 'V':
-			rules_clear(&rules);
-			return ndj_version("filter-junk");
 		default:
-			ndj_option_error(argv);
-			usage(stderr);
 			rules_clear(&rules);
-			return EXIT_USAGE;
+			return cli_common_option(c, argv, "filter-junk", help, usage);
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument: %s", argv[optind]);
-		usage(stderr);
+	if (cli_no_operands(argc, argv, usage) != 0) {
 		rules_clear(&rules);
 		return EXIT_USAGE;
 	}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "log.h"
 #include "money.h"
 #include "ndjson.h"
@@ -539,24 +540,13 @@ main(int argc, char **argv)
 		case 's':
 			stage.strict = 1;
 			break;
-		case 'h':
-			help();
-			status = fclose(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
-			goto out;
-		case 'V':
-			status = ndj_version("normalize-usd");
-			goto out;
 		default:
-			ndj_option_error(argv);
-			usage(stderr);
-			status = EXIT_USAGE;
+			status = cli_common_option(c, argv, "normalize-usd", help, usage);
+			goto out;
 		}
 	}
-	if (status == EXIT_OK && optind < argc) {
-		log_error("unexpected argument: %s", argv[optind]);
-		usage(stderr);
-		status = EXIT_USAGE;
-	}
+	if (status == EXIT_OK)
+		status = cli_no_operands(argc, argv, usage);
 	if (status == EXIT_OK)
 		status = ndj_run(&stage);
 out:

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "db.h"
 #include "log.h"
 #include "money.h"
@@ -596,14 +597,13 @@ main(int argc, char **argv)
 	};
 	struct store s;
 	struct ndj_stage stage = { on_record, finish, &s, 0 };
-	const char *reconnect = getenv("DB_RECONNECT_SECONDS");
 	int c, status;
 
 	memset(&s, 0, sizeof(s));
 	log_init("store");
 	opterr = 0;
 	s.default_worker = getenv("WORKER_ID");
-	s.reconnect_seconds = reconnect && atoi(reconnect) > 0 ? atoi(reconnect) : 60;
+	s.reconnect_seconds = (int)cli_env_number("DB_RECONNECT_SECONDS", 60, 1, 86400);
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
 		case 'W':
@@ -612,22 +612,12 @@ main(int argc, char **argv)
 		case 's':
 			stage.strict = 1;
 			break;
-		case 'h':
-			help();
-			return ndj_close_output();
-		case 'V':
-			return ndj_version("store");
 		default:
-			ndj_option_error(argv);
-			usage(stderr);
-			return EXIT_USAGE;
+			return cli_common_option(c, argv, "store", help, usage);
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument: %s", argv[optind]);
-		usage(stderr);
+	if (cli_no_operands(argc, argv, usage) != 0)
 		return EXIT_USAGE;
-	}
 	if (s.default_worker == NULL)
 		s.default_worker = "";
 	if (db_connect(&s.db) < 0) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "log.h"
 #include "money.h"
 #include "ndjson.h"
@@ -667,22 +668,12 @@ main(int argc, char **argv)
 		case 's':
 			stage.strict = 1;
 			break;
-		case 'h':
-			help();
-			return fclose(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
-		case 'V':
-			return ndj_version("valuate");
 		default:
-			ndj_option_error(argv);
-			usage(stderr);
-			return EXIT_USAGE;
+			return cli_common_option(c, argv, "valuate", help, usage);
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument: %s", argv[optind]);
-		usage(stderr);
+	if (cli_no_operands(argc, argv, usage) != 0)
 		return EXIT_USAGE;
-	}
 	status = ndj_run(&stage);
 	while (v.first != NULL)
 		free_group(&v, v.first);

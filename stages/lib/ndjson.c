@@ -783,19 +783,3 @@ out:
 		return status;
 	return bad ? EXIT_DATAERR : EXIT_OK;
 }
-
-int
-ndj_option_error(char **argv)
-{
-	extern int optind;
-
-	log_error("option %s: unknown, or it needs a value", argv[optind - 1]);
-	return EXIT_USAGE;
-}
-
-int
-ndj_version(const char *program)
-{
-	printf("%s (coin-pricer) %s\n", program, NDJ_VERSION);
-	return fclose(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
-}

@@ -139,13 +139,4 @@ struct ndj_stage {
  */
 int ndj_run(const struct ndj_stage *stage);
 
-/*
- * Report a command-line option getopt_long() refused (call with opterr = 0, from its
- * '?' case); returns EXIT_USAGE. The caller prints its usage line after it.
- */
-int ndj_option_error(char **argv);
-
-/* Print "<program> (coin-pricer) VERSION" to stdout; returns the exit status. */
-int ndj_version(const char *program);
-
 #endif
