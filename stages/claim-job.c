@@ -147,8 +147,7 @@ monotonic_seconds(void)
 
 /* Claim once and write the records. Returns how many, or -1 on a database error. */
 static int
-claim(struct db *db, const char *limit, const char *timeout, const char *adapter,
-      const char *worker)
+claim(struct db *db, const char *limit, const char *timeout, const char *adapter, const char *worker)
 {
 	const char *params[4] = { limit, timeout, adapter, worker };
 	double t0 = monotonic_seconds();
@@ -254,8 +253,8 @@ main(int argc, char **argv)
 		if (res == NULL)
 			status = EXIT_TEMPFAIL;
 		else
-			log_info("%s %s job(s) of %s", mode == 't' ? "touched" : "released",
-				 PQcmdTuples(res), worker);
+			log_info("%s %s job(s) of %s", mode == 't' ? "touched" : "released", PQcmdTuples(res),
+				 worker);
 		PQclear(res);
 		goto out;
 	}

@@ -28,20 +28,20 @@ enum api { API_FINDING, API_INSIGHTS, API_BROWSE };
 static const char *const api_names[] = { "finding", "insights", "browse" };
 static const char *const adapters[] = { "ebay_finding", "ebay_insights", "ebay_browse" };
 
-#define FINDING_PATH "/services/search/FindingService/v1"
-#define TOKEN_PATH "/identity/v1/oauth2/token"
-#define BROWSE_PATH "/buy/browse/v1/item_summary/search"
-#define INSIGHTS_PATH "/buy/marketplace_insights/v1_beta/item_sales/search"
-#define SCOPE_BROWSE "https://api.ebay.com/oauth/api_scope"
-#define SCOPE_INSIGHTS "https://api.ebay.com/oauth/api_scope/buy.marketplace.insights"
-#define MAX_KEYWORDS 8
-#define MAX_QUERY_CHARS 100
+#define FINDING_PATH	 "/services/search/FindingService/v1"
+#define TOKEN_PATH	 "/identity/v1/oauth2/token"
+#define BROWSE_PATH	 "/buy/browse/v1/item_summary/search"
+#define INSIGHTS_PATH	 "/buy/marketplace_insights/v1_beta/item_sales/search"
+#define SCOPE_BROWSE	 "https://api.ebay.com/oauth/api_scope"
+#define SCOPE_INSIGHTS	 "https://api.ebay.com/oauth/api_scope/buy.marketplace.insights"
+#define MAX_KEYWORDS	 8
+#define MAX_QUERY_CHARS	 100
 #define DEFAULT_CATEGORY "253" /* Coins: US */
 
 struct options {
 	const char *query;
 	const char *category;
-	int api; /* -1: from the job */
+	int api;       /* -1: from the job */
 	int max_pages; /* 0: from the job, else 5 */
 	int print_query;
 	const char *record_dir, *replay_dir;
@@ -60,7 +60,7 @@ struct fetcher {
 
 /* What one job asks for. Strings are owned by the cJSON tree of the job record. */
 struct job {
-	cJSON *record; /* NULL for --query */
+	cJSON *record;				    /* NULL for --query */
 	const char *job_id, *intake_id, *source_id; /* JSON texts, "null" when absent */
 	char *job_id_text, *intake_id_text, *source_id_text;
 	enum api api;
@@ -76,8 +76,9 @@ struct job {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: ebay-fetch [--api finding|insights|browse] [--max-pages N] [--category ID]\n"
-		   "                  [--record DIR | --replay DIR] [--strict] [--query TEXT | --print-query]\n");
+	fprintf(f,
+		"usage: ebay-fetch [--api finding|insights|browse] [--max-pages N] [--category ID]\n"
+		"                  [--record DIR | --replay DIR] [--strict] [--query TEXT | --print-query]\n");
 }
 
 static void
@@ -115,14 +116,14 @@ help(void)
 /* ---- query construction ------------------------------------------------- */
 
 static const char *const noise_words[] = {
-	"a", "an", "and", "the", "of", "for", "with", "in", "on", "at", "to", "by", "or",
-	"from", "no", "very", "nice", "rare", "look", "wow", "l@@k",
+	"a",  "an", "and",  "the", "of",   "for",  "with", "in",   "on",  "at",	  "to",
+	"by", "or", "from", "no",  "very", "nice", "rare", "look", "wow", "l@@k",
 };
 
 static const struct {
 	const char *denomination, *words;
 } denomination_words[] = {
-	{ "penny", "1 cent" }, { "nickel", "5 cent" }, { "dime", "10 cent" },
+	{ "penny", "1 cent" },	  { "nickel", "5 cent" },	    { "dime", "10 cent" },
 	{ "quarter", "25 cent" }, { "half_dollar", "half dollar" }, { "dollar", "dollar" },
 };
 
@@ -269,22 +270,26 @@ job_from_record(struct fetcher *f, const struct ndj_record *r, struct job *j, ch
 		return -1;
 	}
 	j->job_id = j->job_id_text = json_text(cJSON_GetObjectItemCaseSensitive(j->record, "job_id"));
-	j->intake_id = j->intake_id_text = json_text(cJSON_GetObjectItemCaseSensitive(j->record, "intake_id"));
-	j->source_id = j->source_id_text = json_text(cJSON_GetObjectItemCaseSensitive(j->record, "source_id"));
+	j->intake_id = j->intake_id_text =
+		json_text(cJSON_GetObjectItemCaseSensitive(j->record, "intake_id"));
+	j->source_id = j->source_id_text =
+		json_text(cJSON_GetObjectItemCaseSensitive(j->record, "source_id"));
 	api_name = string_item(config, "api");
 	if (api_name == NULL)
 		api_name = string_item(source, "adapter_type");
 	api = f->opt.api >= 0 ? f->opt.api : api_by_name(api_name);
 	if (api < 0) {
-		snprintf(err, n, "the job's source is not an eBay adapter (adapter_type or config.api: "
-				 "finding, insights or browse)");
+		snprintf(err, n,
+			 "the job's source is not an eBay adapter (adapter_type or config.api: "
+			 "finding, insights or browse)");
 		return -1;
 	}
 	j->api = (enum api)api;
 	pages = cJSON_GetObjectItemCaseSensitive(config, "max_pages");
 	j->max_pages = f->opt.max_pages ? f->opt.max_pages
 		       : cJSON_IsNumber(pages) && pages->valuedouble >= 1 && pages->valuedouble <= 100
-			       ? (int)pages->valuedouble : 5;
+			       ? (int)pages->valuedouble
+			       : 5;
 	j->category = f->opt.category ? f->opt.category : string_item(config, "category_id");
 	if (j->category == NULL)
 		j->category = DEFAULT_CATEGORY;
@@ -324,8 +329,8 @@ write_point(struct fetcher *f, const struct job *j, const struct point *p)
 	struct buf *b = &f->out;
 	char *raw = cJSON_PrintUnformatted(p->raw);
 
-	buf_addf(b, "{\"kind\":\"price_point\",\"job_id\":%s,\"intake_id\":%s,\"source_id\":%s",
-		 j->job_id, j->intake_id, j->source_id);
+	buf_addf(b, "{\"kind\":\"price_point\",\"job_id\":%s,\"intake_id\":%s,\"source_id\":%s", j->job_id,
+		 j->intake_id, j->source_id);
 	add_member(b, "adapter", adapters[j->api]);
 	add_member(b, "external_id", p->external_id);
 	add_member(b, "title", p->title);
@@ -387,8 +392,8 @@ finding_item(struct fetcher *f, const struct job *j, const cJSON *item)
 	p.currency = first_string(price, "@currencyId");
 	p.shipping_amount = first_string(ship, "__value__");
 	p.shipping_currency = first_string(ship, "@currencyId");
-	p.converted_usd = usd_currency && strcmp(usd_currency, "USD") == 0
-				  ? first_string(usd, "__value__") : NULL;
+	p.converted_usd =
+		usd_currency && strcmp(usd_currency, "USD") == 0 ? first_string(usd, "__value__") : NULL;
 	p.sold_at = first_string(first(item, "listingInfo"), "endTime");
 	p.raw = item;
 	if (p.external_id && p.amount && p.currency)
@@ -438,7 +443,8 @@ rest_item(struct fetcher *f, const struct job *j, const cJSON *item)
 		rest_money(cJSON_GetObjectItemCaseSensitive(item, "price"), &p.amount, &p.currency,
 			   &p.converted_usd);
 		if (cJSON_IsArray(ships) && cJSON_GetArraySize(ships) > 0) {
-			rest_money(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ships, 0), "shippingCost"),
+			rest_money(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ships, 0),
+								    "shippingCost"),
 				   &p.shipping_amount, &p.shipping_currency, NULL);
 			(void)ignored;
 		}
@@ -494,7 +500,7 @@ fnv(const char *a, const char *b, const char *c)
 	int i;
 
 	for (i = 0; i < 3; i++)
-		for (p = parts[i] ? parts[i] : ""; ; p++) {
+		for (p = parts[i] ? parts[i] : "";; p++) {
 			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
 			if (!*p)
 				break;
@@ -522,8 +528,9 @@ get_token(struct fetcher *f, struct job *j, const char *scope, int force)
 	if (f->opt.replay_dir)
 		return xstrdup("replayed");
 	if (!j->app_id || !j->cert_id || !*j->app_id || !*j->cert_id) {
-		snprintf(j->error, sizeof(j->error), "no eBay credentials: set EBAY_APP_ID and EBAY_CERT_ID "
-						     "(or the source's config app_id and cert_id)");
+		snprintf(j->error, sizeof(j->error),
+			 "no eBay credentials: set EBAY_APP_ID and EBAY_CERT_ID "
+			 "(or the source's config app_id and cert_id)");
 		return NULL;
 	}
 	buf_addf(&path, "%s/ebay-token-%016llx.json", f->state_dir, fnv(j->app_id, scope, f->rest_base));
@@ -536,7 +543,8 @@ get_token(struct fetcher *f, struct job *j, const char *scope, int force)
 		doc = cJSON_Parse(cached);
 		text = string_item(doc, "access_token");
 		expires = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(doc, "expires_at"))
-				  ? (long)cJSON_GetObjectItemCaseSensitive(doc, "expires_at")->valuedouble : 0;
+				  ? (long)cJSON_GetObjectItemCaseSensitive(doc, "expires_at")->valuedouble
+				  : 0;
 		if (text && expires - 300 > (long)time(NULL)) {
 			token = xstrdup(text);
 			log_add_secret(token);
@@ -557,7 +565,8 @@ get_token(struct fetcher *f, struct job *j, const char *scope, int force)
 		/* The answer is a secret: it never goes to a recording. Token requests are
 		 * not counted in job_end's calls, which a replay (needing no token) repeats. */
 		http_pause_recording(f->http, 1);
-		rc = http_request(f->http, "POST", url.data, headers, body.data, userpwd.data, &res, &token_calls);
+		rc = http_request(f->http, "POST", url.data, headers, body.data, userpwd.data, &res,
+				  &token_calls);
 		http_pause_recording(f->http, 0);
 	}
 	if (rc < 0) {
@@ -572,12 +581,18 @@ get_token(struct fetcher *f, struct job *j, const char *scope, int force)
 
 		j->retryable = http_retryable_status(res.status);
 		if (what && strcmp(what, "invalid_scope") == 0)
-			snprintf(j->error, sizeof(j->error), "eBay refused the scope %s: this application is "
-				 "not approved for it%s", scope, strcmp(scope, SCOPE_INSIGHTS) == 0
-				 ? " (Marketplace Insights is a limited release: ask eBay for access, or use "
-				   "the browse API for asking prices)" : "");
+			snprintf(
+				j->error, sizeof(j->error),
+				"eBay refused the scope %s: this application is "
+				"not approved for it%s",
+				scope,
+				strcmp(scope, SCOPE_INSIGHTS) == 0
+					? " (Marketplace Insights is a limited release: ask eBay for access, or use "
+					  "the browse API for asking prices)"
+					: "");
 		else
-			snprintf(j->error, sizeof(j->error), "eBay's token endpoint answered HTTP %ld (%s): "
+			snprintf(j->error, sizeof(j->error),
+				 "eBay's token endpoint answered HTTP %ld (%s): "
 				 "check EBAY_APP_ID and EBAY_CERT_ID, and EBAY_SANDBOX for sandbox keys",
 				 res.status, what ? what : "no error code");
 		goto out;
@@ -590,16 +605,19 @@ get_token(struct fetcher *f, struct job *j, const char *scope, int force)
 		char *json;
 
 		cJSON_AddStringToObject(cache, "access_token", token);
-		cJSON_AddNumberToObject(cache, "expires_at", (double)time(NULL) +
-					(cJSON_IsNumber(life) ? life->valuedouble : 7200));
+		cJSON_AddNumberToObject(cache, "expires_at",
+					(double)time(NULL) +
+						(cJSON_IsNumber(life) ? life->valuedouble : 7200));
 		json = cJSON_PrintUnformatted(cache);
 		snprintf(tmp, sizeof(tmp), "%s.%ld", path.data, (long)getpid());
 		if (make_dirs(f->state_dir) == 0 &&
 		    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0) {
 			ssize_t len = (ssize_t)strlen(json);
 
-			if (write(fd, json, (size_t)len) != len || close(fd) != 0 || rename(tmp, path.data) != 0) {
-				log_warn("cannot cache the eBay token in %s: %s", f->state_dir, strerror(errno));
+			if (write(fd, json, (size_t)len) != len || close(fd) != 0 ||
+			    rename(tmp, path.data) != 0) {
+				log_warn("cannot cache the eBay token in %s: %s", f->state_dir,
+					 strerror(errno));
 				unlink(tmp);
 			}
 		} else {
@@ -673,20 +691,25 @@ fail_status(struct job *j, long status, const char *api, long id, const char *me
 	j->retryable = http_retryable_status(status);
 	if (id == 100017) {
 		j->retryable = 0;
-		snprintf(j->error, sizeof(j->error), "this application is not approved for the Marketplace "
+		snprintf(j->error, sizeof(j->error),
+			 "this application is not approved for the Marketplace "
 			 "Insights API (eBay error 100017: %s); ask eBay for access, or use the browse API "
-			 "for asking prices", message ? message : "insufficient permissions");
+			 "for asking prices",
+			 message ? message : "insufficient permissions");
 	} else if (id == 11002 || status == 401 || status == 403) {
 		j->retryable = 0;
-		snprintf(j->error, sizeof(j->error), "eBay refused the credentials (%s: HTTP %ld%s%s): check "
-			 "EBAY_APP_ID and EBAY_CERT_ID, and EBAY_SANDBOX for sandbox keys", api, status,
-			 message ? ", " : "", message ? message : "");
+		snprintf(j->error, sizeof(j->error),
+			 "eBay refused the credentials (%s: HTTP %ld%s%s): check "
+			 "EBAY_APP_ID and EBAY_CERT_ID, and EBAY_SANDBOX for sandbox keys",
+			 api, status, message ? ", " : "", message ? message : "");
 	} else if (j->retryable) {
 		snprintf(j->error, sizeof(j->error), "eBay %s answered HTTP %ld%s%s after every retry", api,
 			 status, message ? ": " : "", message ? message : "");
 	} else {
-		snprintf(j->error, sizeof(j->error), "eBay %s refused the request (HTTP %ld%s%s): check the "
-			 "query and the category", api, status, message ? ": " : "", message ? message : "");
+		snprintf(j->error, sizeof(j->error),
+			 "eBay %s refused the request (HTTP %ld%s%s): check the "
+			 "query and the category",
+			 api, status, message ? ": " : "", message ? message : "");
 	}
 }
 
@@ -700,8 +723,10 @@ get_page(struct fetcher *f, struct job *j, const char *const *headers, struct ht
 	if (rc == HTTP_QUOTA) {
 		http_quota_reset_time(when, sizeof(when));
 		j->retryable = 1;
-		snprintf(j->error, sizeof(j->error), "eBay's daily call limit is used up; retry after %s "
-			 "(midnight Pacific time)", when);
+		snprintf(j->error, sizeof(j->error),
+			 "eBay's daily call limit is used up; retry after %s "
+			 "(midnight Pacific time)",
+			 when);
 		return -1;
 	}
 	if (rc < 0) {
@@ -720,8 +745,9 @@ fetch_finding(struct fetcher *f, struct job *j)
 	const char *message;
 
 	if (!f->opt.replay_dir && (!j->app_id || !*j->app_id)) {
-		snprintf(j->error, sizeof(j->error), "no eBay credentials: set EBAY_APP_ID (or the source's "
-						     "config app_id)");
+		snprintf(j->error, sizeof(j->error),
+			 "no eBay credentials: set EBAY_APP_ID (or the source's "
+			 "config app_id)");
 		return -1;
 	}
 	for (page = 1; page <= j->max_pages && page <= total_pages; page++) {
@@ -730,16 +756,20 @@ fetch_finding(struct fetcher *f, struct job *j)
 		long id;
 
 		buf_reset(&f->url);
-		buf_addf(&f->url, "%s%s?OPERATION-NAME=findCompletedItems&SERVICE-VERSION=1.13.0"
-				  "&SECURITY-APPNAME=", f->finding_base, FINDING_PATH);
+		buf_addf(&f->url,
+			 "%s%s?OPERATION-NAME=findCompletedItems&SERVICE-VERSION=1.13.0"
+			 "&SECURITY-APPNAME=",
+			 f->finding_base, FINDING_PATH);
 		http_add_escaped(&f->url, j->app_id ? j->app_id : "");
 		buf_adds(&f->url, "&GLOBAL-ID=EBAY-US&RESPONSE-DATA-FORMAT=JSON&keywords=");
 		http_add_escaped(&f->url, j->query.data);
 		buf_adds(&f->url, "&categoryId=");
 		http_add_escaped(&f->url, j->category);
-		buf_addf(&f->url, "&itemFilter(0).name=SoldItemsOnly&itemFilter(0).value=true"
-				  "&sortOrder=EndTimeSoonest&paginationInput.entriesPerPage=100"
-				  "&paginationInput.pageNumber=%d", page);
+		buf_addf(&f->url,
+			 "&itemFilter(0).name=SoldItemsOnly&itemFilter(0).value=true"
+			 "&sortOrder=EndTimeSoonest&paginationInput.entriesPerPage=100"
+			 "&paginationInput.pageNumber=%d",
+			 page);
 		if (get_page(f, j, NULL, &res) < 0) {
 			rc = -1;
 			break;
@@ -759,8 +789,7 @@ fetch_finding(struct fetcher *f, struct job *j)
 		}
 		f->pages++;
 		items = cJSON_GetObjectItemCaseSensitive(first(resp, "searchResult"), "item");
-		cJSON_ArrayForEach(item, items)
-			finding_item(f, j, item);
+		cJSON_ArrayForEach(item, items) finding_item(f, j, item);
 		pagination = first(resp, "paginationOutput");
 		if (first_string(pagination, "totalPages"))
 			total_pages = atoi(first_string(pagination, "totalPages"));
@@ -785,7 +814,8 @@ fetch_rest(struct fetcher *f, struct job *j)
 	if (token == NULL)
 		return -1;
 	for (page = 1; page <= j->max_pages; page++) {
-		const char *headers[4] = { NULL, "X-EBAY-C-MARKETPLACE-ID: EBAY_US", "Accept: application/json", NULL };
+		const char *headers[4] = { NULL, "X-EBAY-C-MARKETPLACE-ID: EBAY_US",
+					   "Accept: application/json", NULL };
 		const cJSON *items, *item, *next, *limit;
 		const char *message;
 		cJSON *doc;
@@ -835,9 +865,9 @@ fetch_rest(struct fetcher *f, struct job *j)
 			break;
 		}
 		f->pages++;
-		items = cJSON_GetObjectItemCaseSensitive(doc, j->api == API_INSIGHTS ? "itemSales" : "itemSummaries");
-		cJSON_ArrayForEach(item, items)
-			rest_item(f, j, item);
+		items = cJSON_GetObjectItemCaseSensitive(doc, j->api == API_INSIGHTS ? "itemSales"
+										     : "itemSummaries");
+		cJSON_ArrayForEach(item, items) rest_item(f, j, item);
 		next = cJSON_GetObjectItemCaseSensitive(doc, "next");
 		limit = cJSON_GetObjectItemCaseSensitive(doc, "limit");
 		offset += cJSON_IsNumber(limit) && limit->valuedouble >= 1 ? (long)limit->valuedouble : 200;
@@ -875,14 +905,16 @@ run_job(struct fetcher *f, struct job *j, const struct ndj_record *r)
 	rc = j->api == API_FINDING ? fetch_finding(f, j) : fetch_rest(f, j);
 	if (rc < 0) {
 		buf_reset(&f->out);
-		buf_addf(&f->out, "{\"kind\":\"job_error\",\"job_id\":%s,\"intake_id\":%s,\"error\":",
-			 j->job_id, j->intake_id);
+		buf_addf(&f->out,
+			 "{\"kind\":\"job_error\",\"job_id\":%s,\"intake_id\":%s,\"error\":", j->job_id,
+			 j->intake_id);
 		buf_add_json_string(&f->out, j->error, strlen(j->error));
 		buf_addf(&f->out, ",\"retryable\":%s}\n", j->retryable ? "true" : "false");
 		log_warn("job %s: %s", j->job_id, j->error);
 	} else {
-		buf_addf(&f->out, "{\"kind\":\"job_end\",\"job_id\":%s,\"intake_id\":%s,\"pages\":%d,"
-				  "\"calls\":%d,\"items\":%d,\"duration_ms\":%.0f}\n",
+		buf_addf(&f->out,
+			 "{\"kind\":\"job_end\",\"job_id\":%s,\"intake_id\":%s,\"pages\":%d,"
+			 "\"calls\":%d,\"items\":%d,\"duration_ms\":%.0f}\n",
 			 j->job_id, j->intake_id, f->pages, f->calls, f->items,
 			 f->opt.replay_dir ? 0 : clock_ms() - t0);
 	}
@@ -929,7 +961,8 @@ set_bases(struct fetcher *f)
 		if (strncmp(base, "https://", 8) != 0 &&
 		    !(strncmp(base, "http://127.", 11) == 0 || strncmp(base, "http://localhost", 16) == 0 ||
 		      strncmp(base, "http://[::1]", 12) == 0)) {
-			log_error("EBAY_API_BASE=%s: must be https://, or http:// to a loopback address", base);
+			log_error("EBAY_API_BASE=%s: must be https://, or http:// to a loopback address",
+				  base);
 			return -1;
 		}
 		snprintf(f->finding_base, sizeof(f->finding_base), "%.*s", (int)len, base);

@@ -16,11 +16,11 @@
 #include "rules.h"
 
 static const char *const builtin_excludes[] = {
-	"replica", "replicas", "copy", "copies", "reproduction", "reproductions", "repro",
-	"fake", "counterfeit", "plated", "token", "tokens", "novelty", "fantasy", "tribute",
-	"souvenir", "holder only", "empty holder", "capsule only", "capsules", "album",
-	"folder", "display case", "lot of", "roll of", "bag of", "set of", "bulk", "cleaned",
-	"damaged", "holed", "details", "bent",
+	"replica", "replicas",	   "copy",	  "copies",	  "reproduction", "reproductions", "repro",
+	"fake",	   "counterfeit",  "plated",	  "token",	  "tokens",	  "novelty",	   "fantasy",
+	"tribute", "souvenir",	   "holder only", "empty holder", "capsule only", "capsules",	   "album",
+	"folder",  "display case", "lot of",	  "roll of",	  "bag of",	  "set of",	   "bulk",
+	"cleaned", "damaged",	   "holed",	  "details",	  "bent",
 };
 
 /* A keyword as its words: lower-case ASCII letters and digits, one space between. */
@@ -43,7 +43,7 @@ struct words {
 		const char *p;
 		size_t len;
 		uint64_t hash;
-	} *v;
+	} * v;
 	size_t n, cap;
 };
 
@@ -58,9 +58,8 @@ struct filter {
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: filter-junk [--strict] [--no-defaults] [--exclude KW]... [--include KW]...\n"
-		"                   [--rules FILE]\n");
+	fprintf(f, "usage: filter-junk [--strict] [--no-defaults] [--exclude KW]... [--include KW]...\n"
+		   "                   [--rules FILE]\n");
 }
 
 static void
@@ -348,14 +347,10 @@ int
 main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "exclude", required_argument, NULL, 'x' },
-		{ "include", required_argument, NULL, 'i' },
-		{ "rules", required_argument, NULL, 'r' },
-		{ "no-defaults", no_argument, NULL, 'n' },
-		{ "strict", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{ "exclude", required_argument, NULL, 'x' }, { "include", required_argument, NULL, 'i' },
+		{ "rules", required_argument, NULL, 'r' },   { "no-defaults", no_argument, NULL, 'n' },
+		{ "strict", no_argument, NULL, 's' },	     { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },	     { NULL, 0, NULL, 0 },
 	};
 	struct filter f = { 0 };
 	struct rule_list rules = { 0 };

@@ -196,15 +196,15 @@ load_rates(struct rate_table *t, const char *path)
 			continue;
 		if (fields[0][0] == '#')
 			continue;
-		if (n >= 2 && money_parse(fields[1], strlen(fields[1]), &r.usd_per_unit) < 0 &&
-		    lineno == 1)
+		if (n >= 2 && money_parse(fields[1], strlen(fields[1]), &r.usd_per_unit) < 0 && lineno == 1)
 			continue; /* a header line */
 		if (n < 2 || n > 3 || parse_currency(fields[0], strlen(fields[0]), r.currency) < 0 ||
 		    money_parse(fields[1], strlen(fields[1]), &r.usd_per_unit) < 0 ||
-		    r.usd_per_unit.digits == 0 || (n == 3 && fields[2][0] != '\0' &&
-						   !valid_date(fields[2], strlen(fields[2])))) {
+		    r.usd_per_unit.digits == 0 ||
+		    (n == 3 && fields[2][0] != '\0' && !valid_date(fields[2], strlen(fields[2])))) {
 			log_error("%s:%lu: expected currency,usd_per_unit[,as_of] such as "
-				  "GBP,1.2712,2026-11-27", path, lineno);
+				  "GBP,1.2712,2026-11-27",
+				  path, lineno);
 			rc = -1;
 			break;
 		}
@@ -259,7 +259,8 @@ job_rates(struct rate_table *t, const struct ndj_member *m, char *err, size_t er
 		rc = -1;
 		goto out;
 	}
-	cJSON_ArrayForEach(item, rates) {
+	cJSON_ArrayForEach(item, rates)
+	{
 		const cJSON *unit = cJSON_GetObjectItemCaseSensitive(item, "usd_per_unit");
 		const cJSON *as_of = cJSON_GetObjectItemCaseSensitive(item, "as_of");
 		struct rate r = { "", { 0, 0 }, "" };
@@ -269,8 +270,10 @@ job_rates(struct rate_table *t, const struct ndj_member *m, char *err, size_t er
 		    money_parse(unit->valuestring, strlen(unit->valuestring), &r.usd_per_unit) < 0 ||
 		    r.usd_per_unit.digits == 0 ||
 		    (cJSON_IsString(as_of) && !valid_date(as_of->valuestring, strlen(as_of->valuestring)))) {
-			snprintf(err, errlen, "fx_rates: \"%.8s\" needs a positive decimal string "
-					      "\"usd_per_unit\" (and may have an \"as_of\" date)", item->string);
+			snprintf(err, errlen,
+				 "fx_rates: \"%.8s\" needs a positive decimal string "
+				 "\"usd_per_unit\" (and may have an \"as_of\" date)",
+				 item->string);
 			rc = -1;
 			goto out;
 		}
@@ -391,8 +394,7 @@ shipping_cents(const struct normalizer *n, struct ndj_record *r, const char *pri
 }
 
 static const char *const our_fields[] = {
-	"price_cents", "shipping_cents", "fx_rate", "fx_as_of", "fx_source",
-	"filtered_out", "filter_reason",
+	"price_cents", "shipping_cents", "fx_rate", "fx_as_of", "fx_source", "filtered_out", "filter_reason",
 };
 
 /* Check the point against the bounds; set reason for the first it breaks. */
@@ -483,8 +485,7 @@ on_price_point(struct normalizer *n, struct ndj_record *r)
 	} else {
 		buf_adds(extra, ",\"filtered_out\":false,\"filter_reason\":null");
 	}
-	ndj_write_edited(r, our_fields, sizeof(our_fields) / sizeof(our_fields[0]), extra->data,
-			 extra->len);
+	ndj_write_edited(r, our_fields, sizeof(our_fields) / sizeof(our_fields[0]), extra->data, extra->len);
 	return 0;
 }
 

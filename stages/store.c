@@ -338,8 +338,9 @@ check_point(struct store *s, struct ndj_record *r)
 	const struct ndj_member *job = ndj_get(r, "job_id");
 
 	if (!s->in_job) {
-		snprintf(r->err, sizeof(r->err), "a price_point outside a job: store needs the job "
-						 "record first");
+		snprintf(r->err, sizeof(r->err),
+			 "a price_point outside a job: store needs the job "
+			 "record first");
 		return NDJ_BAD;
 	}
 	if (!ndj_is_null(job) && (ndj_string(job, &s->s1) != 0 || strcmp(s->s1.data, s->job_id) != 0)) {
@@ -408,7 +409,8 @@ on_job_end(struct store *s, struct ndj_record *r)
 		return rc;
 	if (rc == 1) {
 		log_warn("job %s is no longer held by %s (its lock expired and another worker took "
-			 "it): its %zu price points were not stored", s->job_id, worker_of(s), s->npoints);
+			 "it): its %zu price points were not stored",
+			 s->job_id, worker_of(s), s->npoints);
 		pass_stored(r, ",\"lock_lost\":true");
 	} else if (rc < 0) {
 		log_error("job %s: its price points could not be stored", s->job_id);
@@ -541,16 +543,15 @@ on_valuation(struct store *s, struct ndj_record *r)
 	if (s->in_job && ndj_string(job, &s->s1) == 0 && strcmp(s->s1.data, s->job_id) == 0)
 		s->valued = 1;
 	if (!v.completed && !ndj_is_null(job))
-		log_warn("valuation %s stored, but its job is no longer held by %s: left alone",
-			 v.id, worker_of(s));
+		log_warn("valuation %s stored, but its job is no longer held by %s: left alone", v.id,
+			 worker_of(s));
 	pass_stored(r, NULL);
 	buf_reset(&s->extra);
 	buf_adds(&s->extra, "{\"kind\":\"job_done\",\"job_id\":");
 	buf_add(&s->extra, job ? job->val : "null", job ? job->val_len : 4);
 	buf_adds(&s->extra, ",\"intake_id\":");
 	buf_add(&s->extra, intake->val, intake->val_len);
-	buf_addf(&s->extra, ",\"valuation_id\":%s,\"completed\":%s}\n", v.id,
-		 v.completed ? "true" : "false");
+	buf_addf(&s->extra, ",\"valuation_id\":%s,\"completed\":%s}\n", v.id, v.completed ? "true" : "false");
 	ndj_write(s->extra.data, s->extra.len);
 	return 0;
 }
@@ -627,7 +628,8 @@ main(int argc, char **argv)
 	status = ndj_run(&stage);
 	if (status == EXIT_TEMPFAIL)
 		log_error("giving up: the database at %s cannot be reached; the unfinished job will "
-			  "be claimed again", s.db.target);
+			  "be claimed again",
+			  s.db.target);
 	end_job(&s);
 	buf_free(&s.points);
 	buf_free(&s.s1);

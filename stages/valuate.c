@@ -35,7 +35,7 @@ struct group {
 	size_t n, cap;
 	size_t filtered; /* points not candidates: filtered out, or with no price */
 	size_t unpriced; /* of those, how many had no price_cents at all */
-	char **jobs;     /* job_id texts seen */
+	char **jobs;	 /* job_id texts seen */
 	size_t njobs;
 	char *intake; /* intake_id text of the latest point */
 	char *labels[MAX_LABELS];
@@ -266,8 +266,7 @@ compute(struct group *g, struct valuation *val)
 	val->mean = (int64_t)money_div_round(sum, (__int128)m);
 
 	val->parts_comps = m >= 20 ? 3 : m >= 10 ? 2 : m >= 5 ? 1 : 0;
-	val->parts_reputation = weights >= (__int128)m * 800000 ? 2
-				: weights >= (__int128)m * 500000 ? 1 : 0;
+	val->parts_reputation = weights >= (__int128)m * 800000 ? 2 : weights >= (__int128)m * 500000 ? 1 : 0;
 	val->parts_sold = 5 * val->sold >= 4 * m ? 2 : 2 * val->sold >= m ? 1 : 0;
 	if (m >= 5 && val->median > 0) {
 		/* r = (p90 - p10) / median, compared without division. */
@@ -350,8 +349,8 @@ add_reason(struct buf *b, const struct valuation *val)
 		add_count(b, val->comps, "comp.", "comps.");
 		break;
 	case 1:
-		buf_adds(b, val->parts_spread >= 2 ? ": prices spread moderately."
-						   : ": prices spread widely.");
+		buf_adds(b,
+			 val->parts_spread >= 2 ? ": prices spread moderately." : ": prices spread widely.");
 		break;
 	case 2:
 		buf_adds(b, ": many comps are asking prices, not sales.");
@@ -444,17 +443,18 @@ close_group(struct valuator *v, struct group *g, const char *job, size_t job_len
 		buf_adds(b, ",\"group\":");
 		buf_add(b, g->key, g->key_len);
 	}
-	buf_addf(b, ",\"candidates\":%zu,\"outliers\":%zu,\"comps\":%zu,\"sold\":%zu,\"ask\":%zu"
-		    ",\"filtered\":%zu",
+	buf_addf(b,
+		 ",\"candidates\":%zu,\"outliers\":%zu,\"comps\":%zu,\"sold\":%zu,\"ask\":%zu"
+		 ",\"filtered\":%zu",
 		 val.candidates, val.outliers, val.comps, val.sold, val.ask, g->filtered);
 	add_int_or_null(b, "p10_cents", val.p10, has);
 	add_int_or_null(b, "median_cents", val.median, has);
 	add_int_or_null(b, "p90_cents", val.p90, has);
 	add_int_or_null(b, "mean_cents", val.mean, has);
-	buf_addf(b, ",\"confidence\":%d,\"confidence_parts\":{\"comps\":%d,\"reputation\":%d"
-		    ",\"sold_ratio\":%d,\"spread\":%d,\"capped\":",
-		 val.confidence, val.parts_comps, val.parts_reputation, val.parts_sold,
-		 val.parts_spread);
+	buf_addf(b,
+		 ",\"confidence\":%d,\"confidence_parts\":{\"comps\":%d,\"reputation\":%d"
+		 ",\"sold_ratio\":%d,\"spread\":%d,\"capped\":",
+		 val.confidence, val.parts_comps, val.parts_reputation, val.parts_sold, val.parts_spread);
 	if (val.capped)
 		buf_addf(b, "\"%s\"}", val.capped);
 	else
@@ -630,7 +630,8 @@ finish(void *ctx)
 		close_group(v, v->first, NULL, 0);
 	if (v->unpriced_total)
 		log_warn("%zu price points had no price_cents and were not valued "
-			 "(run normalize-usd before valuate)", v->unpriced_total);
+			 "(run normalize-usd before valuate)",
+			 v->unpriced_total);
 	return 0;
 }
 
@@ -638,12 +639,9 @@ int
 main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "group-by", required_argument, NULL, 'g' },
-		{ "keep-points", no_argument, NULL, 'k' },
-		{ "strict", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{ "group-by", required_argument, NULL, 'g' }, { "keep-points", no_argument, NULL, 'k' },
+		{ "strict", no_argument, NULL, 's' },	      { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },	      { NULL, 0, NULL, 0 },
 	};
 	struct valuator v = { 0 };
 	struct ndj_stage stage = { on_record, finish, &v, 0 };

@@ -136,11 +136,26 @@ buf_add_json_string(struct buf *b, const char *s, size_t len)
 		run = i + 1;
 		esc[0] = '\\';
 		switch (c) {
-		case '"': esc[1] = '"'; buf_add(b, esc, 2); break;
-		case '\\': esc[1] = '\\'; buf_add(b, esc, 2); break;
-		case '\n': esc[1] = 'n'; buf_add(b, esc, 2); break;
-		case '\r': esc[1] = 'r'; buf_add(b, esc, 2); break;
-		case '\t': esc[1] = 't'; buf_add(b, esc, 2); break;
+		case '"':
+			esc[1] = '"';
+			buf_add(b, esc, 2);
+			break;
+		case '\\':
+			esc[1] = '\\';
+			buf_add(b, esc, 2);
+			break;
+		case '\n':
+			esc[1] = 'n';
+			buf_add(b, esc, 2);
+			break;
+		case '\r':
+			esc[1] = 'r';
+			buf_add(b, esc, 2);
+			break;
+		case '\t':
+			esc[1] = 't';
+			buf_add(b, esc, 2);
+			break;
 		default:
 			memcpy(esc + 1, "u00", 3);
 			esc[4] = hex[c >> 4];

@@ -12,8 +12,7 @@
 #include "ndjson.h"
 
 int
-cli_common_option(int c, char **argv, const char *program, void (*help)(void),
-		  void (*usage)(FILE *))
+cli_common_option(int c, char **argv, const char *program, void (*help)(void), void (*usage)(FILE *))
 {
 	switch (c) {
 	case 'h':

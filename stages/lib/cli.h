@@ -12,8 +12,7 @@
  * as 'h' and "version" as 'V'): prints the help or the version to stdout, or reports
  * a wrong option with the usage on stderr. Returns the exit status main returns.
  */
-int cli_common_option(int c, char **argv, const char *program, void (*help)(void),
-		      void (*usage)(FILE *));
+int cli_common_option(int c, char **argv, const char *program, void (*help)(void), void (*usage)(FILE *));
 
 /* After the options: 0, or EXIT_USAGE with a message when operands are left. */
 int cli_no_operands(int argc, char **argv, void (*usage)(FILE *));

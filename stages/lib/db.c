@@ -46,8 +46,8 @@ describe_target(struct db *db, const char *conninfo)
 		else if (strcmp(o->keyword, "dbname") == 0)
 			dbname = v;
 	}
-	snprintf(db->target, sizeof(db->target), "%s:%s/%s", host ? host : "localhost",
-		 port ? port : "5432", dbname ? dbname : "(default)");
+	snprintf(db->target, sizeof(db->target), "%s:%s/%s", host ? host : "localhost", port ? port : "5432",
+		 dbname ? dbname : "(default)");
 	PQconninfoFree(opts);
 }
 

@@ -11,7 +11,7 @@
 struct db {
 	PGconn *conn;
 	char target[256]; /* "host:port/dbname", for messages: never the password */
-	int listening;    /* LISTEN coin_pricer_jobs is in force */
+	int listening;	  /* LISTEN coin_pricer_jobs is in force */
 };
 
 /*
@@ -34,12 +34,10 @@ int db_reconnect(struct db *db, int max_seconds);
  * which the caller owns and frees with PQclear(), or NULL with the error logged
  * (what is prefixed to the message says what was being done).
  */
-PGresult *db_exec(struct db *db, const char *what, const char *sql, int nparams,
-		  const char *const *params);
+PGresult *db_exec(struct db *db, const char *what, const char *sql, int nparams, const char *const *params);
 
 /* Like db_exec() for statements whose rows do not matter. 0 or -1. */
-int db_run(struct db *db, const char *what, const char *sql, int nparams,
-	   const char *const *params);
+int db_run(struct db *db, const char *what, const char *sql, int nparams, const char *const *params);
 
 /* LISTEN on channel; 0, or -1 when refused (a transaction pooler), logged once as a warning. */
 int db_listen(struct db *db, const char *channel);

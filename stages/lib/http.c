@@ -463,9 +463,8 @@ try_once(struct http_client *c, const char *method, const char *url, const char 
 }
 
 int
-http_request(struct http_client *c, const char *method, const char *url,
-	     const char *const *headers, const char *body, const char *userpwd,
-	     struct http_response *res, int *calls)
+http_request(struct http_client *c, const char *method, const char *url, const char *const *headers,
+	     const char *body, const char *userpwd, struct http_response *res, int *calls)
 {
 	int try, got = -1;
 
@@ -488,8 +487,8 @@ http_request(struct http_client *c, const char *method, const char *url,
 		} else {
 			wait = take_slot(c);
 			if (wait < 0) {
-				snprintf(res->error, sizeof(res->error), "the daily call limit (%ld) is reached",
-					 c->o.daily_limit);
+				snprintf(res->error, sizeof(res->error),
+					 "the daily call limit (%ld) is reached", c->o.daily_limit);
 				return HTTP_QUOTA;
 			}
 			sleep_ms(wait);

@@ -12,10 +12,10 @@
 #include "buf.h"
 
 struct http_response {
-	long status;      /* HTTP status; 0 when no response came (see error) */
-	struct buf body;  /* owned by the response; reset by each request */
+	long status;	    /* HTTP status; 0 when no response came (see error) */
+	struct buf body;    /* owned by the response; reset by each request */
 	double retry_after; /* seconds from a Retry-After header, or -1 */
-	char error[256];  /* transport error (timeout, refused, cut short), or "" */
+	char error[256];    /* transport error (timeout, refused, cut short), or "" */
 	double elapsed_ms;
 };
 
@@ -25,14 +25,14 @@ struct http_client;
  * Options of a client. Every field may be left 0/NULL for its default.
  */
 struct http_options {
-	long connect_timeout_ms; /* 10000 */
-	long timeout_ms;         /* 30000 */
-	int max_tries;           /* 4: 1 try and 3 retries */
-	long retry_base_ms;      /* 1000: the first retry waits about this long */
-	double calls_per_minute; /* 60: shared by all processes through rate_file */
-	const char *rate_file;   /* NULL: no shared rate limit */
-	const char *record_dir;  /* store every response here (secrets removed) */
-	const char *replay_dir;  /* answer from here, with no network */
+	long connect_timeout_ms;    /* 10000 */
+	long timeout_ms;	    /* 30000 */
+	int max_tries;		    /* 4: 1 try and 3 retries */
+	long retry_base_ms;	    /* 1000: the first retry waits about this long */
+	double calls_per_minute;    /* 60: shared by all processes through rate_file */
+	const char *rate_file;	    /* NULL: no shared rate limit */
+	const char *record_dir;	    /* store every response here (secrets removed) */
+	const char *replay_dir;	    /* answer from here, with no network */
 	const char *const *secrets; /* NULL-terminated strings never written to records */
 	/* Query parameters whose values are masked in records and replay keys. */
 	const char *const *secret_params;
@@ -54,9 +54,8 @@ void http_free(struct http_client *c);
  * reached (nothing sent). res->body is reset first.
  * *calls counts the requests actually sent (or replayed).
  */
-int http_request(struct http_client *c, const char *method, const char *url,
-		 const char *const *headers, const char *body, const char *userpwd,
-		 struct http_response *res, int *calls);
+int http_request(struct http_client *c, const char *method, const char *url, const char *const *headers,
+		 const char *body, const char *userpwd, struct http_response *res, int *calls);
 
 #define HTTP_QUOTA (-2)
 

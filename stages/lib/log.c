@@ -128,8 +128,8 @@ log_msg(enum log_level level, const char *fmt, ...)
 		clock_gettime(CLOCK_REALTIME, &now);
 		gmtime_r(&now.tv_sec, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-		buf_addf(&line, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"program\":",
-			 ts, now.tv_nsec / 1000000, level_names[level]);
+		buf_addf(&line, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"program\":", ts,
+			 now.tv_nsec / 1000000, level_names[level]);
 		buf_add_json_string(&line, log_program, strlen(log_program));
 		buf_adds(&line, ",\"msg\":");
 		buf_add_json_string(&line, msg.data, msg.len);

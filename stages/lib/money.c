@@ -47,8 +47,7 @@ money_parse(const char *s, size_t len, struct money_dec *out)
 		while (frac_end > frac && frac_end[-1] == '0')
 			frac_end--;
 	}
-	if (frac_end - frac > MONEY_MAX_SCALE ||
-	    add_digits(s, int_end, &digits, &significant) < 0 ||
+	if (frac_end - frac > MONEY_MAX_SCALE || add_digits(s, int_end, &digits, &significant) < 0 ||
 	    add_digits(frac, frac_end, &digits, &significant) < 0)
 		return -1;
 	out->digits = digits;

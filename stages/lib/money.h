@@ -28,8 +28,7 @@ int money_parse(const char *s, size_t len, struct money_dec *out);
  * cents = amount * rate * 100, rounded to whole cents, halves away from zero. rate
  * may be NULL for 1. Returns 0, or -1 when the result does not fit in an int64.
  */
-int money_to_cents(const struct money_dec *amount, const struct money_dec *rate,
-		   int64_t *cents);
+int money_to_cents(const struct money_dec *amount, const struct money_dec *rate, int64_t *cents);
 
 /* Round num / den (den > 0) to the nearest integer, halves away from zero. */
 __int128 money_div_round(__int128 num, __int128 den);

@@ -98,10 +98,9 @@ scan_string(struct scan *s, int *escaped)
 		while (end - p >= 16) {
 			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
 			/* Signed: bytes of 0x80 and above are negative, so "< 0x20" finds them too. */
-			__m128i special = _mm_or_si128(
-				_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-					     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-				_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+			__m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+								    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+						       _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
 			int mask = _mm_movemask_epi8(special);
 
 			if (mask != 0) {
@@ -124,7 +123,14 @@ scan_string(struct scan *s, int *escaped)
 			if (p + 1 >= end)
 				return scan_fail(s, "the line ends inside a string (truncated?)");
 			switch (p[1]) {
-			case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+			case '"':
+			case '\\':
+			case '/':
+			case 'b':
+			case 'f':
+			case 'n':
+			case 'r':
+			case 't':
 				p += 2;
 				break;
 			case 'u':
@@ -448,13 +454,32 @@ ndj_decode_string(const char *lit, size_t len, struct buf *out)
 		if (p >= end)
 			break;
 		switch (p[1]) {
-		case 'b': buf_addc(out, '\b'); p += 2; continue;
-		case 'f': buf_addc(out, '\f'); p += 2; continue;
-		case 'n': buf_addc(out, '\n'); p += 2; continue;
-		case 'r': buf_addc(out, '\r'); p += 2; continue;
-		case 't': buf_addc(out, '\t'); p += 2; continue;
-		case 'u': break;
-		default: buf_addc(out, p[1]); p += 2; continue;
+		case 'b':
+			buf_addc(out, '\b');
+			p += 2;
+			continue;
+		case 'f':
+			buf_addc(out, '\f');
+			p += 2;
+			continue;
+		case 'n':
+			buf_addc(out, '\n');
+			p += 2;
+			continue;
+		case 'r':
+			buf_addc(out, '\r');
+			p += 2;
+			continue;
+		case 't':
+			buf_addc(out, '\t');
+			p += 2;
+			continue;
+		case 'u':
+			break;
+		default:
+			buf_addc(out, p[1]);
+			p += 2;
+			continue;
 		}
 		cp = hex4(p + 2);
 		p += 6;
@@ -584,8 +609,8 @@ dropped(const struct ndj_member *m, const char *const *drop, const size_t *lens,
 }
 
 int
-ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndrop,
-		 const char *extra, size_t extra_len)
+ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndrop, const char *extra,
+		 size_t extra_len)
 {
 	size_t i, kept = 0, ndropped = 0, lens[NDJ_MAX_DROP];
 	const char *close;
@@ -630,7 +655,7 @@ struct reader {
 	char *buf;
 	size_t cap, start, end; /* unread bytes are buf[start..end) */
 	int eof;
-	int error;      /* errno of a failed read */
+	int error;	/* errno of a failed read */
 	int discarding; /* skipping the rest of an overlong line */
 };
 
@@ -744,8 +769,7 @@ ndj_run(const struct ndj_stage *stage)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 
-	while (status == 0 && !ndj_output_failed() &&
-	       (got = reader_line(&rd, &line, &len)) != 0) {
+	while (status == 0 && !ndj_output_failed() && (got = reader_line(&rd, &line, &len)) != 0) {
 		lineno++;
 		if (got < 0)
 			break;

@@ -50,7 +50,7 @@ struct ndj_record {
 	struct ndj_member *members;
 	size_t nmembers;
 	const char *kind; /* the decoded "kind", NUL-terminated */
-	char err[256];    /* why the record was refused, for the caller to report */
+	char err[256];	  /* why the record was refused, for the caller to report */
 	/* private */
 	size_t members_cap;
 	struct buf arena;    /* decoded escaped keys */
@@ -113,8 +113,8 @@ int ndj_pass(const struct ndj_record *r);
  * comma ("\"a\":1,\"b\":null"); it may be empty. At most NDJ_MAX_DROP names.
  */
 #define NDJ_MAX_DROP 16
-int ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndrop,
-		     const char *extra, size_t extra_len);
+int ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndrop, const char *extra,
+		     size_t extra_len);
 
 /* A stage: what to do with each record and at the end of input. */
 struct ndj_stage {

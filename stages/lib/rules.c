@@ -97,9 +97,7 @@ rules_add_json(struct rule_list *l, const char *json, size_t len, char *err, siz
 		rc = -1;
 		goto out;
 	}
-	cJSON_ArrayForEach(o, array)
-		if ((rc = add_one(l, o, err, errlen)) < 0)
-			goto out;
+	cJSON_ArrayForEach(o, array) if ((rc = add_one(l, o, err, errlen)) < 0) goto out;
 out:
 	cJSON_Delete(array);
 	return rc;
