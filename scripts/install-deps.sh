@@ -13,7 +13,10 @@ packages=(
 	postgresql        # the local cluster of the tests and the demo
 	python3           # the fake eBay server and the schema checks of the tests
 	python3-jsonschema
-	procps            # ps and pkill in the tests
+	procps            # pgrep and pkill in the tests
+	curl              # the tests' requests to the fake eBay server's fault queue
+	bc                # arithmetic on timings in the tests and benchmarks
+	time              # /usr/bin/time: peak memory in the benchmarks
 )
 
 missing=()

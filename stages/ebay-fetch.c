@@ -54,7 +54,7 @@ struct fetcher {
 	char finding_base[256], rest_base[256];
 	const char *state_dir;
 	char *env_app_id, *env_cert_id;
-	struct buf url, body, out, scratch;
+	struct buf url, out;
 	int calls, pages, items;
 };
 
@@ -425,7 +425,6 @@ rest_item(struct fetcher *f, const struct job *j, const cJSON *item)
 	struct point p = { 0 };
 	const cJSON *qty = cJSON_GetObjectItemCaseSensitive(item, "totalSoldQuantity");
 	const cJSON *ships = cJSON_GetObjectItemCaseSensitive(item, "shippingOptions");
-	const char *ignored;
 
 	p.external_id = string_item(item, "itemId");
 	p.title = string_item(item, "title");
@@ -446,7 +445,6 @@ rest_item(struct fetcher *f, const struct job *j, const cJSON *item)
 			rest_money(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ships, 0),
 								    "shippingCost"),
 				   &p.shipping_amount, &p.shipping_currency, NULL);
-			(void)ignored;
 		}
 	}
 	p.raw = item;
@@ -1112,9 +1110,7 @@ main(int argc, char **argv)
 	}
 	http_free(f.http);
 	buf_free(&f.url);
-	buf_free(&f.body);
 	buf_free(&f.out);
-	buf_free(&f.scratch);
 	log_cleanup();
 	return status;
 }

@@ -73,8 +73,6 @@ http_new(const struct http_options *options)
 		c->o.retry_base_ms = 1000;
 	if (!c->o.calls_per_minute)
 		c->o.calls_per_minute = 60;
-	if (!c->o.retryable)
-		c->o.retryable = NULL;
 	c->rng = (unsigned)getpid() ^ (unsigned)time(NULL);
 	if (c->o.replay_dir == NULL) {
 		c->curl = curl_easy_init();
