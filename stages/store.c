@@ -238,7 +238,10 @@ commit_points(struct store *s, void *arg)
 	int held;
 
 	(void)arg;
-	if (db_run(&s->db, "begin", "BEGIN", 0, NULL) < 0)
+	/* Enough memory to deduplicate a large job's points without spilling to disk;
+	 * SET LOCAL ends with the transaction, so it is safe through any pooler. */
+	if (db_run(&s->db, "begin", "BEGIN", 0, NULL) < 0 ||
+	    db_run(&s->db, "work_mem", "SET LOCAL work_mem = '64MB'", 0, NULL) < 0)
 		return failed(s);
 	if ((res = db_exec(&s->db, "lock the job", lock_sql, 2, lock)) == NULL)
 		return failed(s);
