@@ -51,13 +51,13 @@ $(OBJ)/lib $(BIN):
 deps:
 	@scripts/install-deps.sh
 
-test: deps all
-	@BIN=$(CURDIR)/$(BIN) tests/run.sh
+test:
+	@SANITIZE=$(SANITIZE) scripts/test.sh
 
 bench: all
 	@BIN=$(CURDIR)/$(BIN) scripts/bench.sh
 
-demo: deps all
+demo:
 	@scripts/demo.sh
 
 install: $(PROGRAMS)

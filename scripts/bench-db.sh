@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Database benchmark on a throwaway local PostgreSQL: claim time with 1,000 and with
-# 1,000,000 pending jobs (and with 100,000 more waiting out a backoff at a better
-# priority), 8 concurrent claimers, and store's rate against psql \copy of the same rows.
+# Database benchmark on a throwaway local PostgreSQL: store's rate against psql \copy of
+# the same rows (first, on a fresh database), claim time with 1,000 and with 1,000,000
+# pending jobs (and with 100,000 more waiting out a backoff at a better priority), and 8
+# concurrent claimers.
 # Prints figures and ratios; asserts nothing.
 # usage: BIN=bin scripts/bench-db.sh
 set -euo pipefail
@@ -38,6 +39,42 @@ claim_ms() {
 	done | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
+# store against \copy: one job of 20,000 points.
+job=$(sql -c "INSERT INTO scrape_jobs (intake_id, source_id, status, worker_id, locked_at)
+	VALUES ('$intake', '$source', 'running', 'bench', now()) RETURNING id")
+"$here/bench-data.sh" 40 >"$work/data.ndjson"
+jq -c --arg job "$job" 'select(.kind == "price_point") | .job_id = $job' "$work/data.ndjson" |
+	awk 'NR <= 20000 { sub(/"external_id":"[^"]*"/, "\"external_id\":\"p" NR "\""); print }' >"$work/points.ndjson"
+{ printf '{"kind":"job","job_id":"%s","intake_id":"%s","source_id":"%s","worker_id":"bench"}\n' "$job" "$intake" "$source"
+  "$BIN/normalize-usd" <"$work/points.ndjson"
+  printf '{"kind":"job_end","job_id":"%s"}\n' "$job"; } >"$work/job.ndjson"
+jq -r --arg i "$intake" --arg s "$source" 'select(.kind == "price_point") |
+	[$i, $s, .job_id, .external_id, .title, .price_type, .amount, .currency, .price_cents, false, (.raw | tojson)] | @csv' \
+	"$work/job.ndjson" >"$work/points.csv"
+n=$(wc -l <"$work/points.csv")
+# Each twice, alternating; the better time of each counts.
+best_store=999999
+best_copy=999999
+for _ in 1 2; do
+	sql -c "DELETE FROM price_points" -c "VACUUM price_points"
+	t0=$(now)
+	store <"$work/job.ndjson" >/dev/null
+	t1=$(now)
+	sql -c "DELETE FROM price_points" -c "VACUUM price_points"
+	t2=$(now)
+	sql -c "\\copy price_points (intake_id, source_id, job_id, external_id, title, price_type, original_amount, original_currency, price_cents, filtered_out, raw) FROM '$work/points.csv' WITH (FORMAT csv)"
+	t3=$(now)
+	best_store=$(echo "if ($t1 - $t0 < $best_store) $t1 - $t0 else $best_store" | bc -l)
+	best_copy=$(echo "if ($t3 - $t2 < $best_copy) $t3 - $t2 else $best_copy" | bc -l)
+done
+store_rate=$(echo "$n / $best_store" | bc -l)
+copy_rate=$(echo "$n / $best_copy" | bc -l)
+printf 'store, one job of %d points (upsert, log, replay): %.0f points/s\n' "$n" "$store_rate"
+printf 'psql \\copy of the same rows:                       %.0f points/s   store/copy %.2f\n' \
+	"$copy_rate" "$(echo "$store_rate / $copy_rate" | bc -l)"
+sql -c "DELETE FROM price_points" -c "DELETE FROM scrape_jobs"
+echo
+
 add_jobs 1000
 small=$(claim_ms 200)
 sql -c "DELETE FROM scrape_jobs"
@@ -64,30 +101,3 @@ distinct=$(cat "$work"/claims.* | jq -r .job_id | sort -u | wc -l)
 printf '\n8 concurrent claimers, --limit 10, 20,000 jobs: %d claimed (%d distinct) in %.1f s: %.0f jobs/s\n' \
 	"$total" "$distinct" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$total / ($t1 - $t0)" | bc -l)"
 
-# store against \copy: one job of 20,000 points.
-sql -c "DELETE FROM scrape_jobs"
-job=$(sql -c "INSERT INTO scrape_jobs (intake_id, source_id, status, worker_id, locked_at)
-	VALUES ('$intake', '$source', 'running', 'bench', now()) RETURNING id")
-"$here/bench-data.sh" 40 >"$work/data.ndjson"
-jq -c --arg job "$job" 'select(.kind == "price_point") | .job_id = $job' "$work/data.ndjson" |
-	awk 'NR <= 20000 { sub(/"external_id":"[^"]*"/, "\"external_id\":\"p" NR "\""); print }' >"$work/points.ndjson"
-{ printf '{"kind":"job","job_id":"%s","intake_id":"%s","source_id":"%s","worker_id":"bench"}\n' "$job" "$intake" "$source"
-  "$BIN/normalize-usd" <"$work/points.ndjson"
-  printf '{"kind":"job_end","job_id":"%s"}\n' "$job"; } >"$work/job.ndjson"
-jq -r --arg i "$intake" --arg s "$source" 'select(.kind == "price_point") |
-	[$i, $s, .job_id, .external_id, .title, .price_type, .amount, .currency, .price_cents, false, (.raw | tojson)] | @csv' \
-	"$work/job.ndjson" >"$work/points.csv"
-n=$(wc -l <"$work/points.csv")
-sql -c "DELETE FROM price_points"
-t0=$(now)
-store <"$work/job.ndjson" >/dev/null
-t1=$(now)
-sql -c "DELETE FROM price_points"
-t2=$(now)
-sql -c "\\copy price_points (intake_id, source_id, job_id, external_id, title, price_type, original_amount, original_currency, price_cents, filtered_out, raw) FROM '$work/points.csv' WITH (FORMAT csv)"
-t3=$(now)
-store_rate=$(echo "$n / ($t1 - $t0)" | bc -l)
-copy_rate=$(echo "$n / ($t3 - $t2)" | bc -l)
-printf '\nstore, one job of %d points (upsert, log, replay): %.0f points/s\n' "$n" "$store_rate"
-printf 'psql \\copy of the same rows:                       %.0f points/s   store/copy %.2f\n' \
-	"$copy_rate" "$(echo "$store_rate / $copy_rate" | bc -l)"

@@ -5,6 +5,8 @@
 # (tests/data/replay, made by ebay-fetch --record against the fake eBay server).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+"$here/scripts/install-deps.sh"
+make -s -C "$here" -j2 >/dev/null
 export PGSTATE=$here/.state/demo-pg
 export PATH="$here/bin:$PATH" PGOPTIONS="-c client_min_messages=warning"
 
