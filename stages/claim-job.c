@@ -3,16 +3,15 @@
  * everything later stages need (source, attribution, rules, fx rates), then exit.
  * Also the supervisor's heartbeat (--touch) and crash recovery (--release).
  */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 #include "ndjson.h"
@@ -136,27 +135,18 @@ help(void)
 	       "75 the database cannot be reached (try again).\n");
 }
 
-static double
-monotonic_seconds(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
 /* Claim once and write the records. Returns how many, or -1 on a database error. */
 static int
 claim(struct db *db, const char *limit, const char *timeout, const char *adapter, const char *worker)
 {
 	const char *params[4] = { limit, timeout, adapter, worker };
-	double t0 = monotonic_seconds();
+	double t0 = clock_ms();
 	PGresult *res = db_exec(db, "claim", claim_sql, 4, params);
 	int i, n;
 
 	if (res == NULL)
 		return -1;
-	log_debug("claim statement: %.3f ms", (monotonic_seconds() - t0) * 1000);
+	log_debug("claim statement: %.3f ms", clock_ms() - t0);
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		ndj_write(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
@@ -263,7 +253,7 @@ main(int argc, char **argv)
 	snprintf(timeout_text, sizeof(timeout_text), "%d",
 		 (int)cli_env_number("JOB_LOCK_TIMEOUT_SECONDS", 300, 1, 86400 * 30));
 	poll_seconds = (int)cli_env_number("POLL_INTERVAL_SECONDS", 5, 1, 3600);
-	deadline = monotonic_seconds() + (double)wait_seconds;
+	deadline = clock_ms() + 1000.0 * (double)wait_seconds;
 	/* Listen before the first claim, so that no job inserted in between is missed. */
 	if (wait_seconds > 0)
 		db_listen(&db, "coin_pricer_jobs");
@@ -274,7 +264,7 @@ main(int argc, char **argv)
 		n = claim(&db, limit_text, timeout_text, adapter, worker);
 		if (n != 0 || stopping)
 			break;
-		left = deadline - monotonic_seconds();
+		left = (deadline - clock_ms()) / 1000;
 		if (left <= 0)
 			break;
 		ms = (int)(1000 * (left < poll_seconds ? left : poll_seconds)) + 1;
@@ -284,9 +274,7 @@ main(int argc, char **argv)
 				break;
 			}
 		} else {
-			struct timespec nap = { ms / 1000, (ms % 1000) * 1000000L };
-
-			nanosleep(&nap, NULL);
+			clock_sleep_ms(ms);
 		}
 		if (stopping)
 			break;

@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "ndjson.h"
@@ -877,15 +878,6 @@ fetch_rest(struct fetcher *f, struct job *j)
 	buf_free(&auth);
 	http_response_free(&res);
 	return rc;
-}
-
-static double
-clock_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1000 + t.tv_nsec / 1e6;
 }
 
 /* Fetch a job and write its records. */

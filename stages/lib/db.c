@@ -5,13 +5,12 @@
  */
 #include "db.h"
 
-#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 /* Note the password as a secret and describe the target for messages. */
@@ -110,10 +109,8 @@ db_lost(const struct db *db)
 int
 db_reconnect(struct db *db, int max_seconds)
 {
-	struct timespec start, now, nap;
-	double waited = 0, delay = 0.5;
+	double start = clock_ms(), delay = 0.5;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	log_warn("lost the connection to %s; reconnecting for up to %d s", db->target, max_seconds);
 	for (;;) {
 		PQreset(db->conn);
@@ -122,16 +119,11 @@ db_reconnect(struct db *db, int max_seconds)
 			db->listening = 0;
 			return 0;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		waited = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
-		if (waited + delay > max_seconds) {
+		if ((clock_ms() - start) / 1000 + delay > max_seconds) {
 			log_error("could not reconnect to %s within %d s", db->target, max_seconds);
 			return -1;
 		}
-		nap.tv_sec = (time_t)delay;
-		nap.tv_nsec = (long)((delay - (double)nap.tv_sec) * 1e9);
-		while (nanosleep(&nap, &nap) < 0 && errno == EINTR)
-			;
+		clock_sleep_ms(delay * 1000);
 		delay = delay * 2 > 5 ? 5 : delay * 2;
 	}
 }

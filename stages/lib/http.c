@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "ndjson.h"
 
@@ -28,28 +29,6 @@ struct http_client {
 	struct buf key, path; /* scratch */
 	unsigned rng;
 };
-
-static double
-now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (double)t.tv_sec * 1000 + t.tv_nsec / 1e6;
-}
-
-static void
-sleep_ms(double ms)
-{
-	struct timespec t;
-
-	if (ms <= 0)
-		return;
-	t.tv_sec = (time_t)(ms / 1000);
-	t.tv_nsec = (long)((ms - (double)t.tv_sec * 1000) * 1e6);
-	while (nanosleep(&t, &t) < 0 && errno == EINTR)
-		;
-}
 
 struct http_client *
 http_new(const struct http_options *options)
@@ -204,7 +183,7 @@ http_quota_reset_time(char *out, size_t n)
 static double
 take_slot(struct http_client *c)
 {
-	double next = 0, now = now_ms(), slot, wait;
+	double next = 0, now = clock_wall_ms(), slot, wait;
 	long day = 0, calls = 0, today = pacific_day(time(NULL));
 	char text[128];
 	ssize_t n;
@@ -422,7 +401,7 @@ try_once(struct http_client *c, const char *method, const char *url, const char 
 	struct curl_slist *list = NULL;
 	const char *const *h;
 	CURLcode rc;
-	double t0 = now_ms();
+	double t0 = clock_wall_ms();
 
 	curl_easy_reset(c->curl);
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
@@ -449,7 +428,7 @@ try_once(struct http_client *c, const char *method, const char *url, const char 
 		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body ? body : "");
 	rc = curl_easy_perform(c->curl);
 	curl_slist_free_all(list);
-	res->elapsed_ms = now_ms() - t0;
+	res->elapsed_ms = clock_wall_ms() - t0;
 	if (rc != CURLE_OK) {
 		res->status = 0;
 		snprintf(res->error, sizeof(res->error), "%s", curl_easy_strerror(rc));
@@ -489,7 +468,7 @@ http_request(struct http_client *c, const char *method, const char *url, const c
 					 "the daily call limit (%ld) is reached", c->o.daily_limit);
 				return HTTP_QUOTA;
 			}
-			sleep_ms(wait);
+			clock_sleep_ms(wait);
 			(*calls)++;
 			got = try_once(c, method, url, headers, body, userpwd, res);
 			if (c->o.record_dir && !c->recording_paused)
@@ -511,7 +490,7 @@ http_request(struct http_client *c, const char *method, const char *url, const c
 			log_warn("%.*s: %s; try %d of %d in %.1f s", (int)strcspn(c->key.data, "?\n"),
 				 c->key.data, res->error, try + 1, c->o.max_tries, wait / 1000);
 		if (!c->o.replay_dir)
-			sleep_ms(wait);
+			clock_sleep_ms(wait);
 	}
 	return got;
 }
