@@ -120,9 +120,11 @@ static const char valuation_sql[] =
 static const char complete_sql[] =
 	"WITH done AS (\n"
 	" UPDATE scrape_jobs SET status = 'completed', completed_at = now(), locked_at = NULL\n"
-	" WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id)\n"
-	"INSERT INTO scrape_job_logs (job_id, log_level, message)\n"
-	"SELECT id, 'info', 'completed with no price points to value' FROM done";
+	" WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id),\n"
+	"logged AS (\n"
+	" INSERT INTO scrape_job_logs (job_id, log_level, message)\n"
+	" SELECT id, 'info', 'completed with no price points to value' FROM done)\n"
+	"SELECT count(*) FROM done";
 
 struct store {
 	struct db db;
@@ -307,6 +309,26 @@ pass_stored(const struct ndj_record *r, const char *extra)
 	return 0;
 }
 
+/* Write a job_done record; job_id and valuation_id may be NULL. */
+static void
+write_job_done(struct store *s, const char *job_id, const char *intake_id, const char *valuation_id,
+	       int completed)
+{
+	struct buf *b = &s->extra;
+
+	buf_reset(b);
+	buf_adds(b, "{\"kind\":\"job_done\",\"job_id\":");
+	if (job_id)
+		buf_add_json_string(b, job_id, strlen(job_id));
+	else
+		buf_adds(b, "null");
+	buf_adds(b, ",\"intake_id\":");
+	buf_add_json_string(b, intake_id, strlen(intake_id));
+	buf_addf(b, ",\"valuation_id\":%s,\"completed\":%s}\n", valuation_id ? valuation_id : "null",
+		 completed ? "true" : "false");
+	ndj_write(b->data, b->len);
+}
+
 static int
 on_job(struct store *s, struct ndj_record *r)
 {
@@ -387,16 +409,17 @@ on_job_end(struct store *s, struct ndj_record *r)
 		/* The second store: a job whose points gave no valuation is done all the same. */
 		if (s->in_job && !s->valued) {
 			const char *params[2] = { s->job_id, worker_of(s) };
+			PGresult *res = db_exec(&s->db, "complete the job", complete_sql, 2, params);
+			int completed;
 
-			if (db_run(&s->db, "complete the job", complete_sql, 2, params) < 0)
+			if (res == NULL)
 				return db_lost(&s->db) ? EXIT_TEMPFAIL : 0;
-			buf_reset(&s->extra);
-			buf_adds(&s->extra, "{\"kind\":\"job_done\",\"job_id\":");
-			buf_add_json_string(&s->extra, s->job_id, strlen(s->job_id));
-			buf_adds(&s->extra, ",\"intake_id\":");
-			buf_add_json_string(&s->extra, s->intake_id, strlen(s->intake_id));
-			buf_adds(&s->extra, ",\"valuation_id\":null}\n");
-			ndj_write(s->extra.data, s->extra.len);
+			completed = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+			PQclear(res);
+			if (!completed)
+				log_warn("job %s is no longer held by %s: left alone", s->job_id,
+					 worker_of(s));
+			write_job_done(s, s->job_id, s->intake_id, NULL, completed);
 		}
 		ndj_pass(r);
 		end_job(s);
@@ -525,37 +548,35 @@ on_valuation(struct store *s, struct ndj_record *r)
 {
 	struct valuation v = { r, "", 0 };
 	const struct ndj_member *job = ndj_get(r, "job_id");
-	const struct ndj_member *intake = ndj_get(r, "intake_id");
-	int rc;
+	struct buf intake = BUF_INIT;
+	int rc, has_job;
 
 	if (is_true(ndj_get(r, "stored"))) {
 		ndj_pass(r);
 		return 0;
 	}
-	if (ndj_string(intake, &s->s1) != 0) {
+	if (ndj_string(ndj_get(r, "intake_id"), &intake) != 0) {
+		buf_free(&intake);
 		snprintf(r->err, sizeof(r->err), "a valuation needs a string \"intake_id\" to be stored");
 		return NDJ_BAD;
 	}
 	rc = with_reconnect(s, insert_valuation, &v);
-	if (rc == EXIT_TEMPFAIL)
-		return rc;
-	if (rc < 0) {
+	if (rc != 0) {
+		buf_free(&intake);
+		if (rc == EXIT_TEMPFAIL)
+			return rc;
 		snprintf(r->err, sizeof(r->err), "the valuation could not be stored");
 		return NDJ_BAD;
 	}
-	if (s->in_job && ndj_string(job, &s->s1) == 0 && strcmp(s->s1.data, s->job_id) == 0)
+	has_job = ndj_string(job, &s->s1) == 0;
+	if (s->in_job && has_job && strcmp(s->s1.data, s->job_id) == 0)
 		s->valued = 1;
 	if (!v.completed && !ndj_is_null(job))
 		log_warn("valuation %s stored, but its job is no longer held by %s: left alone", v.id,
 			 worker_of(s));
 	pass_stored(r, NULL);
-	buf_reset(&s->extra);
-	buf_adds(&s->extra, "{\"kind\":\"job_done\",\"job_id\":");
-	buf_add(&s->extra, job ? job->val : "null", job ? job->val_len : 4);
-	buf_adds(&s->extra, ",\"intake_id\":");
-	buf_add(&s->extra, intake->val, intake->val_len);
-	buf_addf(&s->extra, ",\"valuation_id\":%s,\"completed\":%s}\n", v.id, v.completed ? "true" : "false");
-	ndj_write(s->extra.data, s->extra.len);
+	write_job_done(s, has_job ? s->s1.data : NULL, intake.data, v.id, v.completed);
+	buf_free(&intake);
 	return 0;
 }
 

@@ -233,7 +233,8 @@ no_points_still_completes() {
 	{ claim-job --worker w1 2>/dev/null; printf '{"kind":"job_end","job_id":"%s","intake_id":"%s"}\n' "$job" "$intake"; } |
 		store | valuate | store >out.ndjson 2>/dev/null || return 1
 	expect_eq "job" "completed" "$(sql -c "SELECT status FROM scrape_jobs")" || return 1
-	expect_eq "job_done" "null" "$(jq -r 'select(.kind == "job_done") | .valuation_id' out.ndjson)"
+	expect_eq "job_done" "null true" "$(jq -r 'select(.kind == "job_done") | "\(.valuation_id) \(.completed)"' out.ndjson)" || return 1
+	/usr/bin/python3 "$here/validate.py" out.ndjson
 }
 
 reconnects_after_connection_loss() {
