@@ -1,0 +1,480 @@
+/*
+ * Coin grades as collectors write them, read into Sheldon intervals: the grade of an
+ * attribution on its own, and the grammar of grades, designations and certifiers that
+ * the title parser (title.c) finds inside titles.
+ */
+#include "grade.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* A grade word's range: the numbers it may carry and its interval without one. */
+struct grade_class {
+	const char *abbr; /* canonical prefix */
+	int num_lo, num_hi;
+	int lo, hi;		  /* interval when written without a number */
+	int choice_lo, choice_hi; /* "Choice ..." (0: the word takes no "Choice") */
+	int gem;		  /* 1: takes "Gem" and "Superb Gem" */
+	int proof;
+};
+
+enum { C_PO, C_FR, C_AG, C_G, C_VG, C_F, C_VF, C_XF, C_AU, C_MS, C_PR, C_BU };
+
+static const struct grade_class classes[] = {
+	[C_PO] = { "PO", 1, 1, 1, 1, 0, 0, 0, 0 },	 [C_FR] = { "FR", 2, 2, 2, 2, 0, 0, 0, 0 },
+	[C_AG] = { "AG", 3, 3, 3, 3, 0, 0, 0, 0 },	 [C_G] = { "G", 4, 6, 4, 6, 6, 6, 0, 0 },
+	[C_VG] = { "VG", 8, 10, 8, 10, 10, 10, 0, 0 },	 [C_F] = { "F", 12, 15, 12, 15, 15, 15, 0, 0 },
+	[C_VF] = { "VF", 20, 35, 20, 35, 30, 35, 0, 0 }, [C_XF] = { "XF", 40, 45, 40, 45, 45, 45, 0, 0 },
+	[C_AU] = { "AU", 50, 58, 50, 58, 55, 58, 0, 0 }, [C_MS] = { "MS", 60, 70, 60, 70, 63, 64, 1, 0 },
+	[C_PR] = { "PR", 1, 70, 60, 70, 63, 64, 1, 1 },	 [C_BU] = { "BU", 0, 0, 60, 63, 63, 64, 1, 0 },
+};
+
+/* Flags of a grade word. */
+enum {
+	W_NUMBER_IN_TITLE = 1, /* in a title, only with a number after it */
+	W_NUMBER_ALWAYS = 2,   /* only with a number after it */
+	W_FINE = 4,	       /* not when it is a metal's fineness (".999 fine silver") */
+	W_AU = 8,	       /* not when it is gold's symbol ("AU .9999") */
+	W_PROOF = 16,	       /* not "proof like" */
+	W_GOOD = 32,	       /* "very good condition" is no grade */
+};
+
+static const struct {
+	const char *words;
+	int cls, flags;
+} grade_words[] = {
+	{ "brilliant uncirculated", C_BU, 0 },
+	{ "brilliant unc", C_BU, 0 },
+	{ "about uncirculated", C_AU, 0 },
+	{ "almost uncirculated", C_AU, 0 },
+	{ "about unc", C_AU, 0 },
+	{ "extremely fine", C_XF, 0 },
+	{ "extra fine", C_XF, 0 },
+	{ "very fine", C_VF, 0 },
+	{ "very good", C_VG, W_GOOD },
+	{ "about good", C_AG, 0 },
+	{ "mint state", C_MS, 0 },
+	{ "uncirculated", C_BU, 0 },
+	{ "unc", C_BU, 0 },
+	{ "bu", C_BU, 0 },
+	{ "b u", C_BU, 0 },
+	{ "ms", C_MS, W_NUMBER_IN_TITLE },
+	{ "proof", C_PR, W_PROOF },
+	{ "pr", C_PR, W_NUMBER_IN_TITLE },
+	{ "pf", C_PR, W_NUMBER_IN_TITLE },
+	{ "prf", C_PR, W_NUMBER_IN_TITLE },
+	{ "au", C_AU, W_AU },
+	{ "xf", C_XF, 0 },
+	{ "ef", C_XF, 0 },
+	{ "vf", C_VF, 0 },
+	{ "fine", C_F, W_FINE },
+	{ "f", C_F, W_NUMBER_IN_TITLE },
+	{ "vg", C_VG, 0 },
+	{ "good", C_G, W_NUMBER_IN_TITLE },
+	{ "g", C_G, W_NUMBER_IN_TITLE },
+	{ "ag", C_AG, W_NUMBER_IN_TITLE },
+	{ "fair", C_FR, W_NUMBER_IN_TITLE },
+	{ "fr", C_FR, W_NUMBER_IN_TITLE },
+	{ "poor", C_PO, W_NUMBER_IN_TITLE },
+	{ "po", C_PO, W_NUMBER_IN_TITLE },
+	{ "p", C_PO, W_NUMBER_ALWAYS },
+};
+
+static const int sheldon[] = { 1,  2,  3,  4,  6,  8,  10, 12, 15, 20, 25, 30, 35, 40, 45,
+			       50, 53, 55, 58, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70 };
+
+static const char *const designation_names[GRADE_NDESIGNATIONS] = {
+	"PL", "DMPL", "RD", "RB", "BN", "FB", "FBL", "FH", "FS", "CAM", "DCAM", "CAC", "+",
+};
+
+static const struct {
+	const char *words;
+	unsigned bit;
+} designation_words[] = {
+	{ "deep mirror prooflike", GRADE_D_DMPL },
+	{ "deep mirror proof like", GRADE_D_DMPL },
+	{ "dmpl", GRADE_D_DMPL },
+	{ "dpl", GRADE_D_DMPL },
+	{ "prooflike", GRADE_D_PL },
+	{ "proof like", GRADE_D_PL },
+	{ "pl", GRADE_D_PL },
+	{ "red brown", GRADE_D_RB },
+	{ "rb", GRADE_D_RB },
+	{ "full red", GRADE_D_RD },
+	{ "rd", GRADE_D_RD },
+	{ "bn", GRADE_D_BN },
+	{ "full split bands", GRADE_D_FB },
+	{ "full bands", GRADE_D_FB },
+	{ "fsb", GRADE_D_FB },
+	{ "fb", GRADE_D_FB },
+	{ "full bell lines", GRADE_D_FBL },
+	{ "fbl", GRADE_D_FBL },
+	{ "full head", GRADE_D_FH },
+	{ "fh", GRADE_D_FH },
+	{ "full steps", GRADE_D_FS },
+	{ "fs", GRADE_D_FS },
+	{ "deep cameo", GRADE_D_DCAM },
+	{ "ultra cameo", GRADE_D_DCAM },
+	{ "dcam", GRADE_D_DCAM },
+	{ "ucam", GRADE_D_DCAM },
+	{ "uc", GRADE_D_DCAM },
+	{ "cameo", GRADE_D_CAM },
+	{ "cam", GRADE_D_CAM },
+	{ "cac", GRADE_D_CAC },
+};
+
+static const char *const certifiers[] = { "PCGS", "NGC", "ANACS", "ICG", "CACG", "SEGS" };
+
+/* Words that make an attribution's grade a details grade; what follows them is the
+ * problem, read no further. */
+static const char *const details_words[] = {
+	"details", "detail",	"det",	    "genuine",	"cleaned", "damaged",  "damage",  "holed",
+	"bent",	   "scratched", "corroded", "polished", "tooled",  "repaired", "altered", "environmental",
+};
+
+static int
+is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+size_t
+grade_tokenize(const char *s, size_t len, struct grade_token *t, size_t max)
+{
+	size_t i = 0, n = 0;
+
+	while (i < len && n < max) {
+		size_t start;
+		int digits;
+
+		if (!is_alpha(s[i]) && !is_digit(s[i])) {
+			i++;
+			continue;
+		}
+		start = i;
+		digits = is_digit(s[i]);
+		while (i < len && (digits ? is_digit(s[i]) : is_alpha(s[i])))
+			i++;
+		t[n].p = s + start;
+		t[n].len = i - start;
+		t[n].digits = digits;
+		t[n].glued = n > 0 && t[n - 1].p + t[n - 1].len == s + start;
+		t[n].before = start > 0 ? s[start - 1] : 0;
+		t[n].after = i < len ? s[i] : 0;
+		n++;
+	}
+	return n;
+}
+
+int
+grade_token_is(const struct grade_token *t, const char *w)
+{
+	size_t i;
+
+	for (i = 0; i < t->len; i++) {
+		char c = t->p[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (w[i] != c)
+			return 0;
+	}
+	return w[i] == '\0';
+}
+
+/* How many tokens the space-separated words take at t[i], or 0 when they are not there. */
+static size_t
+words_at(const struct grade_token *t, size_t n, size_t i, const char *words)
+{
+	size_t used = 0;
+	char w[32];
+
+	while (*words) {
+		size_t k = strcspn(words, " ");
+
+		if (k >= sizeof(w) || i + used >= n || t[i + used].digits)
+			return 0;
+		memcpy(w, words, k);
+		w[k] = '\0';
+		if (!grade_token_is(&t[i + used], w))
+			return 0;
+		used++;
+		words += k;
+		if (*words == ' ')
+			words++;
+	}
+	return used;
+}
+
+static int
+token_number(const struct grade_token *t)
+{
+	int v = 0;
+	size_t i;
+
+	if (!t->digits || t->len > 2)
+		return -1;
+	for (i = 0; i < t->len; i++)
+		v = v * 10 + (t->p[i] - '0');
+	return v;
+}
+
+static int
+is_sheldon(int v)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(sheldon) / sizeof(sheldon[0]); i++)
+		if (sheldon[i] == v)
+			return 1;
+	return 0;
+}
+
+/* Units and counts that make the number before them something other than a grade. */
+static int
+is_unit(const struct grade_token *t)
+{
+	static const char *const units[] = { "c",	"cent",	  "cents",   "oz",    "ounce", "ounces",
+					     "g",	"gram",	  "grams",   "gr",    "mm",    "pc",
+					     "pcs",	"pieces", "piece",   "coins", "coin",  "dollar",
+					     "dollars", "x",	  "ct",	     "count", "th",    "st",
+					     "nd",	"rd",	  "percent", "k",     "kt",    "troy",
+					     "lb",	"lbs",	  "years",   "year",  "yr" };
+	size_t i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (grade_token_is(t, units[i]))
+			return 1;
+	return 0;
+}
+
+/* The Sheldon number at t[j] that may follow a grade word of class cls, or -1. */
+static int
+number_after(const struct grade_token *t, size_t n, size_t j, int cls)
+{
+	const struct grade_class *c = &classes[cls];
+	int v;
+	size_t used;
+
+	if (j >= n || (v = token_number(&t[j])) < 0 || !is_sheldon(v) || v < c->num_lo || v > c->num_hi)
+		return -1;
+	if (t[j].before == '$' || t[j].before == '#' || t[j].after == '%' || t[j].after == ',' ||
+	    (t[j].after == '.' && j + 1 < n && t[j + 1].digits && t[j + 1].glued))
+		return -1;
+	if (j + 1 < n && !t[j + 1].digits && grade_designation_at(t, n, j + 1, &used) == 0 &&
+	    (t[j + 1].glued || is_unit(&t[j + 1])))
+		return -1;
+	return v;
+}
+
+/* Whether the grade word at t[i] (taking used tokens) is something else here. */
+static int
+word_refused(const struct grade_token *t, size_t n, size_t i, size_t used, int flags)
+{
+	size_t next = i + used;
+	size_t k;
+
+	if ((flags & W_PROOF) && next < n && grade_token_is(&t[next], "like"))
+		return 1;
+	if (flags & W_FINE) {
+		static const char *const metals[] = {
+			"silver", "gold", "platinum", "palladium", "troy", "oz"
+		};
+
+		if (i > 0 && t[i - 1].digits)
+			return 1;
+		for (k = 0; next < n && k < sizeof(metals) / sizeof(metals[0]); k++)
+			if (grade_token_is(&t[next], metals[k]))
+				return 1;
+	}
+	if (flags & W_AU) {
+		if ((next < n &&
+		     (grade_token_is(&t[next], "gold") || (t[next].digits && t[next].len >= 3))) ||
+		    (i > 0 && grade_token_is(&t[i - 1], "gold")))
+			return 1;
+	}
+	if ((flags & W_GOOD) && next < n &&
+	    (grade_token_is(&t[next], "condition") || grade_token_is(&t[next], "shape") ||
+	     grade_token_is(&t[next], "deal") || grade_token_is(&t[next], "price")))
+		return 1;
+	return 0;
+}
+
+static void
+set_text(struct grade *g, const char *qualifier, const char *abbr, int number)
+{
+	if (number > 0)
+		snprintf(g->text, sizeof(g->text), "%s%d", abbr, number);
+	else
+		snprintf(g->text, sizeof(g->text), "%s%s", qualifier, abbr);
+}
+
+size_t
+grade_scan(const struct grade_token *t, size_t n, size_t i, int in_title, struct grade *g)
+{
+	enum { Q_NONE, Q_CHOICE, Q_GEM, Q_SUPERB } q = Q_NONE;
+	size_t start = i, used = 0, k, last;
+	const struct grade_class *c;
+	int cls = -1, flags = 0, v;
+
+	if (i >= n)
+		return 0;
+	if (t[i].digits) {
+		/* A bare number: an attribution's "63"; in a title only the caller knows. */
+		if (in_title || (v = token_number(&t[i])) < 0 || !is_sheldon(v))
+			return 0;
+		for (cls = C_PO; cls < C_MS; cls++)
+			if (v >= classes[cls].num_lo && v <= classes[cls].num_hi)
+				break;
+		if (number_after(t, n, i, cls) != v)
+			return 0;
+		memset(g, 0, sizeof(*g));
+		g->lo = g->hi = v;
+		set_text(g, "", classes[cls].abbr, v);
+		return 1;
+	}
+	if ((k = words_at(t, n, i, "superb gem")) || (k = words_at(t, n, i, "superb"))) {
+		q = Q_SUPERB;
+		i += k;
+	} else if ((k = words_at(t, n, i, "gem"))) {
+		q = Q_GEM;
+		i += k;
+	} else if ((k = words_at(t, n, i, "choice")) || (k = words_at(t, n, i, "ch"))) {
+		q = Q_CHOICE;
+		i += k;
+	}
+	for (k = 0; k < sizeof(grade_words) / sizeof(grade_words[0]); k++) {
+		if ((used = words_at(t, n, i, grade_words[k].words)) > 0) {
+			cls = grade_words[k].cls;
+			flags = grade_words[k].flags;
+			break;
+		}
+	}
+	if (cls < 0 || (in_title && word_refused(t, n, i, used, flags)))
+		return 0;
+	c = &classes[cls];
+	memset(g, 0, sizeof(*g));
+	g->proof = c->proof;
+	last = i + used - 1;
+	v = number_after(t, n, i + used, cls);
+	if (v > 0) {
+		g->lo = g->hi = v;
+		set_text(g, "", c->abbr, v);
+		last = i + used;
+	} else {
+		if ((flags & W_NUMBER_ALWAYS) || (in_title && (flags & W_NUMBER_IN_TITLE)))
+			return 0;
+		g->lo = c->lo;
+		g->hi = c->hi;
+		if (q == Q_CHOICE && c->choice_lo > 0) {
+			g->lo = c->choice_lo;
+			g->hi = c->choice_hi;
+			set_text(g, "Choice ", cls == C_MS ? "BU" : c->abbr, 0);
+		} else if (q == Q_GEM && c->gem) {
+			g->lo = 65;
+			g->hi = 66;
+			set_text(g, "Gem ", cls == C_MS ? "BU" : c->abbr, 0);
+		} else if (q == Q_SUPERB && c->gem) {
+			g->lo = 67;
+			g->hi = 70;
+			set_text(g, "Superb Gem ", cls == C_MS ? "BU" : c->abbr, 0);
+		} else {
+			if (q != Q_NONE && in_title)
+				return 0; /* "Gem VF" is no grade anyone writes: read no guess */
+			set_text(g, "", c->abbr, 0);
+		}
+	}
+	if (t[last].after == '+')
+		g->designations |= GRADE_D_PLUS;
+	return last + 1 - start;
+}
+
+unsigned
+grade_designation_at(const struct grade_token *t, size_t n, size_t i, size_t *used)
+{
+	size_t k, u;
+
+	for (k = 0; k < sizeof(designation_words) / sizeof(designation_words[0]); k++) {
+		if ((u = words_at(t, n, i, designation_words[k].words)) == 0)
+			continue;
+		/* FS-101 is a variety's number; UC only right after a grade's number. */
+		if (designation_words[k].bit == GRADE_D_FS && u == 1 && i + 1 < n && t[i + 1].digits)
+			return 0;
+		if (grade_token_is(&t[i], "uc") && (i == 0 || !t[i - 1].digits))
+			return 0;
+		*used = u;
+		return designation_words[k].bit;
+	}
+	return 0;
+}
+
+const char *
+grade_certifier(const struct grade_token *t)
+{
+	size_t k;
+	char w[8];
+
+	for (k = 0; k < sizeof(certifiers) / sizeof(certifiers[0]); k++) {
+		size_t j, len = strlen(certifiers[k]);
+
+		for (j = 0; j < len; j++)
+			w[j] = (char)(certifiers[k][j] - 'A' + 'a');
+		w[len] = '\0';
+		if (grade_token_is(t, w))
+			return certifiers[k];
+	}
+	return NULL;
+}
+
+const char *
+grade_designation_name(int i)
+{
+	return i >= 0 && i < GRADE_NDESIGNATIONS ? designation_names[i] : NULL;
+}
+
+static int
+is_details_word(const struct grade_token *t)
+{
+	size_t k;
+
+	for (k = 0; k < sizeof(details_words) / sizeof(details_words[0]); k++)
+		if (grade_token_is(t, details_words[k]))
+			return 1;
+	return 0;
+}
+
+int
+grade_parse(const char *s, size_t len, struct grade *g)
+{
+	struct grade_token t[48];
+	size_t n = grade_tokenize(s, len, t, sizeof(t) / sizeof(t[0]));
+	size_t i = 0, used;
+	unsigned d;
+
+	if (n > 0 && grade_certifier(&t[0]) != NULL)
+		i++;
+	if ((used = grade_scan(t, n, i, 0, g)) == 0)
+		return -1;
+	for (i += used; i < n; i += used) {
+		if (is_details_word(&t[i])) {
+			g->details = 1;
+			break;
+		}
+		if ((d = grade_designation_at(t, n, i, &used)) != 0) {
+			g->designations |= d;
+			if (t[i + used - 1].after == '+')
+				g->designations |= GRADE_D_PLUS;
+		} else if (grade_certifier(&t[i]) != NULL) {
+			used = 1;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
