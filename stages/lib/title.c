@@ -458,6 +458,8 @@ quantity_at(const struct grade_token *t, size_t n, size_t i, unsigned kinds, int
 			return v;
 	}
 	/* "lot", "roll of", "BU roll": several coins, not counted; "from an OBW roll" is one. */
+	if (grade_token_is(&t[i], "roll") && j == i + 1 && j < n && grade_token_is(&t[j], "fresh"))
+		return 0;
 	if (grade_token_is(&t[i], "roll") && j == i + 1 && i > 0 &&
 	    (grade_token_is(&t[i - 1], "from") || grade_token_is(&t[i - 1], "original") ||
 	     grade_token_is(&t[i - 1], "obw") || grade_token_is(&t[i - 1], "a") ||
