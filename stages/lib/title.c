@@ -751,6 +751,8 @@ title_attribution_read(const char *json, size_t len, struct title_attribution *a
 	const cJSON *year;
 	const char *s;
 	struct title_facts f;
+	char *end;
+	long v;
 
 	memset(a, 0, sizeof(*a));
 	a->series = a->denomination = a->strike = -1;
@@ -761,8 +763,9 @@ title_attribution_read(const char *json, size_t len, struct title_attribution *a
 	year = cJSON_GetObjectItemCaseSensitive(o, "year");
 	if (cJSON_IsNumber(year) && year->valuedouble >= 1 && year->valuedouble <= 9999)
 		a->year = (int)year->valuedouble;
-	else if (cJSON_IsString(year))
-		a->year = atoi(year->valuestring);
+	else if (cJSON_IsString(year) && (v = strtol(year->valuestring, &end, 10)) >= 1 && v <= 9999 &&
+		 *end == '\0')
+		a->year = (int)v;
 	/* No "mintmark" at all: not known, no check. null, "" or "P": no mint mark. */
 	a->mark_known = cJSON_GetObjectItemCaseSensitive(o, "mintmark") != NULL;
 	if ((s = json_string(o, "mintmark")) != NULL) {
