@@ -528,7 +528,9 @@ by_y(const void *a, const void *b)
 		return x->y < y->y ? -1 : 1;
 	if (x->w != y->w)
 		return x->w < y->w ? -1 : 1;
-	return 0;
+	if (x->s != y->s)
+		return x->s < y->s ? -1 : 1;
+	return 0; /* the same in every figure that is summed: their order does not matter */
 }
 
 /*
@@ -625,7 +627,10 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 	for (i = 0; i < n; i++) {
 		const struct candidate *c = &g->c[i];
 		double age = isnan(c->days) || isnan(newest) ? 0 : newest - c->days;
-		double w = exp2(-age / HALF_LIFE_DAYS) * (c->weight > 0 ? c->weight : 1) / WEIGHT_ONE;
+		/* (a weight never 0: a reputation of 0 counts as a millionth, an age as at most
+		 * 1000 half-lives) */
+		double w = exp2(-fmin(age / HALF_LIFE_DAYS, 1000)) * (c->weight > 0 ? c->weight : 1) /
+			   WEIGHT_ONE;
 		double y = log(c->cents > 0 ? (double)c->cents : 0.5);
 
 		if (c->lo > 0) {
