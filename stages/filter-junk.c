@@ -1,7 +1,8 @@
 /*
- * filter-junk: mark price points whose titles say they are not a comparable coin
- * (replicas, lots, empty holders, ...). Adds "filtered_out" and "filter_reason" to
- * every price_point and drops nothing: the audit trail shows why each was left out.
+ * filter-junk: read each price point's title as a collector would (grade, certifier,
+ * designations, count) and mark the points that are not a comparable of the job's coin
+ * (decoys, other coins, lots, problem coins, other designations). Adds the title facts,
+ * "filtered_out" and "filter_reason" to every price_point and drops nothing.
  */
 #include <getopt.h>
 #include <stdint.h>
@@ -14,13 +15,17 @@
 #include "log.h"
 #include "ndjson.h"
 #include "rules.h"
+#include "title.h"
 
+/* Decoys: things sold near coins that are not coins. Lots and problem coins are read
+ * from the title's facts (title.c), not from words here. */
 static const char *const builtin_excludes[] = {
-	"replica", "replicas",	   "copy",	  "copies",	  "reproduction", "reproductions", "repro",
-	"fake",	   "counterfeit",  "plated",	  "token",	  "tokens",	  "novelty",	   "fantasy",
-	"tribute", "souvenir",	   "holder only", "empty holder", "capsule only", "capsules",	   "album",
-	"folder",  "display case", "lot of",	  "roll of",	  "bag of",	  "set of",	   "bulk",
-	"cleaned", "damaged",	   "holed",	  "details",	  "bent",
+	"replica",	"replicas",  "copy",	    "copies",	     "reproduction", "reproductions",
+	"repro",	"fake",	     "counterfeit", "plated",	     "token",	     "tokens",
+	"novelty",	"fantasy",   "tribute",	    "souvenir",	     "holder only",  "empty holder",
+	"capsule only", "capsules",  "album",	    "folder",	     "display case", "medal",
+	"medals",	"medallion", "colorized",   "franklin mint", "silver round", "keychain",
+	"pendant",	"necklace",  "no coin",
 };
 
 /* A keyword as its words: lower-case ASCII letters and digits, one space between. */
@@ -53,6 +58,9 @@ struct filter {
 	struct keyword_list builtin;
 	struct words title_words;
 	struct buf title, extra;
+	struct title_attribution attribution; /* of the latest job record */
+	int has_attribution;
+	struct title_facts facts;
 };
 
 static void
@@ -68,21 +76,26 @@ help(void)
 	usage(stdout);
 	printf("\n"
 	       "Reads NDJSON records on stdin and writes them to stdout, adding to every\n"
-	       "price_point \"filtered_out\" (bool) and \"filter_reason\" (string or null).\n"
-	       "Nothing is dropped. A title matches a keyword when the keyword's words stand\n"
-	       "together among the title's words (ASCII, case-insensitive; any character that\n"
-	       "is not a letter or digit separates words).\n"
+	       "price_point \"filtered_out\" (bool), \"filter_reason\" (string or null) and what its\n"
+	       "title says: \"grade\" (\"MS63\", \"XF40\", \"PR69\", \"Gem BU\"), \"grade_lo\" and\n"
+	       "\"grade_hi\" (its Sheldon interval), \"certifier\", \"designations\" and, where the\n"
+	       "point has none, \"quantity\". Nothing is dropped.\n"
 	       "\n"
 	       "  --exclude KW     mark points whose title matches KW (repeatable; KW may be\n"
 	       "                   \"a, b\" for several keywords)\n"
 	       "  --include KW     keep only points whose title matches some include keyword\n"
 	       "  --rules FILE     rules as NDJSON objects {\"rule_type\",\"rule_value\",\"priority\"}\n"
-	       "  --no-defaults    do not apply the built-in exclude list\n"
+	       "  --no-defaults    do not apply the built-in list of decoys\n"
 	       "  --strict         stop at the first bad line\n"
 	       "  --help, --version\n"
 	       "\n"
-	       "Rules of the latest job record apply to the price points after it; the first\n"
-	       "match wins, in this order: job rules, options, built-ins.\n"
+	       "A keyword matches when its words stand together among the title's words (ASCII,\n"
+	       "case-insensitive; any character that is not a letter or digit separates words),\n"
+	       "and not right after a negation (\"not a replica\"). Rules and the attribution of\n"
+	       "the latest job record apply to the price points after it. The first reason wins,\n"
+	       "in this order: exclude_keywords (job rules, options, built-ins), wrong_coin (year,\n"
+	       "mint mark, series, denomination, strike; needs an attribution), lot,\n"
+	       "problem_coin, designation (needs an attribution), include_keywords:none.\n"
 	       "Exit status: 0 ok, 64 usage, 65 some lines were bad, 74 I/O error.\n");
 }
 
@@ -207,6 +220,27 @@ split_title(struct words *w, const char *title, size_t len)
 	}
 }
 
+/*
+ * Whether the keyword found at word i says nothing of this coin: negated ("not a
+ * replica", "no copy") or the coin's make-up ("copper plated zinc", every cent since 1982).
+ */
+static int
+keyword_void(const struct keyword *k, const struct words *w, size_t i)
+{
+	size_t j = i;
+
+	if (i > 0 && strcmp(k->words, "plated") == 0 && w->v[i - 1].len == 6 &&
+	    memcmp(w->v[i - 1].p, "copper", 6) == 0)
+		return 1;
+	while (j-- > 0) {
+		if (title_is_negator(w->v[j].p, w->v[j].len))
+			return 1;
+		if (!title_is_filler(w->v[j].p, w->v[j].len))
+			return 0;
+	}
+	return 0;
+}
+
 /* Whether the keyword's words stand consecutively among the title's words. */
 static int
 keyword_matches(const struct keyword *k, const struct words *w)
@@ -225,7 +259,7 @@ keyword_matches(const struct keyword *k, const struct words *w)
 				break;
 			kp += len + 1;
 		}
-		if (j == k->nwords)
+		if (j == k->nwords && !keyword_void(k, w, i))
 			return 1;
 	}
 	return 0;
@@ -260,12 +294,16 @@ add_rules(struct rule_list *rules, struct keyword_list *exclude, struct keyword_
 static int
 on_job(struct filter *f, struct ndj_record *r)
 {
-	const struct ndj_member *m = ndj_get(r, "rules");
+	const struct ndj_member *m;
 	struct rule_list rules = { 0 };
 	int rc = 0;
 
 	clear_keywords(&f->job_exclude);
 	clear_keywords(&f->job_include);
+	m = ndj_get(r, "attribution");
+	f->has_attribution =
+		!ndj_is_null(m) && title_attribution_read(m->val, m->val_len, &f->attribution) == 0;
+	m = ndj_get(r, "rules");
 	if (!ndj_is_null(m)) {
 		if (rules_add_json(&rules, m->val, m->val_len, r->err, sizeof(r->err)) < 0)
 			rc = NDJ_BAD;
@@ -278,14 +316,89 @@ on_job(struct filter *f, struct ndj_record *r)
 	return rc;
 }
 
-static const char *const our_fields[] = { "filtered_out", "filter_reason" };
+static const char *const our_fields[] = { "filtered_out", "filter_reason", "grade",	   "grade_lo",
+					  "grade_hi",	  "certifier",	   "designations", "quantity" };
+
+/* Append ,"name":v for a small non-negative integer (no printf: this runs per point). */
+static void
+add_int(struct buf *b, const char *name, int v)
+{
+	char digits[12];
+	size_t n = 0;
+
+	buf_adds(b, name);
+	do
+		digits[sizeof(digits) - ++n] = (char)('0' + v % 10);
+	while ((v /= 10) > 0 && n < sizeof(digits));
+	buf_add(b, digits + sizeof(digits) - n, n);
+}
+
+/* Append the title facts of f->facts (and the quantity, when the point has none). */
+static void
+add_facts(struct filter *f, int add_quantity)
+{
+	const struct title_facts *t = &f->facts;
+	int i, first = 1;
+
+	if (t->has_grade) {
+		buf_adds(&f->extra, ",\"grade\":");
+		buf_add_json_string(&f->extra, t->grade.text, strlen(t->grade.text));
+		add_int(&f->extra, ",\"grade_lo\":", t->grade.lo);
+		add_int(&f->extra, ",\"grade_hi\":", t->grade.hi);
+	} else {
+		buf_adds(&f->extra, ",\"grade\":null,\"grade_lo\":null,\"grade_hi\":null");
+	}
+	if (t->certifier != NULL) {
+		buf_adds(&f->extra, ",\"certifier\":\"");
+		buf_adds(&f->extra, t->certifier);
+		buf_addc(&f->extra, '"');
+	} else
+		buf_adds(&f->extra, ",\"certifier\":null");
+	buf_adds(&f->extra, ",\"designations\":[");
+	for (i = 0; i < GRADE_NDESIGNATIONS; i++) {
+		if (t->designations & (1u << i)) {
+			buf_adds(&f->extra, first ? "\"" : ",\"");
+			buf_adds(&f->extra, grade_designation_name(i));
+			buf_addc(&f->extra, '"');
+			first = 0;
+		}
+	}
+	buf_addc(&f->extra, ']');
+	if (add_quantity && t->quantity > 0)
+		add_int(&f->extra, ",\"quantity\":", t->quantity);
+}
+
+/* The first reason, in DESIGN.md's order, why the point is not a comparable; 0 if none. */
+static int
+find_reason(struct filter *f, int quantity, char *reason, size_t len)
+{
+	const struct keyword *k;
+
+	if ((k = first_match(&f->job_exclude, &f->title_words)) != NULL ||
+	    (k = first_match(&f->opt_exclude, &f->title_words)) != NULL ||
+	    (k = first_match(&f->builtin, &f->title_words)) != NULL) {
+		snprintf(reason, len, "exclude_keywords:%s", k->name);
+		return 1;
+	}
+	if (title_check(&f->facts, quantity, f->has_attribution ? &f->attribution : NULL, reason, len))
+		return 1;
+	if ((f->job_include.n || f->opt_include.n) && first_match(&f->job_include, &f->title_words) == NULL &&
+	    first_match(&f->opt_include, &f->title_words) == NULL) {
+		snprintf(reason, len, "include_keywords:none");
+		return 1;
+	}
+	return 0;
+}
 
 static int
 on_price_point(struct filter *f, struct ndj_record *r)
 {
 	const struct ndj_member *filtered = ndj_get(r, "filtered_out");
-	const struct keyword *k = NULL;
-	const char *reason_kind = NULL;
+	const struct ndj_member *reason_member = ndj_get(r, "filter_reason");
+	const struct ndj_member *quantity_member = ndj_get(r, "quantity");
+	int64_t quantity = 0;
+	int given = !ndj_is_null(quantity_member), ours;
+	char reason[512];
 
 	if (filtered != NULL && !(filtered->val_len == 4 && memcmp(filtered->val, "true", 4) == 0) &&
 	    !(filtered->val_len == 5 && memcmp(filtered->val, "false", 5) == 0)) {
@@ -296,37 +409,32 @@ on_price_point(struct filter *f, struct ndj_record *r)
 		snprintf(r->err, sizeof(r->err), "\"title\" must be a string or null");
 		return NDJ_BAD;
 	}
-	/* Already filtered upstream: the earlier reason stands. */
-	if (filtered != NULL && filtered->val[0] == 't') {
-		if (ndj_get(r, "filter_reason") != NULL)
-			return ndj_pass(r);
-		return ndj_write_edited(r, NULL, 0, "\"filter_reason\":null", 20);
-	}
-	split_title(&f->title_words, f->title.data, f->title.len);
-	if ((k = first_match(&f->job_exclude, &f->title_words)) == NULL &&
-	    (k = first_match(&f->opt_exclude, &f->title_words)) == NULL)
-		k = first_match(&f->builtin, &f->title_words);
-	if (k != NULL) {
-		reason_kind = "exclude_keywords:";
-	} else if ((f->job_include.n || f->opt_include.n) &&
-		   first_match(&f->job_include, &f->title_words) == NULL &&
-		   first_match(&f->opt_include, &f->title_words) == NULL) {
-		reason_kind = "include_keywords:none";
-	}
+	/* The collector's quantity stands; one that is no count is left as it came. */
+	if (!given || ndj_int(quantity_member, &quantity) != 0 || quantity < 1)
+		quantity = 0;
+	else if (quantity > 1000000)
+		quantity = 1000000;
+	title_read(f->title.data ? f->title.data : "", f->title.len, &f->facts);
 	buf_reset(&f->extra);
-	if (reason_kind == NULL) {
-		buf_adds(&f->extra, "\"filtered_out\":false,\"filter_reason\":null");
-	} else {
-		struct buf reason = BUF_INIT;
-
-		buf_adds(&reason, reason_kind);
-		if (k != NULL)
-			buf_adds(&reason, k->name);
+	if (filtered != NULL && filtered->val[0] == 't') {
+		/* Already filtered upstream: the earlier reason stands. */
 		buf_adds(&f->extra, "\"filtered_out\":true,\"filter_reason\":");
-		buf_add_json_string(&f->extra, reason.data, reason.len);
-		buf_free(&reason);
+		if (reason_member != NULL)
+			buf_add(&f->extra, reason_member->val, reason_member->val_len);
+		else
+			buf_adds(&f->extra, "null");
+	} else {
+		split_title(&f->title_words, f->title.data, f->title.len);
+		if (find_reason(f, (int)quantity, reason, sizeof(reason))) {
+			buf_adds(&f->extra, "\"filtered_out\":true,\"filter_reason\":");
+			buf_add_json_string(&f->extra, reason, strlen(reason));
+		} else {
+			buf_adds(&f->extra, "\"filtered_out\":false,\"filter_reason\":null");
+		}
 	}
-	return ndj_write_edited(r, our_fields, 2, f->extra.data, f->extra.len);
+	ours = !given && f->facts.quantity > 0;
+	add_facts(f, ours);
+	return ndj_write_edited(r, our_fields, ours ? 8 : 7, f->extra.data, f->extra.len);
 }
 
 static int

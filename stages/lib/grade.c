@@ -138,6 +138,12 @@ is_alpha(char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+static char
+lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
 static int
 is_digit(char c)
 {
@@ -188,37 +194,40 @@ grade_token_is(const struct grade_token *t, const char *w)
 	return w[i] == '\0';
 }
 
-/* How many tokens the space-separated words take at t[i], or 0 when they are not there. */
-static size_t
-words_at(const struct grade_token *t, size_t n, size_t i, const char *words)
+size_t
+grade_words_at(const struct grade_token *t, size_t n, size_t i, const char *words)
 {
-	size_t used = 0;
-	char w[32];
+	const char *w = words;
+	size_t used = 0, k;
 
-	while (*words) {
-		size_t k = strcspn(words, " ");
+	for (;;) {
+		const struct grade_token *tok;
 
-		if (k >= sizeof(w) || i + used >= n || t[i + used].digits)
+		if (i + used >= n || t[i + used].digits)
 			return 0;
-		memcpy(w, words, k);
-		w[k] = '\0';
-		if (!grade_token_is(&t[i + used], w))
-			return 0;
+		tok = &t[i + used];
+		/* w ends ('\0') or breaks (' ') before a longer token ends: a letter differs. */
+		for (k = 0; k < tok->len; k++) {
+			if (w[k] != lower(tok->p[k]))
+				return 0;
+		}
+		w += k;
 		used++;
-		words += k;
-		if (*words == ' ')
-			words++;
+		if (*w == '\0')
+			return used;
+		if (*w != ' ')
+			return 0;
+		w++;
 	}
-	return used;
 }
 
-static int
-token_number(const struct grade_token *t)
+int
+grade_token_number(const struct grade_token *t, size_t max_digits)
 {
 	int v = 0;
 	size_t i;
 
-	if (!t->digits || t->len > 2)
+	if (!t->digits || t->len > max_digits || max_digits > 9)
 		return -1;
 	for (i = 0; i < t->len; i++)
 		v = v * 10 + (t->p[i] - '0');
@@ -247,9 +256,10 @@ is_unit(const struct grade_token *t)
 					     "nd",	"rd",	  "percent", "k",     "kt",    "troy",
 					     "lb",	"lbs",	  "years",   "year",  "yr" };
 	size_t i;
+	char first = lower(t->p[0]);
 
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (grade_token_is(t, units[i]))
+		if (units[i][0] == first && grade_token_is(t, units[i]))
 			return 1;
 	return 0;
 }
@@ -262,7 +272,8 @@ number_after(const struct grade_token *t, size_t n, size_t j, int cls)
 	int v;
 	size_t used;
 
-	if (j >= n || (v = token_number(&t[j])) < 0 || !is_sheldon(v) || v < c->num_lo || v > c->num_hi)
+	if (j >= n || (v = grade_token_number(&t[j], 2)) < 0 || !is_sheldon(v) || v < c->num_lo ||
+	    v > c->num_hi)
 		return -1;
 	if (t[j].before == '$' || t[j].before == '#' || t[j].after == '%' || t[j].after == ',' ||
 	    (t[j].after == '.' && j + 1 < n && t[j + 1].digits && t[j + 1].glued))
@@ -296,7 +307,7 @@ word_refused(const struct grade_token *t, size_t n, size_t i, size_t used, int f
 	if (flags & W_AU) {
 		if ((next < n &&
 		     (grade_token_is(&t[next], "gold") || (t[next].digits && t[next].len >= 3))) ||
-		    (i > 0 && grade_token_is(&t[i - 1], "gold")))
+		    (i > 0 && (grade_token_is(&t[i - 1], "gold") || (t[i - 1].digits && t[i - 1].len >= 3))))
 			return 1;
 	}
 	if ((flags & W_GOOD) && next < n &&
@@ -306,13 +317,20 @@ word_refused(const struct grade_token *t, size_t n, size_t i, size_t used, int f
 	return 0;
 }
 
+/* g->text = qualifier abbr, or abbr number (number > 0). No snprintf: this runs per title. */
 static void
 set_text(struct grade *g, const char *qualifier, const char *abbr, int number)
 {
+	size_t q = strlen(qualifier), a = strlen(abbr);
+
+	memcpy(g->text, qualifier, q);
+	memcpy(g->text + q, abbr, a);
+	q += a;
+	if (number >= 10)
+		g->text[q++] = (char)('0' + number / 10);
 	if (number > 0)
-		snprintf(g->text, sizeof(g->text), "%s%d", abbr, number);
-	else
-		snprintf(g->text, sizeof(g->text), "%s%s", qualifier, abbr);
+		g->text[q++] = (char)('0' + number % 10);
+	g->text[q] = '\0';
 }
 
 size_t
@@ -322,12 +340,13 @@ grade_scan(const struct grade_token *t, size_t n, size_t i, int in_title, struct
 	size_t start = i, used = 0, k, last;
 	const struct grade_class *c;
 	int cls = -1, flags = 0, v;
+	char first;
 
 	if (i >= n)
 		return 0;
 	if (t[i].digits) {
 		/* A bare number: an attribution's "63"; in a title only the caller knows. */
-		if (in_title || (v = token_number(&t[i])) < 0 || !is_sheldon(v))
+		if (in_title || (v = grade_token_number(&t[i], 2)) < 0 || !is_sheldon(v))
 			return 0;
 		for (cls = C_PO; cls < C_MS; cls++)
 			if (v >= classes[cls].num_lo && v <= classes[cls].num_hi)
@@ -339,18 +358,25 @@ grade_scan(const struct grade_token *t, size_t n, size_t i, int in_title, struct
 		set_text(g, "", classes[cls].abbr, v);
 		return 1;
 	}
-	if ((k = words_at(t, n, i, "superb gem")) || (k = words_at(t, n, i, "superb"))) {
+	first = lower(t[i].p[0]);
+	if (first != 's' && first != 'g' && first != 'c') {
+		/* no qualifier */
+	} else if ((k = grade_words_at(t, n, i, "superb gem")) || (k = grade_words_at(t, n, i, "superb"))) {
 		q = Q_SUPERB;
 		i += k;
-	} else if ((k = words_at(t, n, i, "gem"))) {
+	} else if ((k = grade_words_at(t, n, i, "gem"))) {
 		q = Q_GEM;
 		i += k;
-	} else if ((k = words_at(t, n, i, "choice")) || (k = words_at(t, n, i, "ch"))) {
+	} else if ((k = grade_words_at(t, n, i, "choice")) || (k = grade_words_at(t, n, i, "ch"))) {
 		q = Q_CHOICE;
 		i += k;
 	}
+	if (i >= n)
+		return 0;
+	first = lower(t[i].p[0]);
 	for (k = 0; k < sizeof(grade_words) / sizeof(grade_words[0]); k++) {
-		if ((used = words_at(t, n, i, grade_words[k].words)) > 0) {
+		if (grade_words[k].words[0] == first &&
+		    (used = grade_words_at(t, n, i, grade_words[k].words)) > 0) {
 			cls = grade_words[k].cls;
 			flags = grade_words[k].flags;
 			break;
@@ -399,9 +425,14 @@ unsigned
 grade_designation_at(const struct grade_token *t, size_t n, size_t i, size_t *used)
 {
 	size_t k, u;
+	char first;
 
+	if (i >= n)
+		return 0;
+	first = lower(t[i].p[0]);
 	for (k = 0; k < sizeof(designation_words) / sizeof(designation_words[0]); k++) {
-		if ((u = words_at(t, n, i, designation_words[k].words)) == 0)
+		if (designation_words[k].words[0] != first ||
+		    (u = grade_words_at(t, n, i, designation_words[k].words)) == 0)
 			continue;
 		/* FS-101 is a variety's number; UC only right after a grade's number. */
 		if (designation_words[k].bit == GRADE_D_FS && u == 1 && i + 1 < n && t[i + 1].digits)
@@ -477,4 +508,28 @@ grade_parse(const char *s, size_t len, struct grade *g)
 		}
 	}
 	return 0;
+}
+
+const char *
+grade_vocabulary(size_t i)
+{
+	static const char *const qualifiers[] = { "gem", "choice", "ch", "superb" };
+	static char word[32];
+	const char *w;
+	size_t k;
+
+	if (i < sizeof(grade_words) / sizeof(grade_words[0]))
+		w = grade_words[i].words;
+	else if ((i -= sizeof(grade_words) / sizeof(grade_words[0])) <
+		 sizeof(designation_words) / sizeof(designation_words[0]))
+		w = designation_words[i].words;
+	else if ((i -= sizeof(designation_words) / sizeof(designation_words[0])) <
+		 sizeof(qualifiers) / sizeof(qualifiers[0]))
+		w = qualifiers[i];
+	else
+		return NULL;
+	k = strcspn(w, " ");
+	memcpy(word, w, k);
+	word[k] = '\0';
+	return word;
 }

@@ -59,6 +59,18 @@ struct grade_token {
 /* Split s[0..len) into at most max tokens; returns how many (later ones are ignored). */
 size_t grade_tokenize(const char *s, size_t len, struct grade_token *t, size_t max);
 
+/* How many tokens the words w (lower-case ASCII, separated by single spaces) take at
+ * t[i], or 0 when they are not there. */
+size_t grade_words_at(const struct grade_token *t, size_t n, size_t i, const char *w);
+
+/* The first words of every grade and designation (one per call, i from 0 until NULL;
+ * lower-case; a static buffer overwritten by the next call): for a caller that skips
+ * the words no grade starts at without asking grade_scan. */
+const char *grade_vocabulary(size_t i);
+
+/* The value of a token of at most max_digits (≤ 9) digits, or -1 for another token. */
+int grade_token_number(const struct grade_token *t, size_t max_digits);
+
 /* Whether token t is the word w (lower-case ASCII), ignoring case. */
 int grade_token_is(const struct grade_token *t, const char *w);
 

@@ -1,0 +1,851 @@
+/*
+ * A listing's title read as a collector reads it, and the checks of what it says against
+ * the coin being priced. Grades and designations are grade.c's grammar; this file adds
+ * counts, problems, years, mint marks, series, denominations and strikes.
+ */
+#include "title.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TOKENS 96
+
+enum series {
+	S_MORGAN,
+	S_PEACE,
+	S_WALKING,
+	S_MERCURY,
+	S_LINCOLN,
+	S_BUFFALO,
+	S_INDIAN,
+	S_KENNEDY,
+	S_BARBER,
+	S_FRANKLIN,
+	S_WASHINGTON,
+	S_JEFFERSON,
+	S_ROOSEVELT,
+	S_STANDING,
+	S_SEATED,
+	S_EISENHOWER,
+	S_ANTHONY,
+	S_SACAGAWEA,
+	S_PRESIDENTIAL,
+	S_TRADE,
+	S_SAINT,
+	S_EAGLE,
+	S_CAPPED,
+	S_DRAPED,
+	S_FLOWING,
+	S_LIBERTY_NICKEL,
+	S_NONE /* words that look like a series and are not one ("Franklin Mint") */
+};
+
+static const char *const series_names[] = {
+	"Morgan",	    "Peace",
+	"Walking Liberty",  "Mercury",
+	"Lincoln",	    "Buffalo",
+	"Indian",	    "Kennedy",
+	"Barber",	    "Franklin",
+	"Washington",	    "Jefferson",
+	"Roosevelt",	    "Standing Liberty",
+	"Seated Liberty",   "Eisenhower",
+	"Susan B. Anthony", "Sacagawea",
+	"Presidential",	    "Trade",
+	"Saint-Gaudens",    "Silver Eagle",
+	"Capped Bust",	    "Draped Bust",
+	"Flowing Hair",	    "Liberty Nickel",
+};
+
+static const struct {
+	const char *words;
+	int id;
+} series_words[] = {
+	{ "franklin mint", S_NONE },
+	{ "indian head nickel", S_BUFFALO },
+	{ "indian nickel", S_BUFFALO },
+	{ "walking liberty", S_WALKING },
+	{ "walker", S_WALKING },
+	{ "walkers", S_WALKING },
+	{ "winged liberty", S_MERCURY },
+	{ "mercury", S_MERCURY },
+	{ "mercurys", S_MERCURY },
+	{ "standing liberty", S_STANDING },
+	{ "seated liberty", S_SEATED },
+	{ "seated", S_SEATED },
+	{ "morgan", S_MORGAN },
+	{ "morgans", S_MORGAN },
+	{ "peace", S_PEACE },
+	{ "lincoln", S_LINCOLN },
+	{ "lincolns", S_LINCOLN },
+	{ "wheat", S_LINCOLN },
+	{ "wheatie", S_LINCOLN },
+	{ "wheaties", S_LINCOLN },
+	{ "buffalo", S_BUFFALO },
+	{ "buffalos", S_BUFFALO },
+	{ "indian", S_INDIAN },
+	{ "kennedy", S_KENNEDY },
+	{ "kennedys", S_KENNEDY },
+	{ "jfk", S_KENNEDY },
+	{ "barber", S_BARBER },
+	{ "barbers", S_BARBER },
+	{ "franklin", S_FRANKLIN },
+	{ "franklins", S_FRANKLIN },
+	{ "washington", S_WASHINGTON },
+	{ "jefferson", S_JEFFERSON },
+	{ "roosevelt", S_ROOSEVELT },
+	{ "eisenhower", S_EISENHOWER },
+	{ "ike", S_EISENHOWER },
+	{ "susan b anthony", S_ANTHONY },
+	{ "susan b", S_ANTHONY },
+	{ "sba", S_ANTHONY },
+	{ "sacagawea", S_SACAGAWEA },
+	{ "presidential", S_PRESIDENTIAL },
+	{ "trade dollar", S_TRADE },
+	{ "saint gaudens", S_SAINT },
+	{ "st gaudens", S_SAINT },
+	{ "silver eagle", S_EAGLE },
+	{ "ase", S_EAGLE },
+	{ "capped bust", S_CAPPED },
+	{ "draped bust", S_DRAPED },
+	{ "flowing hair", S_FLOWING },
+	{ "liberty nickel", S_LIBERTY_NICKEL },
+	{ "v nickel", S_LIBERTY_NICKEL },
+};
+
+enum denomination {
+	D_CENT,
+	D_TWO_CENT,
+	D_THREE_CENT,
+	D_NICKEL,
+	D_HALF_DIME,
+	D_DIME,
+	D_TWENTY_CENT,
+	D_QUARTER,
+	D_HALF,
+	D_DOLLAR,
+	D_G2_5,
+	D_G3,
+	D_G5,
+	D_G10,
+	D_G20,
+	D_NONE
+};
+
+static const char *const denomination_names[] = {
+	"cent",	       "2 cent", "3 cent", "nickel", "half dime", "dime", "20 cent", "quarter",
+	"half dollar", "dollar", "$2.50",  "$3",     "$5",	  "$10",  "$20",
+};
+
+static const struct {
+	const char *words;
+	int id;
+} denomination_words[] = {
+	{ "copper nickel", D_NONE },
+	{ "cupro nickel", D_NONE },
+	{ "half dollar", D_HALF },
+	{ "half dollars", D_HALF },
+	{ "half dime", D_HALF_DIME },
+	{ "half eagle", D_G5 },
+	{ "quarter eagle", D_G2_5 },
+	{ "double eagle", D_G20 },
+	{ "half", D_HALF },
+	{ "halves", D_HALF },
+	{ "quarter dollar", D_QUARTER },
+	{ "quarter", D_QUARTER },
+	{ "quarters", D_QUARTER },
+	{ "dime", D_DIME },
+	{ "dimes", D_DIME },
+	{ "nickel", D_NICKEL },
+	{ "nickels", D_NICKEL },
+	{ "penny", D_CENT },
+	{ "pennies", D_CENT },
+	{ "one cent", D_CENT },
+	{ "two cent", D_TWO_CENT },
+	{ "three cent", D_THREE_CENT },
+	{ "five cent", D_NICKEL },
+	{ "ten cent", D_DIME },
+	{ "twenty cent", D_TWENTY_CENT },
+	{ "twenty five cent", D_QUARTER },
+	{ "fifty cent", D_HALF },
+	{ "cent", D_CENT },
+	{ "cents", D_CENT },
+	{ "twenty dollar", D_G20 },
+	{ "ten dollar", D_G10 },
+	{ "five dollar", D_G5 },
+	{ "three dollar", D_G3 },
+	{ "one dollar", D_DOLLAR },
+	{ "dollar", D_DOLLAR },
+	{ "dollars", D_DOLLAR },
+};
+
+/* The problems a title names, each with the name its reason gives. */
+static const struct {
+	const char *word;
+	const char *problem;
+	int generic; /* says there is a problem, not which: a specific word wins */
+} problem_words[] = {
+	{ "cleaned", "cleaned", 0 },	 { "cleaning", "cleaned", 0 },
+	{ "holed", "holed", 0 },	 { "hole", "holed", 0 },
+	{ "drilled", "holed", 0 },	 { "plugged", "plugged", 0 },
+	{ "bent", "bent", 0 },		 { "damaged", "damaged", 0 },
+	{ "damage", "damaged", 0 },	 { "dmg", "damaged", 0 },
+	{ "ding", "damaged", 0 },	 { "dings", "damaged", 0 },
+	{ "scratched", "scratched", 0 }, { "scratch", "scratched", 0 },
+	{ "scratches", "scratched", 0 }, { "corroded", "corroded", 0 },
+	{ "corrosion", "corroded", 0 },	 { "environmental", "environmental", 0 },
+	{ "polished", "polished", 0 },	 { "tooled", "tooled", 0 },
+	{ "repaired", "repaired", 0 },	 { "altered", "altered", 0 },
+	{ "graffiti", "graffiti", 0 },	 { "whizzed", "whizzed", 0 },
+	{ "jewelry", "jewelry", 0 },	 { "details", "details", 1 },
+	{ "detail", "details", 1 },	 { "det", "details", 1 },
+	{ "problem", "problem", 1 },	 { "problems", "problem", 1 },
+	{ "cull", "cull", 1 },
+};
+
+static const struct {
+	const char *words;
+	char mark[3];
+} mark_words[] = {
+	{ "san francisco", "S" }, { "denver", "D" },	 { "carson city", "CC" }, { "new orleans", "O" },
+	{ "philadelphia", "" },	  { "west point", "W" }, { "s mint", "S" },	  { "d mint", "D" },
+	{ "o mint", "O" },	  { "cc mint", "CC" },	 { "w mint", "W" },	  { "p mint", "" },
+};
+
+/* Words after which several coins of no stated count are for sale. */
+static const char *const variation_words[] = {
+	"you pick", "you choose", "pick your", "choose your", "your choice", "random", "mixed",
+	"assorted", "various",	  "bulk",      "set",	      "sets",	     "rolls",  "full roll",
+};
+
+/* Words that count the coins: "lot of 5", "roll of 20", "qty 3". */
+static const char *const count_words[] = { "lot", "set", "roll", "bag", "box", "tube", "qty", "quantity" };
+
+static const char *const negators[] = { "not", "no", "non", "never", "without", "nothing", "un", "zero" };
+static const char *const fillers[] = { "a",	"an",	 "any",	  "been",    "ever",	"is",
+				       "was",	"has",	 "have",  "or",	     "and",	"nor",
+				       "other", "signs", "sign",  "of",	     "the",	"evidence",
+				       "rim",	"edge",	 "major", "visible", "obvious", "real" };
+
+/* Which tables a word can start an entry of: most words start none, and are passed by
+ * with one lookup. */
+enum {
+	K_GRADE = 1,
+	K_CERTIFIER = 2,
+	K_SERIES = 4,
+	K_DENOMINATION = 8,
+	K_PROBLEM = 16,
+	K_COUNT = 32,
+	K_VARIATION = 64,
+	K_MARK = 128,
+	K_OTHER = 256, /* a word with a meaning of its own below ("x", "pair", "business") */
+};
+
+struct lexeme {
+	char word[24]; /* "" for an empty slot */
+	unsigned kinds;
+};
+
+/* An open-addressed hash table of the first words of every table, filled once. */
+#define LEXICON_SLOTS 1024
+static struct lexeme lexicon[LEXICON_SLOTS];
+static int lexicon_ready;
+
+static size_t
+lexicon_hash(const char *p, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	while (len--)
+		h = (h ^ (unsigned char)*p++) * 16777619u;
+	return h & (LEXICON_SLOTS - 1);
+}
+
+/* The slot of the word p[0..len): where it is, or the empty slot where it would go. */
+static struct lexeme *
+lexicon_slot(const char *p, size_t len)
+{
+	size_t h = lexicon_hash(p, len);
+
+	while (lexicon[h].word[0] != '\0' &&
+	       !(strncmp(lexicon[h].word, p, len) == 0 && lexicon[h].word[len] == '\0'))
+		h = (h + 1) & (LEXICON_SLOTS - 1);
+	return &lexicon[h];
+}
+
+/* Add the first word of words under kind. */
+static void
+lexicon_add(const char *words, unsigned kind)
+{
+	size_t k = strcspn(words, " ");
+	struct lexeme *l;
+
+	if (k == 0 || k >= sizeof(lexicon[0].word))
+		abort(); /* a table's word does not fit: a programming error */
+	l = lexicon_slot(words, k);
+	if (l->word[0] == '\0')
+		memcpy(l->word, words, k);
+	l->kinds |= kind;
+}
+
+#define ADD_ALL(table, field, kind)                                                                          \
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)                                               \
+	lexicon_add(table[i] field, kind)
+
+static void
+lexicon_init(void)
+{
+	static const char *const certifiers[] = { "pcgs", "ngc", "anacs", "icg", "cacg", "segs" };
+	static const char *const others[] = { "x", "pair", "business", "pcs", "coins" };
+	const char *w;
+	size_t i;
+
+	if (lexicon_ready)
+		return;
+	lexicon_ready = 1;
+	for (i = 0; (w = grade_vocabulary(i)) != NULL; i++)
+		lexicon_add(w, K_GRADE);
+	ADD_ALL(certifiers, , K_CERTIFIER);
+	ADD_ALL(series_words, .words, K_SERIES);
+	ADD_ALL(denomination_words, .words, K_DENOMINATION);
+	ADD_ALL(problem_words, .word, K_PROBLEM);
+	ADD_ALL(count_words, , K_COUNT);
+	ADD_ALL(variation_words, , K_VARIATION);
+	ADD_ALL(mark_words, .words, K_MARK);
+	ADD_ALL(others, , K_OTHER);
+}
+
+static unsigned
+lexicon_kinds(const struct grade_token *t)
+{
+	if (t->digits || t->len >= sizeof(lexicon[0].word))
+		return 0;
+	return lexicon_slot(t->p, t->len)->kinds;
+}
+
+static int
+in_list(const char *const *list, size_t n, const char *w, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strncmp(list[i], w, len) == 0 && list[i][len] == '\0')
+			return 1;
+	return 0;
+}
+
+int
+title_is_negator(const char *w, size_t len)
+{
+	return in_list(negators, sizeof(negators) / sizeof(negators[0]), w, len);
+}
+
+int
+title_is_filler(const char *w, size_t len)
+{
+	return in_list(fillers, sizeof(fillers) / sizeof(fillers[0]), w, len);
+}
+
+static int
+problem_index(const struct grade_token *t)
+{
+	size_t k;
+
+	for (k = 0; k < sizeof(problem_words) / sizeof(problem_words[0]); k++)
+		if (grade_token_is(t, problem_words[k].word))
+			return (int)k;
+	return -1;
+}
+
+/* Whether the problem word at t[i] is negated: "not cleaned", "no problems", "never been
+ * cleaned", "not cleaned or damaged", "problem free". */
+static int
+problem_negated(const struct grade_token *t, size_t n, size_t i)
+{
+	size_t j = i;
+
+	if (i + 1 < n && grade_token_is(&t[i + 1], "free"))
+		return 1;
+	while (j-- > 0) {
+		if (t[j].digits)
+			return 0;
+		if (title_is_negator(t[j].p, t[j].len))
+			return 1;
+		if (!title_is_filler(t[j].p, t[j].len) && problem_index(&t[j]) < 0)
+			return 0;
+	}
+	return 0;
+}
+
+static int
+is_year(const struct grade_token *t, size_t n, size_t i)
+{
+	int v = grade_token_number(&t[i], 5);
+
+	if (t[i].len != 4 || v < 1700 || v > 2099 || t[i].before == '$' || t[i].before == '#' ||
+	    t[i].before == '.' || t[i].before == ',' || t[i].after == ',' || t[i].after == '.')
+		return 0;
+	if (i + 1 < n && !t[i + 1].digits &&
+	    (grade_token_is(&t[i + 1], "coins") || grade_token_is(&t[i + 1], "pcs") ||
+	     grade_token_is(&t[i + 1], "pieces") || grade_token_is(&t[i + 1], "oz") ||
+	     grade_token_is(&t[i + 1], "g")))
+		return 0;
+	return 1;
+}
+
+/* A count of coins at t[i] (a number, not a year, not a price): its value, or 0. */
+static int
+count_at(const struct grade_token *t, size_t n, size_t i)
+{
+	int v;
+
+	if (i >= n || (v = grade_token_number(&t[i], 5)) <= 0 || v > 10000 || is_year(t, n, i) ||
+	    t[i].before == '$' || t[i].before == '#' || t[i].before == '.' || t[i].after == '.' ||
+	    t[i].after == '/' || t[i].after == '%')
+		return 0;
+	if (i + 1 < n && t[i + 1].glued && !grade_token_is(&t[i + 1], "x") &&
+	    !grade_token_is(&t[i + 1], "pcs") && !grade_token_is(&t[i + 1], "pc") &&
+	    !grade_token_is(&t[i + 1], "coins") && !grade_token_is(&t[i + 1], "ct"))
+		return 0;
+	return v;
+}
+
+static const char *const pieces[] = { "coin", "coins", "pcs", "pc", "pieces", "piece", "ct", "count" };
+
+/* The count the words at t[i] give ("lot of 5", "(3)", "x10", "10x", "5 coins"), or 0. */
+static int
+quantity_at(const struct grade_token *t, size_t n, size_t i, unsigned kinds, int *variation)
+{
+	size_t j;
+	int v;
+
+	if (t[i].digits) {
+		if ((v = count_at(t, n, i)) == 0)
+			return 0;
+		if (t[i].before == '(' && t[i].after == ')')
+			return v;
+		/* "10x", "5 x Morgan", but not "2x2", a holder */
+		if (i + 1 < n && grade_token_is(&t[i + 1], "x") && !(i + 2 < n && t[i + 2].glued) &&
+		    !(i > 0 && t[i].glued))
+			return v;
+		if (i + 1 < n &&
+		    in_list(pieces, sizeof(pieces) / sizeof(pieces[0]), t[i + 1].p, t[i + 1].len))
+			return v;
+		if (i + 2 < n && grade_token_is(&t[i + 1], "coin") && grade_token_is(&t[i + 2], "lot"))
+			return v;
+		return 0;
+	}
+	if (grade_token_is(&t[i], "x")) {
+		if (i > 0 && t[i].glued)
+			return 0; /* "2x2", a holder */
+		if (i + 1 < n && (v = count_at(t, n, i + 1)) > 0 && !(i + 2 < n && t[i + 2].glued))
+			return v;
+		return 0;
+	}
+	if (grade_token_is(&t[i], "pair"))
+		return 2;
+	if (!(kinds & K_COUNT))
+		return 0;
+	j = i + 1;
+	if (j < n && grade_token_is(&t[j], "of"))
+		j++;
+	if (j < n && t[j].digits) {
+		if (t[j].before == '#')
+			return 0; /* "Lot #12": the seller's numbering */
+		if ((v = count_at(t, n, j)) > 0)
+			return v;
+	}
+	/* "lot", "roll of", "BU roll": several coins, not counted; "from an OBW roll" is one. */
+	if (grade_token_is(&t[i], "roll") && j == i + 1 && j < n && grade_token_is(&t[j], "fresh"))
+		return 0;
+	if (grade_token_is(&t[i], "roll") && j == i + 1 && i > 0 &&
+	    (grade_token_is(&t[i - 1], "from") || grade_token_is(&t[i - 1], "original") ||
+	     grade_token_is(&t[i - 1], "obw") || grade_token_is(&t[i - 1], "a") ||
+	     grade_token_is(&t[i - 1], "fresh")))
+		return 0;
+	if (grade_token_is(&t[i], "lot") || grade_token_is(&t[i], "roll") ||
+	    (j > i + 1 && !grade_token_is(&t[i], "qty")))
+		*variation = 1;
+	return 0;
+}
+
+static const char *
+mark_of(const struct grade_token *t)
+{
+	static const char *const marks[] = { "P", "D", "S", "O", "W", "C", "CC" };
+	size_t k;
+	char w[3];
+
+	for (k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
+		w[0] = (char)(marks[k][0] - 'A' + 'a');
+		w[1] = marks[k][1] ? (char)(marks[k][1] - 'A' + 'a') : '\0';
+		w[2] = '\0';
+		if (grade_token_is(t, w))
+			return marks[k];
+	}
+	return NULL;
+}
+
+/* The table entry among words that starts at t[i]: its index, tokens in *used; -1 if none. */
+#define FIND_WORDS(table, field)                                                                             \
+	for (k = 0; k < sizeof(table) / sizeof(table[0]); k++)                                               \
+		if (table[k] field[0] == t[i].p[0] && (*used = grade_words_at(t, n, i, table[k] field)) > 0) \
+			return (int)k;                                                                       \
+	return -1
+
+static int
+find_series(const struct grade_token *t, size_t n, size_t i, size_t *used)
+{
+	size_t k;
+
+	FIND_WORDS(series_words, .words);
+}
+
+static int
+find_denomination(const struct grade_token *t, size_t n, size_t i, size_t *used)
+{
+	size_t k;
+
+	FIND_WORDS(denomination_words, .words);
+}
+
+static int
+find_mark(const struct grade_token *t, size_t n, size_t i, size_t *used)
+{
+	size_t k;
+
+	FIND_WORDS(mark_words, .words);
+}
+
+static int
+find_variation(const struct grade_token *t, size_t n, size_t i, size_t *used)
+{
+	size_t k;
+
+	FIND_WORDS(variation_words, );
+}
+
+/* A denomination written as a number: "50c", "25 cents", "$1", "$2.50", "$20", "1 dollar". */
+static int
+number_denomination(const struct grade_token *t, size_t n, size_t i)
+{
+	static const struct {
+		int v, id;
+	} cents[] = { { 1, D_CENT },  { 2, D_TWO_CENT },     { 3, D_THREE_CENT }, { 5, D_NICKEL },
+		      { 10, D_DIME }, { 20, D_TWENTY_CENT }, { 25, D_QUARTER },	  { 50, D_HALF } },
+	  dollars[] = { { 1, D_DOLLAR }, { 3, D_G3 }, { 5, D_G5 }, { 10, D_G10 }, { 20, D_G20 } };
+	int v = grade_token_number(&t[i], 5);
+	size_t k;
+
+	if (v <= 0 || t[i].len > 2)
+		return -1;
+	if (t[i].before == '$' ||
+	    (i + 1 < n && (grade_token_is(&t[i + 1], "dollar") || grade_token_is(&t[i + 1], "dollars")))) {
+		if (v == 2 && t[i].after == '.' && i + 1 < n && t[i + 1].digits && t[i + 1].p[0] == '5')
+			return D_G2_5;
+		for (k = 0; k < sizeof(dollars) / sizeof(dollars[0]); k++)
+			if (dollars[k].v == v)
+				return dollars[k].id;
+		return -1;
+	}
+	if (i + 1 < n && (grade_token_is(&t[i + 1], "c") || grade_token_is(&t[i + 1], "cent") ||
+			  grade_token_is(&t[i + 1], "cents"))) {
+		for (k = 0; k < sizeof(cents) / sizeof(cents[0]); k++)
+			if (cents[k].v == v)
+				return cents[k].id;
+	}
+	return -1;
+}
+
+/* Keep the first numeric grade, else the first grade of any kind. */
+static void
+take_grade(struct title_facts *f, const struct grade *g)
+{
+	if (g->proof)
+		f->proof = 1;
+	else if (g->lo >= 60)
+		f->business = 1;
+	f->designations |= g->designations;
+	if (!f->has_grade || (f->grade.lo != f->grade.hi && g->lo == g->hi)) {
+		f->grade = *g;
+		f->grade.designations = 0;
+		f->has_grade = 1;
+	}
+}
+
+void
+title_read(const char *s, size_t len, struct title_facts *f)
+{
+	struct grade_token t[MAX_TOKENS];
+	char lower[512];
+	size_t n, i, j, used;
+	int specific = 0, v, k;
+	struct grade g;
+
+	memset(f, 0, sizeof(*f));
+	lexicon_init();
+	/* A title longer than eBay's is read in its first 512 bytes. */
+	if (len > sizeof(lower))
+		len = sizeof(lower);
+	for (i = 0; i < len; i++)
+		lower[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+	n = grade_tokenize(lower, len, t, MAX_TOKENS);
+	for (i = 0; i < n; i += used) {
+		unsigned kinds = lexicon_kinds(&t[i]);
+
+		used = 1;
+		if (t[i].digits) {
+			if (is_year(t, n, i) && i + 1 < n && t[i].after == '-' && is_year(t, n, i + 1)) {
+				used = 2; /* "1878-1921": the series' years, not this coin's */
+				continue;
+			}
+			if (is_year(t, n, i) && f->nyears < TITLE_MAX_YEARS) {
+				const char *m = i + 1 < n ? mark_of(&t[i + 1]) : NULL;
+
+				f->years[f->nyears] = grade_token_number(&t[i], 5);
+				/* at most "CC" */
+				memcpy(f->marks[f->nyears], m ? m : "", m ? strlen(m) + 1 : 1);
+				f->nyears++;
+				if (m != NULL)
+					used = 2;
+				continue;
+			}
+			if (!f->quantity && (v = quantity_at(t, n, i, 0, &f->variation)) > 0)
+				f->quantity = v;
+			if ((k = number_denomination(t, n, i)) >= 0)
+				f->denominations |= 1u << k;
+			continue;
+		}
+		if (kinds == 0)
+			continue;
+		if (kinds & K_CERTIFIER) {
+			if (f->certifier == NULL)
+				f->certifier = grade_certifier(&t[i]);
+			j = i + 1;
+			if (j < n && (grade_token_is(&t[j], "graded") || grade_token_is(&t[j], "certified")))
+				j++;
+			/* "NGC 64": a bare number is a grade right after a certifier only. */
+			if (j < n && t[j].digits && (used = grade_scan(t, n, j, 0, &g)) > 0) {
+				take_grade(f, &g);
+				used += j - i;
+				continue;
+			}
+			if (grade_token_is(&t[i], "pcgs") && j < n && grade_token_is(&t[j], "genuine") &&
+			    f->problem == NULL)
+				f->problem = "details";
+			used = 1;
+			continue;
+		}
+		if ((kinds & K_GRADE) && (used = grade_scan(t, n, i, 1, &g)) > 0) {
+			take_grade(f, &g);
+			continue;
+		}
+		if (kinds & K_GRADE) {
+			unsigned d = grade_designation_at(t, n, i, &used);
+
+			if (d != 0) {
+				f->designations |= d;
+				continue;
+			}
+		}
+		used = 1;
+		if ((kinds & K_PROBLEM) && (k = problem_index(&t[i])) >= 0 && !problem_negated(t, n, i) &&
+		    (f->problem == NULL || (!specific && !problem_words[k].generic))) {
+			f->problem = problem_words[k].problem;
+			specific = !problem_words[k].generic;
+		}
+		if ((kinds & (K_COUNT | K_OTHER)) && !f->quantity &&
+		    (v = quantity_at(t, n, i, kinds, &f->variation)) > 0)
+			f->quantity = v;
+		if ((kinds & K_VARIATION) && find_variation(t, n, i, &used) >= 0) {
+			f->variation = 1;
+			used = 1;
+		}
+		if ((kinds & K_SERIES) && (k = find_series(t, n, i, &used)) >= 0) {
+			if (series_words[k].id != S_NONE)
+				f->series |= 1u << series_words[k].id;
+			continue;
+		}
+		if ((kinds & K_DENOMINATION) && (k = find_denomination(t, n, i, &used)) >= 0) {
+			if (denomination_words[k].id != D_NONE)
+				f->denominations |= 1u << denomination_words[k].id;
+			continue;
+		}
+		if ((kinds & K_MARK) && (k = find_mark(t, n, i, &used)) >= 0) {
+			if (f->mark_word[0] == '\0')
+				snprintf(f->mark_word, sizeof(f->mark_word), "%s",
+					 mark_words[k].mark[0] ? mark_words[k].mark : "P");
+			continue;
+		}
+		if (grade_token_is(&t[i], "business") && i + 1 < n && grade_token_is(&t[i + 1], "strike"))
+			f->business = 1;
+		used = 1;
+	}
+	if (f->has_grade && f->certifier != NULL && f->proof && !f->grade.proof &&
+	    f->grade.lo == f->grade.hi && f->grade.lo >= 60) {
+		/* "NGC Proof 69" read as "NGC 69" and "Proof": a proof grade. */
+		f->grade.proof = 1;
+		snprintf(f->grade.text, sizeof(f->grade.text), "PR%d", f->grade.lo);
+	}
+	if (f->quantity > 1)
+		f->variation = 0;
+}
+
+/* The first series or denomination index of bits, for a reason. */
+static int
+first_bit(unsigned bits)
+{
+	int i;
+
+	for (i = 0; i < 32; i++)
+		if (bits & (1u << i))
+			return i;
+	return -1;
+}
+
+static const char *
+json_string(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int
+title_attribution_read(const char *json, size_t len, struct title_attribution *a)
+{
+	cJSON *o = cJSON_ParseWithLength(json, len);
+	const cJSON *year;
+	const char *s;
+	struct title_facts f;
+
+	memset(a, 0, sizeof(*a));
+	a->series = a->denomination = a->strike = -1;
+	if (!cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		return -1;
+	}
+	year = cJSON_GetObjectItemCaseSensitive(o, "year");
+	if (cJSON_IsNumber(year) && year->valuedouble >= 1 && year->valuedouble <= 9999)
+		a->year = (int)year->valuedouble;
+	else if (cJSON_IsString(year))
+		a->year = atoi(year->valuestring);
+	/* No "mintmark" at all: not known, no check. null, "" or "P": no mint mark. */
+	a->mark_known = cJSON_GetObjectItemCaseSensitive(o, "mintmark") != NULL;
+	if ((s = json_string(o, "mintmark")) != NULL) {
+		size_t k = strspn(s, " ");
+
+		if ((s[k] == 'c' || s[k] == 'C') && (s[k + 1] == 'c' || s[k + 1] == 'C'))
+			snprintf(a->mark, sizeof(a->mark), "CC");
+		else if (s[k] && s[k] != 'P' && s[k] != 'p' && s[k] != '-')
+			snprintf(a->mark, sizeof(a->mark), "%c",
+				 s[k] >= 'a' && s[k] <= 'z' ? s[k] - 'a' + 'A' : s[k]);
+	}
+	if ((s = json_string(o, "grade")) != NULL && grade_parse(s, strlen(s), &a->grade) == 0) {
+		a->has_grade = 1;
+		a->strike = a->grade.proof;
+		a->details = a->grade.details;
+		a->designations = a->grade.designations;
+	}
+	if ((s = json_string(o, "series")) != NULL) {
+		title_read(s, strlen(s), &f);
+		a->series = first_bit(f.series);
+		if (a->denomination < 0)
+			a->denomination = first_bit(f.denominations);
+	}
+	if ((s = json_string(o, "denomination")) != NULL) {
+		title_read(s, strlen(s), &f);
+		if (f.denominations)
+			a->denomination = first_bit(f.denominations);
+	}
+	if ((s = json_string(o, "title")) != NULL) {
+		title_read(s, strlen(s), &f);
+		if (a->series < 0)
+			a->series = first_bit(f.series);
+		if (a->denomination < 0)
+			a->denomination = first_bit(f.denominations);
+		if (f.proof)
+			a->strike = 1;
+		a->designations |= f.designations & ~(unsigned)GRADE_D_PLUS;
+	}
+	if ((s = json_string(o, "variety")) != NULL) {
+		title_read(s, strlen(s), &f);
+		if (f.proof)
+			a->strike = 1;
+		a->designations |= f.designations & ~(unsigned)GRADE_D_PLUS;
+	}
+	cJSON_Delete(o);
+	return 0;
+}
+
+static int
+wrong_coin(const struct title_facts *f, const struct title_attribution *a, char *out, size_t outlen)
+{
+	int i, k, year_seen = 0;
+
+	if (a->year > 0 && f->nyears > 0) {
+		for (i = 0; i < f->nyears; i++)
+			year_seen |= f->years[i] == a->year;
+		if (!year_seen)
+			return snprintf(out, outlen, "wrong_coin:year %d", f->years[0]), 1;
+		for (i = 0; a->mark_known && i < f->nyears; i++)
+			if (f->years[i] == a->year && f->marks[i][0] &&
+			    strcmp(strcmp(f->marks[i], "P") == 0 ? "" : f->marks[i], a->mark) != 0)
+				return snprintf(out, outlen, "wrong_coin:mintmark %s", f->marks[i]), 1;
+	}
+	if (a->year > 0 && a->mark_known && f->mark_word[0] &&
+	    strcmp(f->mark_word[0] == 'P' ? "" : f->mark_word, a->mark) != 0)
+		return snprintf(out, outlen, "wrong_coin:mintmark %s", f->mark_word), 1;
+	if (a->series >= 0 && f->series && !(f->series & (1u << a->series)) &&
+	    !(a->series == S_BUFFALO && f->series == 1u << S_INDIAN)) {
+		k = first_bit(f->series);
+		return snprintf(out, outlen, "wrong_coin:series %s", series_names[k]), 1;
+	}
+	if (a->denomination >= 0 && f->denominations && !(f->denominations & (1u << a->denomination))) {
+		k = first_bit(f->denominations);
+		return snprintf(out, outlen, "wrong_coin:denomination %s", denomination_names[k]), 1;
+	}
+	if (a->strike == 0 && f->proof)
+		return snprintf(out, outlen, "wrong_coin:strike proof"), 1;
+	if (a->strike == 1 && !f->proof && f->business)
+		return snprintf(out, outlen, "wrong_coin:strike business"), 1;
+	return 0;
+}
+
+int
+title_check(const struct title_facts *f, int quantity, const struct title_attribution *a, char *out,
+	    size_t outlen)
+{
+	unsigned ours, theirs, extra, missing;
+	int q = f->quantity ? f->quantity : quantity;
+
+	if (a != NULL && wrong_coin(f, a, out, outlen))
+		return 1;
+	if (q > 1)
+		return snprintf(out, outlen, "lot:%d", q), 1;
+	if (f->variation)
+		return snprintf(out, outlen, "lot:variation"), 1;
+	if (a != NULL && a->details) {
+		if (f->problem == NULL)
+			return snprintf(out, outlen, "problem_coin:none"), 1;
+	} else if (f->problem != NULL) {
+		return snprintf(out, outlen, "problem_coin:%s", f->problem), 1;
+	}
+	if (a == NULL)
+		return 0;
+	ours = f->designations & ~(unsigned)(GRADE_D_CAC | GRADE_D_PLUS);
+	theirs = a->designations & ~(unsigned)(GRADE_D_CAC | GRADE_D_PLUS);
+	/* Brown is a copper coin's natural colour: with no colour named, a BN comp is no other coin. */
+	if (!(theirs & (GRADE_D_RD | GRADE_D_RB | GRADE_D_BN)))
+		ours &= ~(unsigned)GRADE_D_BN;
+	extra = ours & ~theirs;
+	missing = theirs & ~ours;
+	if (extra)
+		return snprintf(out, outlen, "designation:%s", grade_designation_name(first_bit(extra))), 1;
+	if (missing)
+		return snprintf(out, outlen, "designation:no %s", grade_designation_name(first_bit(missing))),
+		       1;
+	return 0;
+}
