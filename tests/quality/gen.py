@@ -394,7 +394,7 @@ def knobs(argv):
     p.add_argument("--outliers", type=float, default=0.04, help="share of the coin's sales at wild prices")
     p.add_argument("--noise", type=float, nargs=2, default=[0.08, 0.2], help="range of a market's price spread within a grade (log sd)")
     p.add_argument("--curve-jitter", type=float, default=0.15, help="log sd of a market's curve around the guide's")
-    p.add_argument("--near", type=float, nargs=2, default=[0.4, 0.8],
+    p.add_argument("--near", type=float, nargs=2, default=[0.6, 0.9],
                    help="range of a market's share of listings within two grades of the target (the rest: any grade VF20-MS66)")
     p.add_argument("--drift", type=float, default=0.2, help="largest log price change over the window")
     p.add_argument("--drift-share", type=float, default=0.3, help="share of markets that drift")
