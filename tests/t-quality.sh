@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# stages: filter-junk normalize-usd valuate
 # A small, fast run of the quality benchmark (scripts/quality.sh, the full one is `make
 # quality`): it runs end to end through filter-junk | normalize-usd | valuate, and pricing
 # at the attribution's grade beats the plain median. Errors, not timings, are compared.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# stages: valuate
 # valuate against an independent implementation of DESIGN.md's valuation over thousands
 # of random groups (fixed seeds, so a failure can be replayed): the plain method in exact
 # rational arithmetic, the grade method in floating point summed in the same order (cents
