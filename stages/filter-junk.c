@@ -232,6 +232,11 @@ keyword_void(const struct keyword *k, const struct words *w, size_t i)
 	if (i > 0 && strcmp(k->words, "plated") == 0 && w->v[i - 1].len == 6 &&
 	    memcmp(w->v[i - 1].p, "copper", 6) == 0)
 		return 1;
+	/* "pulled from an old album" is a coin. */
+	for (j = i > 3 ? i - 3 : 0; j < i; j++)
+		if (w->v[j].len == 4 && memcmp(w->v[j].p, "from", 4) == 0)
+			return 1;
+	j = i;
 	while (j-- > 0) {
 		if (title_is_negator(w->v[j].p, w->v[j].len))
 			return 1;

@@ -2,6 +2,7 @@
 # grade_parse() against the table tests/grades/grades.tsv: one grade as written, then
 # what it must read as. The driver is built here from the library's source, with the
 # sanitizers when the suite runs the sanitizer build.
+# stages: filter-junk valuate
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # filter-junk against the title table (tests/titles/titles.tsv): what it reads from
 # each title as sellers write them, and the reason it gives against a job's attribution.
+# stages: filter-junk
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 

@@ -94,6 +94,7 @@ static const struct {
 	{ "deep mirror prooflike", GRADE_D_DMPL },
 	{ "deep mirror proof like", GRADE_D_DMPL },
 	{ "dmpl", GRADE_D_DMPL },
+	{ "d m p l", GRADE_D_DMPL },
 	{ "dpl", GRADE_D_DMPL },
 	{ "prooflike", GRADE_D_PL },
 	{ "proof like", GRADE_D_PL },
@@ -106,6 +107,8 @@ static const struct {
 	{ "full split bands", GRADE_D_FB },
 	{ "full bands", GRADE_D_FB },
 	{ "fsb", GRADE_D_FB },
+	{ "f b l", GRADE_D_FBL },
+	{ "f b", GRADE_D_FB },
 	{ "fb", GRADE_D_FB },
 	{ "full bell lines", GRADE_D_FBL },
 	{ "fbl", GRADE_D_FBL },
@@ -291,8 +294,10 @@ word_refused(const struct grade_token *t, size_t n, size_t i, size_t used, int f
 	size_t next = i + used;
 	size_t k;
 
-	if ((flags & W_PROOF) && next < n && grade_token_is(&t[next], "like"))
-		return 1;
+	if ((flags & W_PROOF) &&
+	    ((next < n && grade_token_is(&t[next], "like")) ||
+	     (i > 0 && (grade_token_is(&t[i - 1], "not") || grade_token_is(&t[i - 1], "non")))))
+		return 1; /* "Proof Like" is a designation; "Not Proof" a business strike */
 	if (flags & W_FINE) {
 		static const char *const metals[] = {
 			"silver", "gold", "platinum", "palladium", "troy", "oz"
@@ -434,6 +439,10 @@ grade_designation_at(const struct grade_token *t, size_t n, size_t i, size_t *us
 		if (designation_words[k].words[0] != first ||
 		    (u = grade_words_at(t, n, i, designation_words[k].words)) == 0)
 			continue;
+		/* "3rd" is no colour: glued to a number, a designation follows a grade's number. */
+		if (i > 0 && t[i].glued && t[i - 1].digits && designation_words[k].bit != GRADE_D_FS &&
+		    (grade_token_number(&t[i - 1], 2) < 60 || grade_token_number(&t[i - 1], 2) > 70))
+			return 0;
 		/* FS-101 is a variety's number; UC only right after a grade's number. */
 		if (designation_words[k].bit == GRADE_D_FS && u == 1 && i + 1 < n && t[i + 1].digits)
 			return 0;

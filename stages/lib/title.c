@@ -223,6 +223,10 @@ static const char *const variation_words[] = {
 /* Words that count the coins: "lot of 5", "roll of 20", "qty 3". */
 static const char *const count_words[] = { "lot", "set", "roll", "bag", "box", "tube", "qty", "quantity" };
 
+static const char *const number_words[] = { "two",   "three", "four", "five", "six",
+					    "seven", "eight", "nine", "ten" };
+static const char *const pieces[] = { "coin", "coins", "pcs", "pc", "pieces", "piece", "ct", "count" };
+
 static const char *const negators[] = { "not", "no", "non", "never", "without", "nothing", "un", "zero" };
 static const char *const fillers[] = { "a",	"an",	 "any",	  "been",    "ever",	"is",
 				       "was",	"has",	 "have",  "or",	     "and",	"nor",
@@ -315,6 +319,7 @@ lexicon_init(void)
 	ADD_ALL(variation_words, , K_VARIATION);
 	ADD_ALL(mark_words, .words, K_MARK);
 	ADD_ALL(others, , K_OTHER);
+	ADD_ALL(number_words, , K_OTHER);
 }
 
 static unsigned
@@ -346,6 +351,22 @@ int
 title_is_filler(const char *w, size_t len)
 {
 	return in_list(fillers, sizeof(fillers) / sizeof(fillers[0]), w, len);
+}
+
+/* Whether "details" at t[i] is a details grade ("XF Details", "NGC Details", "... Details")
+ * and not the listing's ("see photos for details", "nice details"). */
+static int
+details_grade(const struct grade_token *t, size_t i, size_t after_grade)
+{
+	static const char *const describing[] = { "for",       "more",	  "see",  "nice",  "great",
+						  "sharp",     "strong",  "good", "full",  "all",
+						  "excellent", "amazing", "bold", "crisp", "fine",
+						  "original",  "the",	  "with" };
+
+	if (i == after_grade)
+		return 1;
+	return i == 0 ||
+	       !in_list(describing, sizeof(describing) / sizeof(describing[0]), t[i - 1].p, t[i - 1].len);
 }
 
 static int
@@ -412,13 +433,11 @@ count_at(const struct grade_token *t, size_t n, size_t i)
 	return v;
 }
 
-static const char *const pieces[] = { "coin", "coins", "pcs", "pc", "pieces", "piece", "ct", "count" };
-
 /* The count the words at t[i] give ("lot of 5", "(3)", "x10", "10x", "5 coins"), or 0. */
 static int
 quantity_at(const struct grade_token *t, size_t n, size_t i, unsigned kinds, int *variation)
 {
-	size_t j;
+	size_t j, k;
 	int v;
 
 	if (t[i].digits) {
@@ -446,6 +465,12 @@ quantity_at(const struct grade_token *t, size_t n, size_t i, unsigned kinds, int
 	}
 	if (grade_token_is(&t[i], "pair"))
 		return 2;
+	for (k = 0; k < sizeof(number_words) / sizeof(number_words[0]); k++)
+		if (grade_token_is(&t[i], number_words[k]))
+			return i + 1 < n && in_list(pieces, sizeof(pieces) / sizeof(pieces[0]), t[i + 1].p,
+						    t[i + 1].len)
+				       ? (int)k + 2
+				       : 0;
 	if (!(kinds & K_COUNT))
 		return 0;
 	j = i + 1;
@@ -582,6 +607,7 @@ title_read(const char *s, size_t len, struct title_facts *f)
 	char lower[512];
 	size_t n, i, j, used;
 	int specific = 0, v, k;
+	size_t after_grade = (size_t)-1; /* the token after the latest grade or certifier */
 	struct grade g;
 
 	memset(f, 0, sizeof(*f));
@@ -630,8 +656,10 @@ title_read(const char *s, size_t len, struct title_facts *f)
 			if (j < n && t[j].digits && (used = grade_scan(t, n, j, 0, &g)) > 0) {
 				take_grade(f, &g);
 				used += j - i;
+				after_grade = i + used;
 				continue;
 			}
+			after_grade = i + 1; /* "NGC Details" */
 			if (grade_token_is(&t[i], "pcgs") && j < n && grade_token_is(&t[j], "genuine") &&
 			    f->problem == NULL)
 				f->problem = "details";
@@ -640,6 +668,7 @@ title_read(const char *s, size_t len, struct title_facts *f)
 		}
 		if ((kinds & K_GRADE) && (used = grade_scan(t, n, i, 1, &g)) > 0) {
 			take_grade(f, &g);
+			after_grade = i + used;
 			continue;
 		}
 		if (kinds & K_GRADE) {
@@ -652,6 +681,8 @@ title_read(const char *s, size_t len, struct title_facts *f)
 		}
 		used = 1;
 		if ((kinds & K_PROBLEM) && (k = problem_index(&t[i])) >= 0 && !problem_negated(t, n, i) &&
+		    !(strcmp(problem_words[k].problem, "details") == 0 &&
+		      !details_grade(t, i, after_grade)) &&
 		    (f->problem == NULL || (!specific && !problem_words[k].generic))) {
 			f->problem = problem_words[k].problem;
 			specific = !problem_words[k].generic;
@@ -720,6 +751,8 @@ title_attribution_read(const char *json, size_t len, struct title_attribution *a
 	const cJSON *year;
 	const char *s;
 	struct title_facts f;
+	char *end;
+	long v;
 
 	memset(a, 0, sizeof(*a));
 	a->series = a->denomination = a->strike = -1;
@@ -730,8 +763,9 @@ title_attribution_read(const char *json, size_t len, struct title_attribution *a
 	year = cJSON_GetObjectItemCaseSensitive(o, "year");
 	if (cJSON_IsNumber(year) && year->valuedouble >= 1 && year->valuedouble <= 9999)
 		a->year = (int)year->valuedouble;
-	else if (cJSON_IsString(year))
-		a->year = atoi(year->valuestring);
+	else if (cJSON_IsString(year) && (v = strtol(year->valuestring, &end, 10)) >= 1 && v <= 9999 &&
+		 *end == '\0')
+		a->year = (int)v;
 	/* No "mintmark" at all: not known, no check. null, "" or "P": no mint mark. */
 	a->mark_known = cJSON_GetObjectItemCaseSensitive(o, "mintmark") != NULL;
 	if ((s = json_string(o, "mintmark")) != NULL) {
