@@ -38,7 +38,7 @@ LIB_OBJ  := $(LIB_SRC:stages/lib/%.c=$(OBJ)/lib/%.o)
 PROGRAMS := $(STAGES:%=$(BIN)/%)
 
 .SECONDARY:
-.PHONY: all test bench install uninstall clean deps demo format
+.PHONY: all test bench quality install uninstall clean deps demo format
 all: $(PROGRAMS)
 
 $(BIN)/%: $(OBJ)/%.o $(OBJ)/libcoin.a | $(BIN)
@@ -66,6 +66,10 @@ test:
 
 bench: all
 	@BIN=$(CURDIR)/$(BIN) scripts/bench.sh
+
+# Pricing error on synthetic markets with a known truth (scripts/quality.sh).
+quality: all
+	@BIN=$(CURDIR)/$(BIN) scripts/quality.sh
 
 demo:
 	@scripts/demo.sh

@@ -17,6 +17,7 @@ packages=(
 	curl              # the tests' requests to the fake eBay server's fault queue
 	bc                # arithmetic on timings in the tests and benchmarks
 	time              # /usr/bin/time: peak memory in the benchmarks
+	clang             # a test's UBSan build (clang's UBSan reports what gcc's does not)
 )
 
 missing=()

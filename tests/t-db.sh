@@ -141,7 +141,7 @@ whole_pipeline() {
 	expect_eq "kinds out" "job valuation job_done job_end" "$(jq -r .kind out.ndjson | tr '\n' ' ' | sed 's/ $//')" || return 1
 	expect_eq "job" "completed 1" "$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs")" || return 1
 	expect_eq "points, filtered" "29 10" "$(sql -F ' ' -c "SELECT count(*), count(*) FILTER (WHERE filtered_out) FROM price_points")" || return 1
-	expect_eq "valuation" "4999 7 17" "$(sql -F ' ' -c "SELECT median_cents, confidence, comps FROM valuations")" || return 1
+	expect_eq "valuation" "5212 3 17" "$(sql -F ' ' -c "SELECT median_cents, confidence, comps FROM valuations")" || return 1
 	expect_eq "job_done" "true" "$(jq -r 'select(.kind == "job_done") | .completed' out.ndjson)"
 }
 

@@ -1,0 +1,106 @@
+/* curve.c: the built-in grade curves. Ratios to MS63 from published price guides (for a
+ * common date of each series; see DESIGN.md "Valuation with a target grade"). */
+#include "curve.h"
+
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+const int curve_knot[CURVE_KNOTS] = { 4, 8, 12, 20, 40, 50, 55, 58, 60, 62, 63, 64, 65, 66, 67, 68 };
+
+/*                    G4    VG8   F12   VF20  XF40  AU50  AU55  AU58  MS60  MS62  MS63 MS64  MS65  MS66  MS67  MS68 */
+static const struct curve curves[] = {
+	/* 1921-S Morgan dollar; VF20-MS67 as DESIGN.md gives them */
+	{ "Morgan",
+	  "the Morgan dollar's",
+	  { 0.30, 0.31, 0.33, 0.36, 0.38, 0.41, 0.45, 0.49, 0.52, 0.80, 1, 1.26, 1.52, 2.69, 8.9, 50 } },
+	/* 1922 Peace dollar */
+	{ "Peace",
+	  "the Peace dollar's",
+	  { 0.45, 0.47, 0.50, 0.53, 0.56, 0.59, 0.62, 0.65, 0.67, 0.85, 1, 1.19, 1.78, 4.07, 16.3, 100 } },
+	/* 1935 Walking Liberty half */
+	{ "Walking",
+	  "the Walking Liberty half's",
+	  { 0.04, 0.045, 0.048, 0.05, 0.06, 0.13, 0.25, 0.35, 0.43, 0.75, 1, 1.67, 3.73, 9.33, 33.3, 150 } },
+	/* 1944 Mercury dime */
+	{ "Mercury",
+	  "the Mercury dime's",
+	  { 0.15, 0.16, 0.17, 0.19, 0.22, 0.25, 0.29, 0.32, 0.41, 0.73, 1, 1.59, 2.95, 7.27, 31.8, 150 } },
+	/* 1964 Kennedy half: circulated near melt; MS65 $30, MS66 $75, MS67 $500 */
+	{ "Kennedy",
+	  "the Kennedy half's",
+	  { 0.75, 0.75, 0.76, 0.77, 0.78, 0.80, 0.82, 0.85, 0.88, 0.94, 1, 1.30, 2.1, 5.4, 36, 300 } },
+	/* 1963 Franklin half: circulated near melt, full bell lines aside */
+	{ "Franklin",
+	  "the Franklin half's",
+	  { 0.55, 0.55, 0.56, 0.57, 0.60, 0.62, 0.65, 0.68, 0.75, 0.88, 1, 1.40, 3.0, 15, 150, 400 } },
+	/* a common-date Barber dime, quarter or half */
+	{ "Barber",
+	  "the Barber coinage's",
+	  { 0.03, 0.04, 0.08, 0.14, 0.25, 0.40, 0.50, 0.60, 0.65, 0.80, 1, 1.50, 3.0, 6.0, 15, 40 } },
+	/* 1937 Buffalo nickel */
+	{ "Buffalo",
+	  "the Buffalo nickel's",
+	  { 0.07, 0.08, 0.10, 0.15, 0.20, 0.35, 0.42, 0.50, 0.60, 0.80, 1, 1.40, 2.2, 4.0, 15, 100 } },
+	/* a common wheat-reverse Lincoln cent */
+	{ "Lincoln",
+	  "the Lincoln cent's",
+	  { 0.05, 0.06, 0.07, 0.08, 0.10, 0.15, 0.20, 0.30, 0.40, 0.70, 1, 1.50, 3.0, 6.0, 20, 100 } },
+	/* 1964 Washington quarter: circulated near melt */
+	{ "Washington",
+	  "the Washington quarter's",
+	  { 0.60, 0.60, 0.61, 0.62, 0.63, 0.65, 0.67, 0.70, 0.75, 0.88, 1, 1.30, 2.5, 6.0, 25, 150 } },
+};
+
+/* For a series with no curve of its own: a middle course between the curves above. */
+static const struct curve generic = { "generic",
+				      "a generic",
+				      { 0.15, 0.17, 0.20, 0.28, 0.38, 0.48, 0.55, 0.62, 0.70, 0.85, 1, 1.40,
+					2.4, 5.0, 15, 60 } };
+
+static int
+contains(const char *text, size_t len, const char *word)
+{
+	size_t n = strlen(word), i;
+
+	for (i = 0; i + n <= len; i++)
+		if (strncasecmp(text + i, word, n) == 0)
+			return 1;
+	return 0;
+}
+
+const struct curve *
+curve_find(const char *text, size_t len)
+{
+	size_t i;
+
+	if (text != NULL)
+		for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++)
+			if (contains(text, len, curves[i].series))
+				return &curves[i];
+	return &generic;
+}
+
+const struct curve *
+curve_generic(void)
+{
+	return &generic;
+}
+
+double
+curve_log_ratio(const struct curve *c, double grade)
+{
+	int i;
+
+	if (grade <= curve_knot[0])
+		return log(c->ratio[0]);
+	for (i = 1; i < CURVE_KNOTS - 1 && grade > curve_knot[i]; i++)
+		;
+	/* between knot i-1 and knot i, or beyond the last on the last segment's slope */
+	{
+		double a = log(c->ratio[i - 1]), b = log(c->ratio[i]);
+		double t = (grade - curve_knot[i - 1]) / (double)(curve_knot[i] - curve_knot[i - 1]);
+
+		return a + t * (b - a);
+	}
+}

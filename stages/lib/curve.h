@@ -1,0 +1,32 @@
+/* curve.h: grade curves, a coin's price at each grade relative to its price in MS63, per
+ * series. Built in from published price guides; one table, so that a later step (curves
+ * learnt per coin from stored sales) can replace it. */
+#ifndef CURVE_H
+#define CURVE_H
+
+#include <stddef.h>
+
+/* The knots every curve gives a ratio at, in Sheldon numbers. */
+#define CURVE_KNOTS 16
+
+struct curve {
+	const char *series; /* the name matched in an attribution's series or title */
+	const char *name;   /* for an explanation: "the Morgan dollar's" (curve) */
+	double ratio[CURVE_KNOTS];
+};
+
+/* The Sheldon grade of each knot. */
+extern const int curve_knot[CURVE_KNOTS];
+
+/* The curve of a series named anywhere in text[0..len) (case-insensitive), else the generic
+ * curve. text may be NULL. */
+const struct curve *curve_find(const char *text, size_t len);
+
+/* The generic curve, for a series with none of its own. */
+const struct curve *curve_generic(void);
+
+/* ln R(grade): the log price ratio to MS63 at a Sheldon grade (any real in 1..70):
+ * log-linear between knots, flat below the first, the last slope beyond the last. */
+double curve_log_ratio(const struct curve *c, double grade);
+
+#endif

@@ -1,0 +1,425 @@
+#!/usr/bin/python3
+"""Synthetic coin markets with a known truth, for the quality benchmark (make quality).
+
+  gen.py gen [knobs] [--truth FILE] > stream.ndjson
+                        one job per market: job record, listings, job_end; FILE gets each
+                        market's true price today and the oracle's estimate
+  gen.py score TRUTH GRADE PLAIN [--knobs TEXT]   the report table (see quality.sh)
+
+A market is one coin (series, year, mint mark) at one target grade. Its grade curve is a
+published guide's (ratios to MS63, the figures of stages/lib/curve.c) perturbed per market;
+the listings a search returns are the coin at mixed grades, written the many ways sellers
+write them, plus what is not this coin: decoys, other mint marks, modern issues, lots,
+problem coins, designations, and wild outliers (typos, shipping scams) among real sales.
+Some markets drift over the window; the truth is today's price. Every knob is a flag and
+is printed in the report header, so that nobody tunes the method to one market shape.
+"""
+import argparse
+import bisect
+import json
+import math
+import random
+import sys
+
+KNOTS = [4, 8, 12, 20, 40, 50, 55, 58, 60, 62, 63, 64, 65, 66, 67, 68]
+# Published-guide ratios to MS63 (the same facts as stages/lib/curve.c).
+CURVES = {
+    "Morgan": [0.30, 0.31, 0.33, 0.36, 0.38, 0.41, 0.45, 0.49, 0.52, 0.80, 1, 1.26, 1.52, 2.69, 8.9, 50],
+    "Peace": [0.45, 0.47, 0.50, 0.53, 0.56, 0.59, 0.62, 0.65, 0.67, 0.85, 1, 1.19, 1.78, 4.07, 16.3, 100],
+    "Walking Liberty": [0.04, 0.045, 0.048, 0.05, 0.06, 0.13, 0.25, 0.35, 0.43, 0.75, 1, 1.67, 3.73, 9.33, 33.3, 150],
+    "Mercury": [0.15, 0.16, 0.17, 0.19, 0.22, 0.25, 0.29, 0.32, 0.41, 0.73, 1, 1.59, 2.95, 7.27, 31.8, 150],
+    "Kennedy": [0.75, 0.75, 0.76, 0.77, 0.78, 0.80, 0.82, 0.85, 0.88, 0.94, 1, 1.30, 2.1, 5.4, 36, 300],
+    "Franklin": [0.55, 0.55, 0.56, 0.57, 0.60, 0.62, 0.65, 0.68, 0.75, 0.88, 1, 1.40, 3.0, 15, 150, 400],
+    "Barber": [0.03, 0.04, 0.08, 0.14, 0.25, 0.40, 0.50, 0.60, 0.65, 0.80, 1, 1.50, 3.0, 6.0, 15, 40],
+    "Buffalo": [0.07, 0.08, 0.10, 0.15, 0.20, 0.35, 0.42, 0.50, 0.60, 0.80, 1, 1.40, 2.2, 4.0, 15, 100],
+    "Lincoln": [0.05, 0.06, 0.07, 0.08, 0.10, 0.15, 0.20, 0.30, 0.40, 0.70, 1, 1.50, 3.0, 6.0, 20, 100],
+    "Washington": [0.60, 0.60, 0.61, 0.62, 0.63, 0.65, 0.67, 0.70, 0.75, 0.88, 1, 1.30, 2.5, 6.0, 25, 150],
+    "generic": [0.15, 0.17, 0.20, 0.28, 0.38, 0.48, 0.55, 0.62, 0.70, 0.85, 1, 1.40, 2.4, 5.0, 15, 60],
+}
+# series: year, mint mark, other mint marks, denomination, words of the title, MS63 price ($),
+# a modern issue of the same design (year, words), designations that change its price.
+COINS = [
+    ("Morgan", 1921, "S", ["D", ""], "dollar", ["Morgan Silver Dollar", "Morgan Dollar", "Morgan $1"], 75,
+     (2021, "Morgan Silver Dollar 100th Anniversary"), ["DMPL", "PL"]),
+    ("Morgan", 1884, "O", ["CC", "S", ""], "dollar", ["Morgan Silver Dollar", "Morgan Dollar", "$1 Morgan"], 70,
+     (2023, "Morgan Silver Dollar"), ["DMPL", "PL"]),
+    ("Peace", 1922, "", ["D", "S"], "dollar", ["Peace Silver Dollar", "Peace Dollar", "Peace $1"], 55,
+     (2021, "Peace Silver Dollar 100th Anniversary"), []),
+    ("Walking Liberty", 1935, "", ["D", "S"], "half_dollar",
+     ["Walking Liberty Half Dollar", "Walking Liberty 50c", "Walker Half"], 95,
+     (2023, "American Silver Eagle Walking Liberty 1 oz"), []),
+    ("Mercury", 1944, "", ["D", "S"], "dime", ["Mercury Dime", "Mercury 10c", "Winged Liberty Dime"], 14,
+     (2016, "Mercury Dime Centennial Gold"), ["FB"]),
+    ("Kennedy", 1964, "", ["D"], "half_dollar", ["Kennedy Half Dollar", "Kennedy Half", "Kennedy 50c silver"], 16,
+     (2014, "Kennedy Half 50th Anniversary"), []),
+    ("Franklin", 1963, "", ["D"], "half_dollar", ["Franklin Half Dollar", "Franklin Half", "Franklin 50c"], 22,
+     None, ["FBL"]),
+    ("Barber", 1908, "O", ["", "D", "S"], "quarter", ["Barber Quarter", "Barber 25c", "Liberty Head Quarter"], 420,
+     None, []),
+    ("Buffalo", 1937, "", ["D", "S"], "nickel", ["Buffalo Nickel", "Indian Head Buffalo 5c", "Buffalo 5 cent"], 24,
+     (2001, "American Buffalo Commemorative"), []),
+    ("Lincoln", 1944, "D", ["", "S"], "penny", ["Lincoln Wheat Cent", "Lincoln Cent", "Wheat Penny"], 3.5,
+     (2009, "Lincoln Cent Bicentennial"), ["RD", "RB", "BN"]),
+    ("Washington", 1964, "D", ["", "S"], "quarter", ["Washington Quarter", "Washington 25c silver", "Silver Quarter"], 12,
+     (1999, "Washington State Quarter"), []),
+]
+TARGETS = [20, 30, 40, 45, 50, 55, 58, 60, 62, 63, 63, 64, 64, 65, 65, 66]
+LEGAL = [4, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45, 50, 53, 55, 58, 60, 61, 62, 63, 64, 65, 66, 67]
+PREFIX = [(60, "MS"), (50, "AU"), (40, "XF"), (20, "VF"), (12, "F"), (8, "VG"), (4, "G")]
+CERTS = ["PCGS", "NGC", "PCGS", "NGC", "ANACS", "ICG"]
+NOISE_WORDS = ["", "", "Nice", "Beautiful", "Toned", "Original", "Lustrous", "Rare", "Great Eye Appeal",
+               "Free Shipping", "Key Date?", "Estate Find", "L@@K", "WOW"]
+
+
+def log_ratio(ratios, g):
+    """ln R(g): log-linear between knots, flat below, last slope above (as valuate)."""
+    if g <= KNOTS[0]:
+        return math.log(ratios[0])
+    i = bisect.bisect_left(KNOTS, g, 0, len(KNOTS) - 1)
+    i = max(1, min(i, len(KNOTS) - 1))
+    a, b = math.log(ratios[i - 1]), math.log(ratios[i])
+    return a + (g - KNOTS[i - 1]) / (KNOTS[i] - KNOTS[i - 1]) * (b - a)
+
+
+def perturb(rng, ratios, jitter):
+    """A market's own curve: the guide's, bent by a smooth random walk and a tilt."""
+    out, walk = [], 0.0
+    tilt = rng.gauss(0, jitter / 2)
+    for k, r in zip(KNOTS, ratios):
+        walk += rng.gauss(0, jitter / 2)
+        bend = walk + tilt * (k - 63) / 10
+        out.append(r * math.exp(bend if k != 63 else 0))
+    # keep the curve rising with the grade
+    for i in range(1, len(out)):
+        out[i] = max(out[i], out[i - 1] * 1.001)
+    m63 = out[KNOTS.index(63)]
+    return [r / m63 for r in out]
+
+
+def grade_name(g, proof=False):
+    if proof:
+        return "PR%d" % g
+    for lo, p in PREFIX:
+        if g >= lo:
+            return "%s%d" % (p, g)
+    return "G%d" % g
+
+
+def adjectival(rng, g):
+    """An adjectival grade a seller might write for true grade g, as (text, lo, hi)."""
+    if g >= 65:
+        return rng.choice([("Gem BU", 65, 66), ("Gem Uncirculated", 65, 66), ("GEM BU", 65, 66)])
+    if g >= 63:
+        return rng.choice([("Choice BU", 63, 64), ("Ch BU", 63, 64), ("Choice Uncirculated", 63, 64)])
+    if g >= 60:
+        return rng.choice([("BU", 60, 63), ("Brilliant Uncirculated", 60, 63), ("Unc", 60, 63)])
+    if g >= 50:
+        return rng.choice([("AU", 50, 58), ("About Uncirculated", 50, 58), ("Almost Uncirculated", 50, 58)])
+    if g >= 40:
+        return rng.choice([("XF", 40, 45), ("Extra Fine", 40, 45), ("EF", 40, 45)])
+    if g >= 20:
+        return rng.choice([("VF", 20, 35), ("Very Fine", 20, 35)])
+    if g >= 12:
+        return ("Fine", 12, 15)
+    return ("VG", 8, 10)
+
+
+def numeric(rng, g):
+    """A numeric grade written as sellers do: MS63, MS-63, MS 63, ms63."""
+    name = grade_name(g)
+    p, n = name.rstrip("0123456789"), name[len(name.rstrip("0123456789")):]
+    sep = rng.choice(["", "", "-", " "])
+    text = p + sep + n
+    return text.lower() if rng.random() < 0.1 else text
+
+
+def canonical(text):
+    """The canonical form DESIGN.md gives an adjectival grade."""
+    t = text.lower()
+    for words, name in (("gem", "Gem BU"), ("ch", "Choice BU"), ("brilliant", "BU"), ("unc", "BU"), ("bu", "BU"),
+                        ("about", "AU"), ("almost", "AU"), ("au", "AU"), ("extra", "XF"), ("xf", "XF"), ("ef", "XF"),
+                        ("very", "VF"), ("vf", "VF"), ("fine", "F"), ("vg", "VG")):
+        if t.startswith(words):
+            return name
+    return text
+
+
+def date_text(rng, year, mint):
+    if not mint:
+        return str(year)
+    return rng.choice(["%d-%s", "%d %s", "%d-%s", "%d%s", "%d-%s"]) % (year, mint)
+
+
+def market(rng, idx, k):
+    """One market: its coin, target grade, curve, and what it generates."""
+    coin = COINS[rng.randrange(len(COINS))]
+    series, year, mint, others, denom, words, base, modern, desigs = coin
+    curve = perturb(rng, CURVES[series], k.curve_jitter)
+    target = rng.choice(TARGETS)
+    base = base * math.exp(rng.gauss(0, 0.3))
+    noise = rng.uniform(*k.noise)
+    drift = rng.uniform(-k.drift, k.drift) if rng.random() < k.drift_share else 0.0
+    near = rng.uniform(*k.near)
+    return dict(near=near, idx=idx, series=series, year=year, mint=mint, others=others, denom=denom, words=words,
+                base=base, modern=modern, desigs=desigs, curve=curve, target=target, noise=noise, drift=drift)
+
+
+def price_at(m, g):
+    return m["base"] * math.exp(log_ratio(m["curve"], g))
+
+
+def comp_grade(rng, m):
+    """The true grade of a listing of this coin: near the target half the time, else the market's spread."""
+    t = LEGAL.index(m["target"]) if m["target"] in LEGAL else LEGAL.index(63)
+    if rng.random() < m["near"]:
+        i = t + rng.choice([-2, -1, -1, 0, 0, 0, 1, 1, 2])
+    else:
+        i = rng.choice(range(LEGAL.index(20), len(LEGAL) - 1))
+    return LEGAL[max(0, min(len(LEGAL) - 1, i))]
+
+
+def title_for(rng, m, grade_part, extra="", year=None, mint=None, words=None):
+    y = m["year"] if year is None else year
+    mm = m["mint"] if mint is None else mint
+    w = rng.choice(m["words"]) if words is None else words
+    d = date_text(rng, y, mm)
+    noise = rng.choice(NOISE_WORDS)
+    shapes = [
+        "{d} {w} {g} {x} {n}", "{d} {w} - {g} {x} {n}", "{g} {d} {w} {x} {n}", "{d} {w} {x} {n} {g}",
+        "{D} {W} {g} {x}", "{d} {w}, {g}, {x} {n}",
+    ]
+    s = rng.choice(shapes).format(d=d, w=w, g=grade_part, x=extra, n=noise, D=d.upper(), W=w.upper())
+    return " ".join(s.replace(" ,", ",").split())
+
+
+def clean_listing(rng, m, k, g, t):
+    """A listing of this coin at true grade g: (title, facts)."""
+    r = rng.random()
+    if r < k.certified:
+        cert = rng.choice(CERTS)
+        gp = "%s %s" % (cert, numeric(rng, g)) if rng.random() < 0.8 else "%s %d" % (cert, g)
+        if rng.random() < 0.15:
+            gp += rng.choice([" CAC", "+", " Gold Shield", " OGH"])
+        return title_for(rng, m, gp), (grade_name(g), g, g, cert)
+    r -= k.certified
+    if r < k.raw_numeric:
+        # raw coins: the seller's grade is often a step or two optimistic
+        said = g
+        if rng.random() < 0.5:
+            j = LEGAL.index(g) + rng.choice([1, 1, 2])
+            said = LEGAL[min(j, len(LEGAL) - 1)]
+        return title_for(rng, m, numeric(rng, said) + rng.choice(["", " raw", " ungraded"])), \
+            (grade_name(said), said, said, None)
+    r -= k.raw_numeric
+    if r < k.adjectival:
+        text, lo, hi = adjectival(rng, g)
+        extra = rng.choice(["", "", "not cleaned", "NO PROBLEMS", "uncleaned", "original skin"])
+        return title_for(rng, m, text, extra), (canonical(text), lo, hi, None)
+    extra = rng.choice(["", "Circulated", "As Shown", "Old US Coin", "silver", "not cleaned"])
+    return title_for(rng, m, "", extra), (None, None, None, None)
+
+
+def junk_listing(rng, m, k, today):
+    """Something a search returns that is not this coin: (title, price) -- priced as what it is."""
+    kind = rng.choice(["decoy", "wrong_mint", "modern", "lot", "problem", "designation", "proof_other"])
+    g = comp_grade(rng, m)
+    p = price_at(m, g)
+    if kind == "decoy":
+        what = rng.choice(["Replica", "COPY", "Token", "Holder Only", "Empty PCGS holder", "Commemorative Medal"])
+        return title_for(rng, m, numeric(rng, g), what), rng.uniform(2, 12)
+    if kind == "wrong_mint" and m["others"]:
+        other = rng.choice(m["others"])
+        return title_for(rng, m, "PCGS " + numeric(rng, g), mint=other), p * rng.choice([0.5, 0.7, 1.6, 3, 8])
+    if kind == "modern" and m["modern"]:
+        y, w = m["modern"]
+        return title_for(rng, m, "PCGS " + rng.choice(["MS70", "MS69", "PR70 DCAM"]), year=y, mint="", words=w), \
+            rng.uniform(60, 250)
+    if kind == "lot":
+        n = rng.choice([2, 3, 5, 10, 20])
+        how = rng.choice(["Lot of %d" % n, "(%d)" % n, "x%d" % n, "%d coins" % n,
+                          "Roll of 20" if n == 20 else "lot of %d" % n])
+        return title_for(rng, m, rng.choice(["", "BU", "AU"]), how), p * n * rng.uniform(0.7, 0.95)
+    if kind == "problem":
+        what = rng.choice(["Details Cleaned", "cleaned", "holed", "bent", "damaged", "scratched", "Details"])
+        return title_for(rng, m, "%s %s" % (rng.choice(["AU", "XF", "VF", "MS"]), what)), p * rng.uniform(0.3, 0.6)
+    if kind == "designation" and m["desigs"] and g >= 60:
+        d = rng.choice(m["desigs"])
+        return title_for(rng, m, "PCGS %s %s" % (numeric(rng, g), d)), p * rng.uniform(1.5, 4)
+    return title_for(rng, m, "", rng.choice(["Replica", "copy"])), rng.uniform(2, 12)
+
+
+def iso(day):
+    s = int(day * 86400)
+    y, rem = 2026, s
+    # days since 2026-01-01; keep it simple: 2026 is not a leap year
+    mdays = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    d = rem // 86400
+    mo = 0
+    while d >= mdays[mo]:
+        d -= mdays[mo]
+        mo += 1
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, mo + 1, d + 1, rem % 86400 // 3600, rem % 3600 // 60, rem % 60)
+
+
+def generate(k, out, truth_out):
+    rng = random.Random(k.seed)
+    today = 330.0  # 2026-11-27
+    for idx in range(k.markets):
+        m = market(rng, idx, k)
+        job = "q%d-%d-%d" % (k.seed, k.comps, idx)
+        attribution = {"year": m["year"], "mintmark": m["mint"] or "P", "denomination": m["denom"],
+                       "series": m["series"], "title": m["words"][0], "grade": grade_name(m["target"]),
+                       "variety": None}
+        points, clean = [], []
+        ts = m["target"]
+        n_junk = int(round(k.comps * k.junk / (1 - k.junk)))
+        for i in range(k.comps + n_junk):
+            day = today - rng.uniform(0, k.window)
+            trend = math.exp(m["drift"] * (day - today) / k.window)
+            if i < k.comps:
+                g = comp_grade(rng, m)
+                title, facts = clean_listing(rng, m, k, g, ts)
+                price = price_at(m, g) * trend * math.exp(rng.gauss(0, m["noise"]))
+                wild = rng.random() < k.outliers
+                if wild:
+                    price *= rng.choice([0.05, 0.1, 8, 10, 25])
+                else:
+                    clean.append((g, price, day))
+                junk = False
+            else:
+                title, price = junk_listing(rng, m, k, today)
+                price *= trend
+                facts, junk = (None, None, None, None), True
+            ptype = "sold" if rng.random() > k.asks else "ask"
+            p = {"kind": "price_point", "job_id": job, "intake_id": job, "source_id": "ebay", "adapter": "ebay_finding",
+                 "external_id": "%d" % i, "title": title, "url": None, "condition": None, "price_type": ptype,
+                 "amount": "%.2f" % max(price, 0.01), "currency": "USD", "shipping_amount": None,
+                 "shipping_currency": None, "converted_usd": None,
+                 "sold_at": iso(day) if ptype == "sold" else None, "reputation_weight": 1.0, "raw": {}}
+            if k.facts == "known":
+                p.update(grade=facts[0], grade_lo=facts[1], grade_hi=facts[2], certifier=facts[3])
+                if junk:
+                    p.update(filtered_out=True, filter_reason="known_junk")
+            points.append(p)
+        rng.shuffle(points)
+        if out:
+            out.write(json.dumps({"kind": "job", "job_id": job, "intake_id": job, "source_id": "ebay", "attempt": 1,
+                                  "source": {"name": "eBay", "adapter_type": "ebay_finding", "reputation_weight": 1.0},
+                                  "attribution": attribution, "rules": [], "fx_rates": {}}) + "\n")
+            for p in points:
+                out.write(json.dumps(p) + "\n")
+            out.write(json.dumps({"kind": "job_end", "job_id": job, "intake_id": job, "pages": 1, "calls": 1,
+                                  "items": len(points)}) + "\n")
+        if truth_out:
+            truth = price_at(m, ts)
+            truth_out.write(json.dumps({"job_id": job, "truth_cents": truth * 100, "oracle_cents": oracle(m, clean, ts) * 100,
+                                        "published_cents": oracle(dict(m, curve=CURVES[m["series"]]), clean, ts) * 100,
+                                        "series": m["series"], "target": ts, "drift": m["drift"]}) + "\n")
+
+
+def oracle(m, clean, t):
+    """Knows the clean comps, their true grades and the market's own curve: each moved to
+    the target exactly, then the recency-weighted median (45-day half-life)."""
+    if not clean:
+        return float("nan")
+    newest = max(d for _, _, d in clean)
+    xs = sorted((p * math.exp(log_ratio(m["curve"], t) - log_ratio(m["curve"], g)), 2 ** (-(newest - d) / 45))
+                for g, p, d in clean)
+    total, acc = sum(w for _, w in xs), 0.0
+    for x, w in xs:
+        acc += w
+        if acc >= total / 2:
+            return x
+    return xs[-1][0]
+
+
+def quantile(xs, q):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    h = (len(xs) - 1) * q
+    i = int(h)
+    return xs[i] if i + 1 >= len(xs) else xs[i] + (h - i) * (xs[i + 1] - xs[i])
+
+
+def score(args):
+    truth = {}
+    for line in open(args.truth):
+        t = json.loads(line)
+        truth[t["job_id"]] = t
+    rows = {}
+    for name, path in (("grade", args.grade), ("plain", args.plain)):
+        for line in open(path):
+            v = json.loads(line)
+            if v.get("kind") != "valuation":
+                continue
+            t = truth[v["job_id"]]
+            comps = int(t["job_id"].split("-")[1])
+            err = float("inf") if v["median_cents"] is None else abs(v["median_cents"] - t["truth_cents"]) / t["truth_cents"]
+            rows.setdefault((comps, name), []).append((err, v["confidence"]))
+            if name == "grade":
+                o = abs(t["oracle_cents"] - t["truth_cents"]) / t["truth_cents"]
+                rows.setdefault((comps, "oracle"), []).append((o, None))
+    print("%-6s %-7s %8s %8s %8s %9s   %s" % ("comps", "method", "markets", "median", "p90", "within10", "median error by confidence (markets)"))
+    summary = {}
+    for comps in sorted({c for c, _ in rows}):
+        for name in ("grade", "plain", "oracle"):
+            r = rows.get((comps, name), [])
+            errs = [e for e, _ in r]
+            med, p90 = quantile(errs, 0.5), quantile(errs, 0.9)
+            within = sum(1 for e in errs if e <= 0.10) / max(1, len(errs))
+            by = ""
+            if name != "oracle":
+                groups = {}
+                for e, c in r:
+                    band = "1-3" if c <= 3 else "4-5" if c <= 5 else "6-7" if c <= 7 else "8-10"
+                    groups.setdefault(band, []).append(e)
+                by = "  ".join("%s: %.1f%% (%d)" % (b, 100 * quantile(groups[b], 0.5), len(groups[b]))
+                               for b in ("1-3", "4-5", "6-7", "8-10") if b in groups)
+            print("%-6d %-7s %8d %7.1f%% %7.1f%% %8.0f%%   %s" % (comps, name, len(errs), 100 * med, 100 * p90, 100 * within, by))
+            summary["%s_%d" % (name, comps)] = {"median": med, "p90": p90, "within10": within}
+    if args.summary:
+        with open(args.summary, "w") as f:
+            json.dump(summary, f)
+
+
+def knobs(argv):
+    p = argparse.ArgumentParser(prog="gen.py")
+    p.add_argument("cmd", choices=["gen", "score"])
+    p.add_argument("files", nargs="*")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--markets", type=int, default=200)
+    p.add_argument("--comps", type=int, default=20, help="listings of the coin itself, per market")
+    p.add_argument("--junk", type=float, default=0.3, help="share of listings that are not this coin")
+    p.add_argument("--outliers", type=float, default=0.04, help="share of the coin's sales at wild prices")
+    p.add_argument("--noise", type=float, nargs=2, default=[0.08, 0.2], help="range of a market's price spread within a grade (log sd)")
+    p.add_argument("--curve-jitter", type=float, default=0.15, help="log sd of a market's curve around the guide's")
+    p.add_argument("--near", type=float, nargs=2, default=[0.6, 0.9],
+                   help="range of a market's share of listings within two grades of the target (the rest: any grade VF20-MS66)")
+    p.add_argument("--drift", type=float, default=0.2, help="largest log price change over the window")
+    p.add_argument("--drift-share", type=float, default=0.3, help="share of markets that drift")
+    p.add_argument("--window", type=float, default=90, help="days of sales")
+    p.add_argument("--asks", type=float, default=0.05, help="share of asking prices")
+    p.add_argument("--certified", type=float, default=0.45, help="share of slabbed listings (numeric grade)")
+    p.add_argument("--raw-numeric", type=float, default=0.15, help="share of raw coins with a numeric grade (often optimistic)")
+    p.add_argument("--adjectival", type=float, default=0.2, help="share with an adjectival grade (BU, Choice BU, AU, XF)")
+    p.add_argument("--facts", choices=["titles", "known"], default="titles",
+                   help="titles: filter-junk reads the titles; known: the points carry the true facts")
+    p.add_argument("--summary", help="score: also write the figures as JSON here")
+    p.add_argument("--truth", help="gen: write the truth of each market here")
+    p.add_argument("--print-knobs", action="store_true", help="gen: print the knobs and stop")
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    k = knobs(sys.argv[1:])
+    if k.cmd == "gen" and k.print_knobs:
+        for name, value in sorted(vars(k).items()):
+            if name not in ("cmd", "files", "summary", "truth", "print_knobs", "seed", "comps"):
+                print("--%s %s" % (name.replace("_", "-"), " ".join(map(str, value)) if isinstance(value, list) else value))
+    elif k.cmd == "gen":
+        with open(k.truth or "/dev/null", "w") as truth_out:
+            generate(k, sys.stdout, truth_out)
+    else:
+        k.truth, k.grade, k.plain = k.files
+        score(k)
