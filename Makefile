@@ -84,3 +84,6 @@ clean:
 	rm -rf build bin bin-san
 
 -include $(wildcard $(OBJ)/*.d $(OBJ)/lib/*.d)
+
+# make fuzz, fuzz-regress: libFuzzer targets (tests/fuzz/fuzz.mk).
+include tests/fuzz/fuzz.mk
