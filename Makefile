@@ -85,5 +85,6 @@ clean:
 
 -include $(wildcard $(OBJ)/*.d $(OBJ)/lib/*.d)
 
-# make fuzz, fuzz-regress: libFuzzer targets (tests/fuzz/fuzz.mk).
+# make fuzz, fuzz-regress: libFuzzer targets; make lint, test-leaks (valgrind).
 include tests/fuzz/fuzz.mk
+include tests/checks.mk

@@ -83,7 +83,7 @@ for line in sys.stdin:
     cents = "null" if p["price_cents"] is None else p["price_cents"]
     print("%s\t%s\t%s\t%s" % (p["external_id"], p["fx_rate"] or "", cents, str(p["filtered_out"]).lower()))
 ' <out.ndjson >got.tsv || return 1
-	python3 - <<'PY'
+	python3 - <<'PY' || return 1
 import re, sys
 from decimal import Decimal
 bad = 0
@@ -107,7 +107,6 @@ if bad:
     print(f'{bad} wrong')
 sys.exit(1 if bad else 0)
 PY
-	[ $? -eq 0 ] || return 1
 	expect_eq "lines out" 20000 "$(wc -l <got.tsv)"
 }
 

@@ -124,7 +124,7 @@ int
 fuzz_stage_input(const char *stage, const uint8_t *data, size_t size)
 {
 	static char paths[8][600];
-	char *args = NULL, *argv[10], *p;
+	char *args = NULL, *argv[10], *p, *save = NULL;
 	const uint8_t *nl;
 	int argc = 0;
 
@@ -138,7 +138,7 @@ fuzz_stage_input(const char *stage, const uint8_t *data, size_t size)
 		args = strndup((const char *)data + 2, (size_t)(nl - data) - 2);
 		if (args == NULL || strlen(args) != (size_t)(nl - data) - 2)
 			goto skip;
-		for (p = strtok(args, " "); p != NULL; p = strtok(NULL, " ")) {
+		for (p = strtok_r(args, " ", &save); p != NULL; p = strtok_r(NULL, " ", &save)) {
 			if (argc == 9)
 				goto skip;
 			if (p[0] != '-') {
