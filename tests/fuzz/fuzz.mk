@@ -72,7 +72,7 @@ fuzz: fuzz-build
 # Every kept input of every target, run once: what failed once never fails again.
 fuzz-regress: fuzz-build
 	@set -e; for t in $(FUZZ_ALL); do \
-		files=$$(find tests/fuzz/regressions/$$t -type f 2>/dev/null | sort); \
+		files=$$(find tests/fuzz/regressions/$$t -type f ! -name .keep 2>/dev/null | sort); \
 		[ -z "$$files" ] && continue; \
 		$(FUZZ_DIR)/$$t $$files >$(FUZZ_DIR)/$$t.regress.log 2>&1 || \
 			{ echo "fuzz-regress $$t: failed, see $(FUZZ_DIR)/$$t.regress.log"; tail -n 30 $(FUZZ_DIR)/$$t.regress.log; exit 1; }; \
