@@ -19,7 +19,7 @@ for path in "$real"/*; do
 	cat >"$work/bin/$stage" <<WRAPPER
 #!/bin/sh
 exec valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \\
-	--show-leak-kinds=definite,indirect --error-exitcode=86 --track-origins=yes \\
+	--show-leak-kinds=definite,indirect --error-exitcode=86 \\
 	--log-file="$work/logs/$stage.%p.log" "$real/$stage" "\$@"
 WRAPPER
 	chmod +x "$work/bin/$stage"

@@ -153,7 +153,9 @@ check_refusal(const struct ndj_record *r, const cJSON *tree, const char *line, s
 	} else if (strstr(e, "nested deeper than 512") != NULL) {
 		if (depth_of(tree) <= NDJ_MAX_DEPTH)
 			FAIL("cJSON finds depth %d: %s\n", depth_of(tree), e);
-	} else if (strstr(e, "surrogate") != NULL || strstr(e, "\\u0000") != NULL) {
+	} else if (strstr(e, "surrogate") != NULL || strstr(e, "\\u0000") != NULL ||
+		   strstr(e, "bad \\u") != NULL) {
+		/* cJSON reads a bad hex digit as 0 and takes lone surrogates in some places. */
 		if (memmem(line, len, "\\u", 2) == NULL)
 			FAIL("no \\u escape: %s\n", e);
 	} else if (lax_number(e, line, len)) {
