@@ -88,3 +88,7 @@ clean:
 	rm -rf build bin bin-san
 
 -include $(wildcard $(OBJ)/*.d $(OBJ)/lib/*.d)
+
+# make fuzz, fuzz-regress: libFuzzer targets; make lint, test-leaks (valgrind).
+include tests/fuzz/fuzz.mk
+include tests/checks.mk

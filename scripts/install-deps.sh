@@ -19,6 +19,19 @@ packages=(
 	time              # /usr/bin/time: peak memory in the benchmarks
 	clang             # a test's UBSan build (clang's UBSan reports what gcc's does not)
 )
+# Only for the make targets that need them: --fuzz (make fuzz), --leaks (make
+# test-leaks), --lint (make lint). CI asks for all three.
+for arg in "$@"; do
+	case $arg in
+	--fuzz) packages+=(clang-14 libclang-rt-14-dev) ;; # libFuzzer and the sanitizers' runtimes
+	--leaks) packages+=(valgrind) ;;
+	--lint) packages+=(shellcheck clang-format cppcheck) ;;
+	*)
+		echo "usage: install-deps.sh [--fuzz] [--leaks] [--lint]" >&2
+		exit 64
+		;;
+	esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

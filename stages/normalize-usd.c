@@ -259,8 +259,7 @@ job_rates(struct rate_table *t, const struct ndj_member *m, char *err, size_t er
 		rc = -1;
 		goto out;
 	}
-	cJSON_ArrayForEach(item, rates)
-	{
+	cJSON_ArrayForEach (item, rates) {
 		const cJSON *unit = cJSON_GetObjectItemCaseSensitive(item, "usd_per_unit");
 		const cJSON *as_of = cJSON_GetObjectItemCaseSensitive(item, "as_of");
 		struct rate r = { "", { 0, 0 }, "" };

@@ -4,11 +4,11 @@
 
 # A file of good "note" lines (every stage passes them on unchanged) around bad ones.
 make_bad_input() {
-	local good='{"kind":"note","n":%d}\n'
+	good() { printf '{"kind":"note","n":%d}\n' "$1"; }
 	{
-		printf "$good" 1
+		good 1
 		printf 'this is not json\n'                                   # line 2
-		printf "$good" 3
+		good 3
 		printf '{"kind":"note","cut":"shor\n'                          # 4: truncated
 		printf '{"kind":"note","x":"a\0b"}\n'                          # 5: NUL
 		printf '{"kind":"note","x":"\xff\xfe"}\n'                      # 6: invalid UTF-8
@@ -26,7 +26,7 @@ make_bad_input() {
 		printf '{"kind":"note","t":"'                                  # 15: 50 MB, fine
 		head -c 50000000 /dev/zero | tr '\0' 'b'
 		printf '"}\n'
-		printf "$good" 16
+		good 16
 	} >bad.ndjson
 }
 
@@ -108,6 +108,7 @@ random_bytes() {
 	for i in 1 2 3 4 5 6 7 8; do
 		head -c 300000 /dev/urandom >random.bin
 		# Some lines of JSON-ish noise too, so that the scanner goes deeper than byte 1.
+		# shellcheck disable=SC1003 # a backslash among the characters, not an escape
 		tr -dc '{}[]":,0-9a-z \n\\' </dev/urandom | head -c 100000 >>random.bin
 		"$stage" <random.bin >/dev/null 2>err.txt
 		rc=$?
@@ -119,16 +120,80 @@ random_bytes() {
 	done
 }
 
-# run_convention_tests STAGE...: every test above for each stage.
+# Records every JSON reader must read alike: two equal keys (cJSON takes the first,
+# PostgreSQL and most others the last) at any depth, escaped or not, are a bad line
+# naming the key; so are lone surrogates and \u0000 (a C string ends there).
+ambiguous_json() {
+	local stage=$1 rc
+	cat >in.ndjson <<'NDJSON'
+{"kind":"note","n":1}
+{"kind":"job","job_id":"a","job_id":"b"}
+{"kind":"note","n":3,"source":{"config":{"app_id":"x","api":"browse","app_id":"y"}}}
+{"kind":"note","n":4,"k\u0061":1,"ka":2}
+{"kind":"note","n":5,"a":[{"x":1},{"x":1}],"b":{"x":{"x":1}}}
+{"kind":"note","n":6,"s":"\ud800"}
+{"kind":"note","n":7,"s":"\udc00x"}
+{"kind":"note","n":8,"s":"\ud800\u0041"}
+{"kind":"note","n":9,"s":"\ud83d\ude00 \u00e9"}
+{"kind":"note","n":10,"s":"a\u0000b"}
+{"kind":"note","kind":"note","n":11}
+{"kind":"note","n":12}
+NDJSON
+	"$stage" <in.ndjson >out.ndjson 2>err.txt
+	rc=$?
+	expect_eq "exit status" 65 "$rc" || return 1
+	expect_eq "good lines out" "1 5 9 12" "$(jq -r .n out.ndjson | tr '\n' ' ' | sed 's/ $//')" || return 1
+	expect_grep "line 2: duplicate key \"job_id\" in the record (byte 28)" err.txt || return 1
+	expect_grep "line 3: duplicate key \"app_id\" in a nested object" err.txt || return 1
+	expect_grep "line 4: duplicate key \"ka\" in the record" err.txt || return 1
+	expect_grep "line 6: .*lone surrogate.*high surrogate" err.txt || return 1
+	expect_grep "line 7: .*lone surrogate.*low surrogate" err.txt || return 1
+	expect_grep "line 8: .*lone surrogate.*high surrogate" err.txt || return 1
+	expect_grep 'line 10: .*\\u0000 in a string' err.txt || return 1
+	expect_grep "line 11: duplicate key \"kind\" in the record" err.txt || return 1
+	expect_eq "error lines" 8 "$(wc -l <err.txt)"
+}
+
+# The 256 MiB line limit holds for a regular file on stdin (which read(2) answers with
+# as much as asked, not 64 KiB at a time as a pipe) as well as for a pipe. The long
+# line is a sparse file's hole: no disk, little time.
+long_line() {
+	local stage=$1 rc
+	truncate -s $((256 * 1024 * 1024 + 10)) long.ndjson
+	printf '\n{"kind":"note","n":2}\n' >>long.ndjson
+	"$stage" <long.ndjson >out.ndjson 2>err.txt
+	rc=$?
+	expect_eq "exit status from a file" 65 "$rc" || return 1
+	expect_eq "output from a file" '{"kind":"note","n":2}' "$(cat out.ndjson)" || return 1
+	expect_grep "line 1: line longer than 256 MiB" err.txt || return 1
+	expect_eq "error lines from a file" 1 "$(wc -l <err.txt)" || return 1
+	# shellcheck disable=SC2002 # a pipe, not the file, is the point here
+	cat long.ndjson | "$stage" >out.ndjson 2>err.txt
+	rc=$?
+	expect_eq "exit status from a pipe" 65 "$rc" || return 1
+	expect_eq "output from a pipe" '{"kind":"note","n":2}' "$(cat out.ndjson)" || return 1
+	expect_grep "line 1: line longer than 256 MiB" err.txt
+}
+
+# run_convention_tests STAGE...: every test above for each stage. Under valgrind
+# (TEST_UNDER_VALGRIND=1, make test-leaks) the two tests that read lines of 50 and 256
+# MiB are left to the normal suite (there they take minutes each and find nothing new),
+# and so is the flush test, whose 5 s limit is about time, not memory.
 run_convention_tests() {
 	local s
 	for s in "$@"; do
-		run_test "$s: bad lines are reported with their numbers, the rest comes out, exit 65" bad_input "$s"
+		if [ "${TEST_UNDER_VALGRIND:-0}" != 1 ]; then
+			run_test "$s: bad lines are reported with their numbers, the rest comes out, exit 65" bad_input "$s"
+			run_test "$s: a line over 256 MiB is skipped, from a file or a pipe" long_line "$s"
+		fi
 		run_test "$s: --strict stops at the first bad line" strict_stops "$s"
 		run_test "$s: > /dev/full exits 74 with a message" dev_full "$s"
 		run_test "$s: | head -n1 exits 0 with nothing on stderr" head_quiet "$s"
 		run_test "$s: --help, --version, a wrong option" help_and_version "$s"
-		run_test "$s: records are flushed before a read that would block" live_flush "$s"
+		if [ "${TEST_UNDER_VALGRIND:-0}" != 1 ]; then
+			run_test "$s: records are flushed before a read that would block" live_flush "$s"
+		fi
 		run_test "$s: arbitrary bytes never crash it" random_bytes "$s"
+		run_test "$s: duplicate keys, lone surrogates and \\u0000 are bad lines" ambiguous_json "$s"
 	done
 }

@@ -201,8 +201,8 @@ backoff_then_failed() {
 			expect_eq "status after attempt $attempt" "pending" "$(sql -c "SELECT status FROM scrape_jobs")" || return 1
 			# 30 s x 2^(attempt-1), +-20 %.
 			case $attempt in
-			1) [ "$delay" -ge 23 ] && [ "$delay" -le 36 ] || { echo "delay $delay s after attempt 1"; return 1; } ;;
-			2) [ "$delay" -ge 47 ] && [ "$delay" -le 72 ] || { echo "delay $delay s after attempt 2"; return 1; } ;;
+			1) if [ "$delay" -lt 23 ] || [ "$delay" -gt 36 ]; then echo "delay $delay s after attempt 1"; return 1; fi ;;
+			2) if [ "$delay" -lt 47 ] || [ "$delay" -gt 72 ]; then echo "delay $delay s after attempt 2"; return 1; fi ;;
 			esac
 			expect_eq "job_error passed on" "pending true" "$(jq -r '"\(.job_status) \(.stored)"' out.ndjson | tail -n 1)" || return 1
 		fi

@@ -17,7 +17,8 @@ export DATABASE_URL
 fake_pid=$!
 trap 'kill "$fake_pid" 2>/dev/null; "$root/scripts/local-pg.sh" stop >/dev/null 2>&1; rm -rf "$scratch"' EXIT
 for _ in $(seq 50); do [ -s "$scratch/port" ] && break; sleep 0.1; done
-export EBAY_API_BASE=http://127.0.0.1:$(cat "$scratch/port")
+EBAY_API_BASE=http://127.0.0.1:$(cat "$scratch/port")
+export EBAY_API_BASE
 export EBAY_APP_ID=TestApp-PRD-5ec7e7000 EBAY_CERT_ID=PRD-ce7t5ecret-9f8e
 export EBAY_CALLS_PER_MINUTE=60000 EBAY_RETRY_BASE_MS=50 WORKER_ID=t-worker LOG_FORMAT=text
 pipeline=$root/pipeline.sh
@@ -81,12 +82,12 @@ term_finishes_the_job() {
 }
 
 crash_returns_job() {
-	local pid i
+	local pid
 	reset || return 1
 	fault '{"path": "/services", "kind": "slow", "seconds": 3, "times": 1}'
 	"$pipeline" --once --env /dev/null 2>err.txt &
 	pid=$!
-	for i in $(seq 50); do pgrep -x ebay-fetch >/dev/null && break; sleep 0.1; done
+	for _ in $(seq 50); do pgrep -x ebay-fetch >/dev/null && break; sleep 0.1; done
 	sleep 0.5
 	pkill -KILL -x ebay-fetch || { echo "no ebay-fetch to kill"; return 1; }
 	wait "$pid" || { cat err.txt; return 1; }

@@ -123,7 +123,8 @@ money_format(const struct money_dec *d, char *buf, size_t n)
 	if (intlen > 0)
 		snprintf(buf, n, "%.*s.%s", intlen, digits, digits + intlen);
 	else
-		snprintf(buf, n, "0.%0*d%s", -intlen, 0, digits);
+		/* No integer digits: "0." then -intlen zeros (none for 0.72), then the digits. */
+		snprintf(buf, n, "0.%.*s%s", -intlen, "000000000000000000", digits);
 }
 
 void

@@ -27,6 +27,16 @@ struct scan {
 	const char *start, *p, *end;
 	struct ndj_record *r;
 	const char *why;
+	size_t nkeys;	   /* keys of the open objects, in r->keys */
+	char why_buf[160]; /* a reason that names something (a duplicate key) */
+};
+
+/* A key of an open object: its decoded bytes are in the line or, escaped, in r->arena. */
+struct ndj_key {
+	uint32_t hash, len;
+	size_t off;  /* of the decoded bytes, in the line or in the arena */
+	size_t pos;  /* of the key's opening quote in the line */
+	int decoded; /* off is in r->arena */
 };
 
 static int
@@ -84,12 +94,35 @@ is_hex(char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+static unsigned
+hex4(const char *p)
+{
+	unsigned v = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		char c = p[i];
+
+		v = v << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
 /* Check a string literal starting at s->p (the opening quote); leave p after it. */
+/* Whether p (a backslash) starts a \uXXXX escape that ends before end. */
+static int
+is_u_escape(const unsigned char *p, const unsigned char *end)
+{
+	return end - p >= 6 && p[0] == '\\' && p[1] == 'u' && is_hex((char)p[2]) && is_hex((char)p[3]) &&
+	       is_hex((char)p[4]) && is_hex((char)p[5]);
+}
+
 static int
 scan_string(struct scan *s, int *escaped)
 {
 	const unsigned char *p = (const unsigned char *)s->p + 1;
 	const unsigned char *end = (const unsigned char *)s->end;
+	unsigned cp;
 
 	*escaped = 0;
 	for (;;) {
@@ -134,10 +167,29 @@ scan_string(struct scan *s, int *escaped)
 				p += 2;
 				break;
 			case 'u':
-				if (end - p < 6 || !is_hex((char)p[2]) || !is_hex((char)p[3]) ||
-				    !is_hex((char)p[4]) || !is_hex((char)p[5])) {
+				if (!is_u_escape(p, end)) {
 					s->p = (const char *)p;
 					return scan_fail(s, "bad \\u escape in a string");
+				}
+				/*
+				 * What cJSON, PostgreSQL and C strings would read differently is
+				 * refused: U+0000 (a C string ends there) and a surrogate that is
+				 * not half of a pair (no character at all).
+				 */
+				cp = hex4((const char *)p + 2);
+				s->p = (const char *)p;
+				if (cp == 0)
+					return scan_fail(s, "\\u0000 in a string (NUL is not allowed)");
+				if (cp >= 0xdc00 && cp <= 0xdfff)
+					return scan_fail(s, "lone surrogate in a string: a low surrogate "
+							    "(\\uDC00-\\uDFFF) with no high one before it");
+				if (cp >= 0xd800 && cp <= 0xdbff) {
+					if (!is_u_escape(p + 6, end) ||
+					    (hex4((const char *)p + 8) & 0xfc00) != 0xdc00)
+						return scan_fail(
+							s, "lone surrogate in a string: a high surrogate "
+							   "(\\uD800-\\uDBFF) not followed by a low one");
+					p += 6;
 				}
 				p += 6;
 				break;
@@ -225,10 +277,115 @@ new_member(struct ndj_record *r)
 
 enum { WANT_VALUE, WANT_KEY, AFTER_VALUE };
 
+static const char *
+key_bytes(const struct scan *s, const struct ndj_key *k)
+{
+	return k->decoded ? s->r->arena.data + k->off : s->start + k->off;
+}
+
+/* Note a key of the innermost open object: its decoded bytes at off, and their hash. */
+static void
+push_key(struct scan *s, const char *lit, size_t off, size_t len, int decoded)
+{
+	struct ndj_record *r = s->r;
+	struct ndj_key *k;
+
+	if (s->nkeys == r->keys_cap) {
+		r->keys_cap = r->keys_cap ? r->keys_cap * 2 : 64;
+		r->keys = xrealloc(r->keys, r->keys_cap * sizeof(*r->keys));
+	}
+	k = &r->keys[s->nkeys++];
+	k->off = off;
+	k->len = (uint32_t)len;
+	k->decoded = decoded;
+	k->pos = (size_t)(lit - s->start);
+	k->hash = 0; /* computed only when the object has many keys */
+}
+
+static void
+hash_key(const struct scan *s, struct ndj_key *k)
+{
+	const unsigned char *b = (const unsigned char *)key_bytes(s, k);
+	uint32_t h = 2166136261u; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < k->len; i++)
+		h = (h ^ b[i]) * 16777619u;
+	k->hash = h;
+}
+
+static int
+key_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct ndj_key *x = a, *y = b;
+	int c;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	c = memcmp(key_bytes(ctx, x), key_bytes(ctx, y), x->len);
+	if (c != 0)
+		return c;
+	return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static int
+key_eq(const struct scan *s, const struct ndj_key *x, const struct ndj_key *y)
+{
+	return x->hash == y->hash && x->len == y->len &&
+	       memcmp(key_bytes(s, x), key_bytes(s, y), x->len) == 0;
+}
+
+/*
+ * An object closes: fail if two of its keys (r->keys[first..]) are equal, naming the
+ * key whose second occurrence comes first. Few keys are compared pairwise; many are
+ * sorted, so that no object makes this quadratic.
+ */
+static int
+check_keys(struct scan *s, size_t first, int top)
+{
+	struct ndj_key *k = s->r->keys + first, *dup = NULL;
+	size_t n = s->nkeys - first, i, j, o = 0;
+	const unsigned char *b;
+
+	if (n <= 8) {
+		for (j = 1; j < n && dup == NULL; j++)
+			for (i = 0; i < j && dup == NULL; i++)
+				if (key_eq(s, &k[i], &k[j]))
+					dup = &k[j];
+	} else {
+		for (i = 0; i < n; i++)
+			hash_key(s, &k[i]);
+		qsort_r(k, n, sizeof(*k), key_cmp, s);
+		for (i = 1; i < n; i++)
+			if (key_eq(s, &k[i - 1], &k[i]) && (dup == NULL || k[i].pos < dup->pos))
+				dup = &k[i];
+	}
+	s->nkeys = first;
+	if (dup == NULL)
+		return 0;
+	/* Name the key printably: it may hold anything. */
+	o = (size_t)snprintf(s->why_buf, sizeof(s->why_buf), "duplicate key \"");
+	b = (const unsigned char *)key_bytes(s, dup);
+	for (i = 0; i < dup->len && o < 60; i++) {
+		if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '"' && b[i] != '\\')
+			s->why_buf[o++] = (char)b[i];
+		else
+			o += (size_t)snprintf(s->why_buf + o, sizeof(s->why_buf) - o, "\\x%02x", b[i]);
+	}
+	snprintf(s->why_buf + o, sizeof(s->why_buf) - o, "%s\" in %s", i < dup->len ? "..." : "",
+		 top ? "the record" : "a nested object");
+	s->p = s->start + dup->pos;
+	s->why = s->why_buf;
+	return -1;
+}
+
 static int
 scan_line(struct scan *s)
 {
 	char stack[NDJ_MAX_DEPTH];
+	size_t first_key[NDJ_MAX_DEPTH]; /* where each open object's keys start in r->keys */
 	int depth = 0, state = WANT_VALUE, escaped;
 	struct ndj_record *r = s->r;
 	struct ndj_member *m = NULL;
@@ -252,6 +409,9 @@ scan_line(struct scan *s)
 				s->p++;
 				state = stack[depth - 1] == '{' ? WANT_KEY : WANT_VALUE;
 			} else if (*s->p == (stack[depth - 1] == '{' ? '}' : ']')) {
+				if (stack[depth - 1] == '{' &&
+				    check_keys(s, first_key[depth - 1], depth == 1) < 0)
+					return -1;
 				s->p++;
 				depth--;
 			} else {
@@ -267,14 +427,21 @@ scan_line(struct scan *s)
 			lit = s->p;
 			if (scan_string(s, &escaped) < 0)
 				return -1;
+			if (escaped) {
+				/* The arena may move as it grows: keep an offset for now. */
+				size_t off = r->arena.len;
+
+				ndj_decode_string(lit, (size_t)(s->p - lit), &r->arena);
+				push_key(s, lit, off, r->arena.len - off, 1);
+			} else {
+				push_key(s, lit, (size_t)(lit + 1 - s->start), (size_t)(s->p - lit) - 2, 0);
+			}
 			if (depth == 1) {
 				m = new_member(r);
 				m->text = lit;
 				if (escaped) {
-					/* The arena may move as it grows: keep an offset for now. */
-					m->key_off = r->arena.len;
-					ndj_decode_string(lit, (size_t)(s->p - lit), &r->arena);
-					m->key_len = r->arena.len - m->key_off;
+					m->key_off = r->keys[s->nkeys - 1].off;
+					m->key_len = r->keys[s->nkeys - 1].len;
 				} else {
 					m->key = lit + 1;
 					m->key_len = (size_t)(s->p - lit) - 2;
@@ -296,6 +463,7 @@ scan_line(struct scan *s)
 		case '[':
 			if (depth == NDJ_MAX_DEPTH)
 				return scan_fail(s, "nested deeper than 512 levels");
+			first_key[depth] = s->nkeys;
 			stack[depth++] = *s->p;
 			s->p++;
 			skip_ws(s);
@@ -345,15 +513,18 @@ ndj_record_free(struct ndj_record *r)
 	free(r->members);
 	r->members = NULL;
 	r->nmembers = r->members_cap = 0;
+	free(r->keys);
+	r->keys = NULL;
+	r->keys_cap = 0;
 	buf_free(&r->arena);
 	buf_free(&r->kind_buf);
 }
 
-int
-ndj_scan(struct ndj_record *r, char *line, size_t len)
+/* Scan line into r: the checks and the index of ndj_scan(), without the "kind". */
+static int
+scan_record(struct ndj_record *r, char *line, size_t len)
 {
-	struct scan s = { line, line, line + len, r, NULL };
-	const struct ndj_member *kind;
+	struct scan s = { line, line, line + len, r, NULL, 0, "" };
 	size_t i;
 
 	r->line = line;
@@ -363,13 +534,37 @@ ndj_scan(struct ndj_record *r, char *line, size_t len)
 	r->err[0] = '\0';
 	buf_reset(&r->arena);
 	if (scan_line(&s) < 0) {
-		snprintf(r->err, sizeof(r->err), "not valid JSON: %s (byte %zu)", s.why,
-			 (size_t)(s.p - s.start) + 1);
+		snprintf(r->err, sizeof(r->err), "%s%s (byte %zu)",
+			 s.why == s.why_buf ? "" : "not valid JSON: ", s.why, (size_t)(s.p - s.start) + 1);
 		return -1;
 	}
 	for (i = 0; i < r->nmembers; i++)
 		if (r->members[i].key == NULL)
 			r->members[i].key = r->arena.data + r->members[i].key_off;
+	return 0;
+}
+
+int
+ndj_check_object(const char *text, size_t len, char *err, size_t errlen)
+{
+	struct ndj_record r = { 0 };
+	int rc;
+
+	/* The scanner only reads the line; the cast is for the record's type. */
+	rc = scan_record(&r, (char *)(uintptr_t)text, len);
+	if (rc < 0)
+		snprintf(err, errlen, "%s", r.err);
+	ndj_record_free(&r);
+	return rc;
+}
+
+int
+ndj_scan(struct ndj_record *r, char *line, size_t len)
+{
+	const struct ndj_member *kind;
+
+	if (scan_record(r, line, len) < 0)
+		return -1;
 	kind = ndj_get(r, "kind");
 	if (kind == NULL || kind->val[0] != '"') {
 		snprintf(r->err, sizeof(r->err), "the record has no \"kind\" string");
@@ -386,7 +581,7 @@ ndj_get(const struct ndj_record *r, const char *key)
 {
 	size_t klen = strlen(key), i;
 
-	for (i = r->nmembers; i-- > 0;)
+	for (i = 0; i < r->nmembers; i++)
 		if (r->members[i].key_len == klen && memcmp(r->members[i].key, key, klen) == 0)
 			return &r->members[i];
 	return NULL;
@@ -396,20 +591,6 @@ int
 ndj_is_null(const struct ndj_member *m)
 {
 	return m == NULL || (m->val_len == 4 && memcmp(m->val, "null", 4) == 0);
-}
-
-static unsigned
-hex4(const char *p)
-{
-	unsigned v = 0;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		char c = p[i];
-
-		v = v << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-	}
-	return v;
 }
 
 static void
@@ -684,6 +865,12 @@ reader_fill(struct reader *rd)
 	}
 	if (rd->end + READ_CHUNK > rd->cap) {
 		rd->cap = rd->cap ? rd->cap * 2 : 4 * READ_CHUNK;
+		/*
+		 * No line is kept past NDJ_MAX_LINE, so never hold much more: a regular file
+		 * answers a read with all the room there is, not 64 KiB as a pipe does.
+		 */
+		if (rd->cap > NDJ_MAX_LINE + 2 * READ_CHUNK)
+			rd->cap = NDJ_MAX_LINE + 2 * READ_CHUNK;
 		rd->buf = xrealloc(rd->buf, rd->cap + 1);
 	}
 	if (poll(&pfd, 1, 0) == 0)
@@ -721,7 +908,7 @@ reader_line(struct reader *rd, char **line, size_t *len)
 			*line = rd->buf + rd->start;
 			*len = at - rd->start;
 			rd->start = nl ? at + 1 : at;
-			if (rd->discarding) {
+			if (rd->discarding || *len > NDJ_MAX_LINE) {
 				rd->discarding = 0;
 				return 2;
 			}

@@ -42,6 +42,8 @@ struct ndj_member {
 	size_t key_off; /* private: where an escaped key was decoded */
 };
 
+struct ndj_key; /* private to ndjson.c */
+
 /* One line, checked and indexed by ndj_scan(). Reused from line to line. */
 struct ndj_record {
 	char *line; /* the line without "\n" or "\r\n", NUL-terminated; owned by the reader */
@@ -53,8 +55,10 @@ struct ndj_record {
 	char err[256];	  /* why the record was refused, for the caller to report */
 	/* private */
 	size_t members_cap;
-	struct buf arena;    /* decoded escaped keys */
-	struct buf kind_buf; /* decoded kind */
+	struct buf arena;     /* decoded escaped keys */
+	struct buf kind_buf;  /* decoded kind */
+	struct ndj_key *keys; /* the keys of the objects open while scanning, for duplicates */
+	size_t keys_cap;
 };
 
 /* Free what a record holds (not the line, which belongs to the reader). */
@@ -63,10 +67,24 @@ void ndj_record_free(struct ndj_record *r);
 /*
  * Check that line (len bytes) is exactly one JSON object with a string "kind" and
  * index its members into r. Returns 0, or -1 with the reason in r->err.
+ *
+ * Stricter than RFC 8259 where JSON readers disagree, so that every reader of a record
+ * that passed (cJSON, PostgreSQL, the stages' C strings) sees one meaning: an object
+ * with two equal keys, at any depth, is refused (cJSON takes the first, PostgreSQL the
+ * last); so are the escape \u0000 and a \u escape of a lone surrogate (no character).
+ * Also refused: invalid UTF-8, raw control characters, nesting deeper than
+ * NDJ_MAX_DEPTH.
  */
 int ndj_scan(struct ndj_record *r, char *line, size_t len);
 
-/* The member named key (the last one, as most JSON readers do), or NULL. */
+/*
+ * Check that text (len bytes) is one JSON object under the rules of ndj_scan(), with
+ * no "kind" needed: for JSON read with cJSON from elsewhere than a record (a rules
+ * file). Returns 0, or -1 with the reason in err.
+ */
+int ndj_check_object(const char *text, size_t len, char *err, size_t errlen);
+
+/* The member named key (keys are unique: ndj_scan() refuses duplicates), or NULL. */
 const struct ndj_member *ndj_get(const struct ndj_record *r, const char *key);
 
 /* Whether a member is absent or null. */

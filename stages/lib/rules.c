@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "ndjson.h"
 
 static const struct {
 	const char *name;
@@ -97,7 +98,9 @@ rules_add_json(struct rule_list *l, const char *json, size_t len, char *err, siz
 		rc = -1;
 		goto out;
 	}
-	cJSON_ArrayForEach(o, array) if ((rc = add_one(l, o, err, errlen)) < 0) goto out;
+	cJSON_ArrayForEach (o, array)
+		if ((rc = add_one(l, o, err, errlen)) < 0)
+			goto out;
 out:
 	cJSON_Delete(array);
 	return rc;
@@ -107,7 +110,7 @@ int
 rules_load_file(struct rule_list *l, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
-	char *line = NULL, why[200];
+	char *line = NULL, why[200] = "";
 	size_t cap = 0;
 	ssize_t len;
 	unsigned long lineno = 0;
@@ -125,9 +128,10 @@ rules_load_file(struct rule_list *l, const char *path, char *err, size_t errlen)
 			line[--len] = '\0';
 		if (len == 0 || line[0] == '#')
 			continue;
-		o = cJSON_ParseWithLength(line, (size_t)len);
-		if (o == NULL) {
-			snprintf(err, errlen, "%s:%lu: not a JSON rule object", path, lineno);
+		/* The record scanner's rules first, so that cJSON reads no duplicate key. */
+		if (ndj_check_object(line, (size_t)len, why, sizeof(why)) < 0 ||
+		    (o = cJSON_ParseWithLength(line, (size_t)len)) == NULL) {
+			snprintf(err, errlen, "%s:%lu: not a JSON rule object: %s", path, lineno, why);
 			rc = -1;
 			break;
 		}
