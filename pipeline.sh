@@ -103,6 +103,22 @@ trap cleanup EXIT
 claim-job --release --worker "$WORKER_ID" 2>/dev/null || true
 
 failures=0
+first_failure=
+# After a failure: stop for good on 78 (retrying cannot help: wrong password, no such
+# database, not migrated); with --once, give up on 75 after DB_RECONNECT_SECONDS (60).
+give_up_on() {
+	local status=$1 now
+	if [ "$status" -eq 78 ]; then
+		log error "stopping: the configuration must be fixed first (see the message above)"
+		exit 78
+	fi
+	now=$(date +%s)
+	first_failure=${first_failure:-$now}
+	if [ "$once" = 1 ] && [ $((now - first_failure)) -ge "${DB_RECONNECT_SECONDS:-60}" ]; then
+		log error "giving up after $((now - first_failure)) s of failures (--once)"
+		exit 75
+	fi
+}
 backoff() {
 	local delay=$((1 << (failures < 6 ? failures : 6)))
 	log warn "waiting ${delay} s before trying again"
@@ -152,6 +168,7 @@ while [ "$stopping" = 0 ]; do
 		failures=$((failures + 1))
 		log error "claim-job failed (status $status)"
 		[ "$stopping" = 1 ] && break
+		give_up_on "$status"
 		backoff
 		continue
 	fi
@@ -168,16 +185,26 @@ while [ "$stopping" = 0 ]; do
 	beat=$!
 	if run_job "$work/job.ndjson"; then
 		failures=0
+		first_failure=
 		jq -r 'select(.kind == "job_done") | "job \(.job_id): done, valuation \(.valuation_id)"' \
 			"$work/out.ndjson" | while IFS= read -r line; do log info "$line"; done
 		jq -r 'select(.kind == "job_error") | "job \(.job_id): \(.error) (\(.job_status // "?"))"' \
 			"$work/out.ndjson" | while IFS= read -r line; do log warn "$line"; done
 	else
 		status=$?
-		failures=$((failures + 1))
-		log error "job $job_id: a stage failed (status $status); returning the job to the queue"
-		claim-job --release --worker "$WORKER_ID" 2>/dev/null || true
-		[ "$stopping" = 0 ] && backoff
+		if [ "$status" -eq 65 ]; then
+			# A stage refused the job record itself: running it again cannot help.
+			log error "job $job_id: a stage refused the job (status 65); failing it"
+			jq -cn --arg j "$job_id" '{kind: "job_error", job_id: $j, retryable: false,
+				error: "a stage refused the job record (exit status 65): see the worker log"}' |
+				cat "$work/job.ndjson" - | store --worker "$WORKER_ID" >/dev/null || true
+		else
+			failures=$((failures + 1))
+			log error "job $job_id: a stage failed (status $status); returning the job to the queue"
+			claim-job --release --worker "$WORKER_ID" 2>/dev/null || true
+			give_up_on "$status"
+			[ "$stopping" = 0 ] && backoff
+		fi
 	fi
 	kill -- "-$beat" 2>/dev/null || true
 	wait "$beat" 2>/dev/null || true

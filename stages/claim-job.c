@@ -22,9 +22,13 @@
  * due, best priority first, oldest first. The pending side walks the distinct
  * priorities (a skip scan, one index probe each) and, within each, the due jobs from
  * the oldest: the index is never stepped through over jobs waiting out a backoff.
- * Rows are locked only as the LIMIT pulls them. A stale job on its last attempt is
- * failed rather than run again.
+ * The walk stops after WALK_PRIORITIES distinct priorities, so that a queue with
+ * thousands of priorities in backoff still claims fast; beyond them, due jobs are
+ * taken oldest first. Rows are locked only as the LIMIT pulls them. A job that has
+ * used up its attempts is failed with the reason rather than run again: a stale one,
+ * and a pending one (which only a manual change makes) through an index of its own.
  */
+#define WALK_PRIORITIES "100"
 static const char claim_sql[] =
 	"WITH RECURSIVE\n"
 	" srcs AS MATERIALIZED (\n"
@@ -35,26 +39,46 @@ static const char claim_sql[] =
 	"  WHERE status = 'running' AND locked_at < now() - make_interval(secs => $2::int)\n"
 	"   AND attempts >= max_attempts\n"
 	"  RETURNING id),\n"
+	" spent AS (\n"
+	"  UPDATE scrape_jobs SET status = 'failed', completed_at = now(), locked_at = NULL,\n"
+	"   worker_id = NULL, error_message = 'used up its ' || max_attempts || ' attempts'\n"
+	"    || coalesce(' (last error: ' || error_message || ')', '')\n"
+	"  WHERE id IN (SELECT id FROM scrape_jobs WHERE status = 'pending'\n"
+	"   AND attempts >= max_attempts ORDER BY run_at LIMIT 100 FOR UPDATE SKIP LOCKED)\n"
+	"  RETURNING id, error_message),\n"
+	" spent_logged AS (\n"
+	"  INSERT INTO scrape_job_logs (job_id, log_level, message)\n"
+	"  SELECT id, 'error', error_message FROM spent),\n"
 	" stale AS (\n"
 	"  SELECT j.id, 0 AS part FROM scrape_jobs j\n"
 	"  WHERE j.status = 'running' AND j.locked_at < now() - make_interval(secs => $2::int)\n"
 	"   AND j.attempts < j.max_attempts AND j.source_id IN (SELECT id FROM srcs)\n"
 	"  ORDER BY j.locked_at LIMIT $1::int FOR NO KEY UPDATE SKIP LOCKED),\n"
 	" prios AS (\n"
-	"  (SELECT priority AS p FROM scrape_jobs WHERE status = 'pending' ORDER BY priority LIMIT 1)\n"
+	"  (SELECT priority AS p, 1 AS depth FROM scrape_jobs\n"
+	"   WHERE status = 'pending' AND attempts < max_attempts ORDER BY priority LIMIT 1)\n"
 	"  UNION ALL\n"
-	"  SELECT (SELECT j.priority FROM scrape_jobs j WHERE j.status = 'pending' AND j.priority > prios.p\n"
-	"          ORDER BY j.priority LIMIT 1)\n"
-	"  FROM prios WHERE prios.p IS NOT NULL),\n"
+	"  SELECT (SELECT j.priority FROM scrape_jobs j WHERE j.status = 'pending'\n"
+	"          AND j.attempts < j.max_attempts AND j.priority > prios.p\n"
+	"          ORDER BY j.priority LIMIT 1), prios.depth + 1\n"
+	"  FROM prios WHERE prios.p IS NOT NULL AND prios.depth < " WALK_PRIORITIES "),\n"
 	" due AS (\n"
 	"  SELECT d.id, 1 AS part FROM prios CROSS JOIN LATERAL (\n"
 	"   SELECT j.id FROM scrape_jobs j\n"
-	"   WHERE j.status = 'pending' AND j.priority = prios.p AND j.run_at <= now()\n"
-	"    AND j.source_id IN (SELECT id FROM srcs)\n"
+	"   WHERE j.status = 'pending' AND j.attempts < j.max_attempts AND j.priority = prios.p\n"
+	"    AND j.run_at <= now() AND j.source_id IN (SELECT id FROM srcs)\n"
 	"   ORDER BY j.run_at LIMIT $1::int FOR NO KEY UPDATE SKIP LOCKED) d\n"
 	"  WHERE prios.p IS NOT NULL),\n"
+	" walked AS (SELECT max(p) AS last, count(p) AS n FROM prios),\n"
+	" beyond AS (\n"
+	"  SELECT j.id, 2 AS part FROM scrape_jobs j\n"
+	"  WHERE j.status = 'pending' AND j.attempts < j.max_attempts AND j.run_at <= now()\n"
+	"   AND (SELECT n FROM walked) >= " WALK_PRIORITIES " AND j.priority > (SELECT last FROM walked)\n"
+	"   AND j.source_id IN (SELECT id FROM srcs)\n"
+	"  ORDER BY j.run_at LIMIT $1::int FOR NO KEY UPDATE SKIP LOCKED),\n"
 	" picked AS MATERIALIZED (\n"
-	"  SELECT id FROM (SELECT id FROM stale UNION ALL SELECT id FROM due) u LIMIT $1::int),\n"
+	"  SELECT id FROM (SELECT id FROM stale UNION ALL SELECT id FROM due\n"
+	"   UNION ALL SELECT id FROM beyond) u LIMIT $1::int),\n"
 	" claimed AS (\n"
 	"  UPDATE scrape_jobs j SET status = 'running', worker_id = $4, locked_at = now(),\n"
 	"   started_at = now(), attempts = j.attempts + 1, error_message = NULL\n"
@@ -80,7 +104,7 @@ static const char claim_sql[] =
 	"      'rule_value', r.rule_value, 'priority', r.priority) ORDER BY r.priority, r.id), '[]')\n"
 	"    FROM source_rules r WHERE r.source_id = c.source_id AND r.active),\n"
 	"  'fx_rates', coalesce((SELECT fx FROM rates), '{}'))::text,\n"
-	"  (SELECT count(*) FROM expired)\n"
+	"  (SELECT count(*) FROM expired) + (SELECT count(*) FROM spent)\n"
 	"FROM claimed c JOIN sources s ON s.id = c.source_id\n"
 	"LEFT JOIN attributions a ON a.intake_id = c.intake_id\n"
 	"ORDER BY c.priority, c.run_at";
@@ -88,12 +112,21 @@ static const char claim_sql[] =
 static const char touch_sql[] =
 	"UPDATE scrape_jobs SET locked_at = now() WHERE worker_id = $1 AND status = 'running'";
 
+/* Back to pending at once, or failed when the job has used up its attempts. */
 static const char release_sql[] =
 	"WITH released AS (\n"
-	" UPDATE scrape_jobs SET status = 'pending', worker_id = NULL, locked_at = NULL, run_at = now()\n"
-	" WHERE worker_id = $1 AND status = 'running' RETURNING id)\n"
+	" UPDATE scrape_jobs SET\n"
+	"  status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,\n"
+	"  completed_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,\n"
+	"  error_message = CASE WHEN attempts < max_attempts THEN error_message\n"
+	"   ELSE 'used up its ' || max_attempts || ' attempts: the worker ' || $1\n"
+	"    || ' stopped or a stage failed on each' END,\n"
+	"  worker_id = NULL, locked_at = NULL, run_at = now()\n"
+	" WHERE worker_id = $1 AND status = 'running' RETURNING id, status, error_message)\n"
 	"INSERT INTO scrape_job_logs (job_id, log_level, message)\n"
-	"SELECT id, 'warn', 'released by ' || $1 || ' (worker restart)' FROM released";
+	"SELECT id, CASE WHEN status = 'failed' THEN 'error' ELSE 'warn' END,\n"
+	" CASE WHEN status = 'failed' THEN error_message\n"
+	"  ELSE 'released by ' || $1 || ' (worker restart or a failed stage)' END FROM released";
 
 static volatile sig_atomic_t stopping;
 
@@ -131,8 +164,9 @@ help(void)
 	       "\n"
 	       "Claimable: pending jobs whose run_at has come, best priority first, then\n"
 	       "oldest; and running jobs locked longer than JOB_LOCK_TIMEOUT_SECONDS (300).\n"
-	       "Exit status: 0 ok (also when nothing was claimed), 64 usage, 74 I/O error,\n"
-	       "75 the database cannot be reached (try again).\n");
+	       "Exit status: 0 ok (also when nothing was claimed), 64 usage, 70 internal,\n"
+	       "74 I/O error, 75 the database cannot be reached (try again), 78 configuration:\n"
+	       "wrong password, no such database, bad sslmode or URL, not migrated.\n");
 }
 
 /* Claim once and write the records. Returns how many, or -1 on a database error. */
@@ -233,7 +267,8 @@ main(int argc, char **argv)
 
 	if (db_connect(&db) < 0) {
 		ndj_close_output();
-		return EXIT_TEMPFAIL;
+		log_cleanup();
+		return db_exit_status(&db);
 	}
 	if (mode) {
 		const char *params[1] = { worker };
@@ -241,7 +276,7 @@ main(int argc, char **argv)
 					mode == 't' ? touch_sql : release_sql, 1, params);
 
 		if (res == NULL)
-			status = EXIT_TEMPFAIL;
+			status = db_lost(&db) || db.permanent ? db_exit_status(&db) : EXIT_SOFTWARE;
 		else
 			log_info("%s %s job(s) of %s", mode == 't' ? "touched" : "released", PQcmdTuples(res),
 				 worker);
@@ -280,7 +315,7 @@ main(int argc, char **argv)
 			break;
 	}
 	if (n < 0)
-		status = db_lost(&db) ? EXIT_TEMPFAIL : EXIT_SOFTWARE;
+		status = db_lost(&db) || db.permanent ? db_exit_status(&db) : EXIT_SOFTWARE;
 out:
 	db_close(&db);
 	if (ndj_close_output() != EXIT_OK && status == EXIT_OK)

@@ -104,7 +104,50 @@ ebay_down_job_retried_later() {
 	expect_grep "eBay Finding answered HTTP 503" err.txt
 }
 
+# A job no collector can do, at the best priority, with 5 others behind it: it ends
+# failed with a reason, and the 5 others run (issue: it cycled forever and starved them).
+bad_job_does_not_starve() {
+	local i
+	reset || return 1
+	sql -c "UPDATE scrape_jobs SET priority = 10;
+		INSERT INTO sources (id, name, adapter_type) VALUES
+			('8b3f4e5d-0000-4000-8000-0000000000ff', 'A shop', 'shop_scraper');
+		INSERT INTO scrape_jobs (intake_id, source_id, priority, max_attempts)
+		VALUES ('7a2e3d4c-0000-4000-8000-000000000001', '8b3f4e5d-0000-4000-8000-0000000000ff', 1, 3)" || return 1
+	for i in 2 3 4 5; do
+		sql -c "INSERT INTO intakes (id) VALUES ('7a2e3d4c-0000-4000-8000-00000000000$i');
+			INSERT INTO attributions (intake_id, year, mintmark, denomination, series)
+			VALUES ('7a2e3d4c-0000-4000-8000-00000000000$i', 1921, 'S', 'dollar', 'Morgan');
+			INSERT INTO scrape_jobs (intake_id, source_id, priority)
+			VALUES ('7a2e3d4c-0000-4000-8000-00000000000$i', '8b3f4e5d-0000-4000-8000-000000000001', 10)" || return 1
+	done
+	timeout 120 "$pipeline" --once --env /dev/null 2>err.txt || { tail -n 20 err.txt; return 1; }
+	expect_eq "good jobs" "completed 5" "$(sql -F ' ' -c "SELECT status, count(*) FROM scrape_jobs WHERE priority = 10 GROUP BY 1")" || return 1
+	expect_eq "bad job" "failed" "$(sql -c "SELECT status FROM scrape_jobs WHERE priority = 1")" || return 1
+	sql -c "SELECT error_message FROM scrape_jobs WHERE priority = 1" >reason.txt
+	[ -s reason.txt ] || { echo "the bad job failed with no reason"; return 1; }
+	expect_eq "attempts within max_attempts" t "$(sql -c "SELECT attempts <= max_attempts FROM scrape_jobs WHERE priority = 1")"
+}
+
+# --once gives up after a bounded wait when the database cannot be reached, and a
+# configuration error stops the worker at once.
+once_gives_up_without_database() {
+	local rc t0
+	t0=$(date +%s)
+	DATABASE_URL=postgresql://coin:s3cretpw@127.0.0.1:1/coin DB_RECONNECT_SECONDS=2 \
+		timeout 60 "$pipeline" --once --env /dev/null 2>err.txt
+	rc=$?
+	expect_eq "status, unreachable" 75 "$rc" || { tail err.txt; return 1; }
+	[ $(($(date +%s) - t0)) -le 10 ] || { echo "took $(($(date +%s) - t0)) s"; return 1; }
+	DATABASE_URL=${DATABASE_URL%/*}/nosuchdb timeout 60 "$pipeline" --env /dev/null 2>err.txt
+	rc=$?
+	expect_eq "status, no such database" 78 "$rc" || { tail err.txt; return 1; }
+	if grep -q s3cretpw err.txt; then echo "the password was printed"; return 1; fi
+}
+
 run_test "pipeline.sh --once runs every pending job to completion" once_runs_every_job
+run_test "a job no collector can do fails with a reason and starves no other" bad_job_does_not_starve
+run_test "no database: --once gives up (75); a configuration error stops at once (78)" once_gives_up_without_database
 run_test "pipeline.sh reads the env file literally" env_file_read
 run_test "SIGTERM while waiting for jobs: stops at once, status 0" term_while_waiting
 run_test "SIGTERM during a job: the job completes, then it stops" term_finishes_the_job
