@@ -23,6 +23,24 @@ pipeline=$root/pipeline.sh
 
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"; }
 fault() { curl -s -X POST -d "$1" "$EBAY_API_BASE/_fault" >/dev/null; }
+# The processes named NAME of the workers of supervisor P (each worker is a session of
+# its own), so that the tests never touch other pipelines' stages.
+descendants() {
+	local w
+	for w in $(pgrep -P "$2"); do
+		pgrep -s "$w" -x "$1"
+	done
+}
+# Wait until a job is running (claimed), up to 20 s.
+wait_running() {
+	local i
+	for i in $(seq 200); do
+		[ "$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'running'")" -gt 0 ] && return 0
+		sleep 0.1
+	done
+	echo "no job started"
+	return 1
+}
 reset() {
 	export COIN_PRICER_STATE_DIR=$PWD/state
 	fault '{"clear": true}'
@@ -71,11 +89,11 @@ term_finishes_the_job() {
 	fault '{"path": "/services", "kind": "slow", "seconds": 2, "times": 1}'
 	"$pipeline" --env /dev/null 2>err.txt &
 	pid=$!
-	sleep 1
+	wait_running || return 1
 	kill -TERM "$pid"
 	wait "$pid"
 	expect_eq "status" 0 "$?" || return 1
-	expect_eq "job" "completed" "$(sql -c "SELECT status FROM scrape_jobs")" || return 1
+	expect_eq "job" "completed" "$(sql -c "SELECT status FROM scrape_jobs")" || { cat err.txt; return 1; }
 	expect_grep "stopping after the current job" err.txt
 }
 
@@ -85,9 +103,11 @@ crash_returns_job() {
 	fault '{"path": "/services", "kind": "slow", "seconds": 3, "times": 1}'
 	"$pipeline" --once --env /dev/null 2>err.txt &
 	pid=$!
-	for i in $(seq 50); do pgrep -x ebay-fetch >/dev/null && break; sleep 0.1; done
+	wait_running || return 1
 	sleep 0.5
-	pkill -KILL -x ebay-fetch || { echo "no ebay-fetch to kill"; return 1; }
+	i=$(descendants ebay-fetch "$pid")
+	if [ -z "$i" ]; then echo "no ebay-fetch to kill"; return 1; fi
+	kill -KILL "$i"
 	wait "$pid" || { cat err.txt; return 1; }
 	expect_grep "returning the job to the queue" err.txt || return 1
 	# --once went on: the job was claimed again and done on the second attempt.

@@ -36,3 +36,23 @@ CREATE INDEX IF NOT EXISTS scrape_jobs_due_at ON scrape_jobs (run_at)
 CREATE INDEX IF NOT EXISTS scrape_jobs_spent ON scrape_jobs (run_at)
     WHERE status = 'pending' AND attempts >= max_attempts;
 DROP INDEX IF EXISTS scrape_jobs_pending;
+
+-- A job leaving "running" makes room in its worker's pipeline: claim-job --follow
+-- listens on coin_pricer_done (payload: the worker) as on coin_pricer_jobs.
+CREATE OR REPLACE FUNCTION coin_pricer_notify_pending() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status = 'pending' AND (TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM 'pending') THEN
+        PERFORM pg_notify('coin_pricer_jobs', NEW.id::text);
+    END IF;
+    IF TG_OP = 'UPDATE' AND OLD.status = 'running' AND NEW.status <> 'running' THEN
+        PERFORM pg_notify('coin_pricer_done', coalesce(OLD.worker_id, ''));
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Pending jobs by source: the claim fails those of sources no collector of the worker
+-- handles, through this index rather than a scan of the queue.
+CREATE INDEX IF NOT EXISTS scrape_jobs_pending_source ON scrape_jobs (source_id)
+    WHERE status = 'pending';

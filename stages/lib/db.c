@@ -307,20 +307,25 @@ db_listen(struct db *db, const char *channel)
 }
 
 int
-db_wait_notify(struct db *db, int timeout_ms)
+db_wait_notify(struct db *db, int timeout_ms, int watch_fd)
 {
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	PGnotify *n;
 	int got = 0, rc;
 
-	pfd.fd = PQsocket(db->conn);
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	if (pfd.fd < 0)
+	pfd[0].fd = PQsocket(db->conn);
+	pfd[0].events = POLLIN;
+	pfd[0].revents = 0;
+	pfd[1].fd = watch_fd;
+	pfd[1].events = 0; /* errors and hang-ups are always reported */
+	pfd[1].revents = 0;
+	if (pfd[0].fd < 0)
 		return -1;
-	rc = poll(&pfd, 1, timeout_ms);
+	rc = poll(pfd, watch_fd >= 0 ? 2 : 1, timeout_ms);
 	if (rc < 0)
 		return -1;
+	if (watch_fd >= 0 && (pfd[1].revents & (POLLERR | POLLHUP | POLLNVAL)))
+		return 2;
 	if (rc == 0)
 		return 0;
 	if (!PQconsumeInput(db->conn))

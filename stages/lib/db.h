@@ -57,9 +57,10 @@ int db_listen(struct db *db, const char *channel);
 /*
  * Wait up to timeout_ms for a notification (or for the connection to become readable).
  * Returns 1 when one arrived, 0 on timeout, -1 when the connection failed or a signal
- * interrupted the wait (errno EINTR).
+ * interrupted the wait (errno EINTR). With watch_fd >= 0, also returns 2 as soon as
+ * that descriptor reports an error or hang-up (the reader of a pipe went away).
  */
-int db_wait_notify(struct db *db, int timeout_ms);
+int db_wait_notify(struct db *db, int timeout_ms, int watch_fd);
 
 void db_close(struct db *db);
 
