@@ -304,11 +304,22 @@ follow(struct db *db, const struct follow *f)
 		if (n > 0)
 			continue;
 		if (f->once) {
-			/* Nothing claimed: with room left, the queue is empty for now. */
+			/*
+			 * Nothing claimed: for want of jobs or of room? Only this process claims
+			 * for its worker, so once there is room, there is at least as much at the
+			 * next claim: when that one finds nothing, the queue is empty.
+			 */
 			if ((running = running_jobs(db, f)) < 0)
 				goto failed;
-			if (running < f->in_flight_n)
-				break;
+			if (running < f->in_flight_n) {
+				n = claim(db, f->limit, f->timeout, f->adapter, f->worker, f->in_flight,
+					  f->max_seconds, f->collects);
+				if (n < 0)
+					goto failed;
+				if (n == 0)
+					break;
+				continue;
+			}
 		}
 		ms = next_touch - clock_ms();
 		if (ms > f->poll_seconds * 1000.0)
