@@ -17,10 +17,10 @@ export DATABASE_URL
 python3 "$here/tests/fake_ebay.py" --port-file "$work/port" --log /dev/null 2>/dev/null &
 fake=$!
 trap 'kill "$fake" 2>/dev/null; "$here/scripts/local-pg.sh" stop >/dev/null 2>&1; rm -rf "$work"' EXIT
-for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s "$work/port" ] && break; sleep 0.1; done
 EBAY_API_BASE=http://127.0.0.1:$(cat "$work/port")
 export EBAY_API_BASE
-export EBAY_APP_ID=BenchApp-PRD-000000000 EBAY_CERT_ID=PRD-bench-cert-0000 EBAY_CALLS_PER_MINUTE=1000000
+export EBAY_APP_ID=BenchApp-PRD-000000000 EBAY_CERT_ID=PRD-bench-cert-0000 EBAY_CALLS_PER_MINUTE=100000
 export EBAY_DAILY_CALL_LIMIT=100000000
 
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"; }
@@ -49,7 +49,7 @@ measure() {
 	seed
 	x0=$(xacts)
 	t0=$(date +%s%N)
-	"$@" >/dev/null 2>"$work/err" || { tail -n 5 "$work/err" >&2; return 1; }
+	"$@" >/dev/null 2>"$work/err" || { grep -v "^ " "$work/err" | tail -n 8 >&2; return 1; }
 	t1=$(date +%s%N)
 	x1=$(xacts)
 	finished=$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'completed'")
