@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The coin-pricer worker: claims a job, runs it through every stage, and again, until
-# SIGTERM. Keeps the job's lock alive while it runs, returns it to the queue when a stage
-# fails, backs off when the database or eBay is down, and stops cleanly.
+# The coin-pricer worker: one long-lived pipeline per worker, watched and restarted.
 #
-#   claim-job | ebay-fetch | filter-junk | normalize-usd | store | valuate | store
+#   claim-job --follow | ebay-fetch | filter-junk | normalize-usd | store | valuate | store
 #
-# usage: pipeline.sh [--once] [--env FILE]
-#   --once      stop when no job is left (default: wait for jobs until SIGTERM)
-#   --env FILE  read settings from FILE (default: .env in the current folder, if any)
+# usage: pipeline.sh [--once] [--workers K] [--in-flight N] [--grace SECONDS] [--env FILE]
+#   --once           stop when no job is left (default: wait for jobs until SIGTERM)
+#   --workers K      run K pipelines, worker ids WORKER_ID-1 ... WORKER_ID-K (default 1:
+#                    one pipeline with WORKER_ID itself)
+#   --in-flight N    jobs each pipeline holds at once (default 4)
+#   --grace SECONDS  on SIGTERM, how long the jobs in flight may take to finish before
+#                    they are stopped and returned to the queue (default 30)
+#   --env FILE       read settings from FILE (default: .env in the current folder, if any)
 # Settings (environment or the env file): DATABASE_URL, WORKER_ID, POLL_INTERVAL_SECONDS,
 # JOB_LOCK_TIMEOUT_SECONDS, EBAY_* (see ebay-fetch --help), LOG_LEVEL, LOG_FORMAT.
 set -euo pipefail
@@ -18,14 +21,32 @@ if [ -x "$here/bin/claim-job" ]; then
 fi
 export PATH
 
+# The collectors: which adapter_types (an SQL LIKE pattern) which executable collects.
+# Adding a collector is adding its line here; jobs of any other adapter_type fail with
+# the reason instead of being claimed.
+collector_adapters='ebay_%'
+collector=ebay-fetch
+
 once=0
+workers=1
+in_flight=4
+grace=30
 env_file=.env
+number() {
+	if ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -lt "$3" ]; then
+		echo "pipeline.sh: $1 wants a whole number of at least $3, not '$2'" >&2
+		exit 64
+	fi
+}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--once) once=1 ;;
+	--workers) number "$1" "${2:-}" 1 && workers=$2 && shift ;;
+	--in-flight) number "$1" "${2:-}" 1 && in_flight=$2 && shift ;;
+	--grace) number "$1" "${2:-}" 0 && grace=$2 && shift ;;
 	--env) env_file=${2:?--env needs a file}; shift ;;
 	--help)
-		sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -61,126 +82,185 @@ elif [ "$env_file" != .env ]; then
 fi
 
 export WORKER_ID=${WORKER_ID:-$(hostname):$$}
-poll=${POLL_INTERVAL_SECONDS:-5}
-lock_timeout=${JOB_LOCK_TIMEOUT_SECONDS:-300}
-heartbeat=$((lock_timeout / 3 > 1 ? lock_timeout / 3 : 1))
 if [ -z "${LOG_FORMAT:-}" ]; then
 	if [ -t 2 ]; then LOG_FORMAT=text; else LOG_FORMAT=json; fi
 fi
 export LOG_FORMAT
 
+# A log line without starting a process: the supervisor logs only at starts, stops and
+# failures, never per job (store logs each finished job).
 log() {
-	local level=$1
+	local level=$1 msg
 	shift
 	if [ "$LOG_FORMAT" = json ]; then
-		jq -cn --arg l "$level" --arg m "$*" --arg w "$WORKER_ID" \
-			'{ts: (now | strftime("%Y-%m-%dT%H:%M:%SZ")), level: $l, program: "pipeline.sh", worker: $w, msg: $m}' >&2
+		msg=$*
+		msg=${msg//\\/\\\\}
+		msg=${msg//\"/\\\"}
+		printf '{"ts":"%(%Y-%m-%dT%H:%M:%SZ)T","level":"%s","program":"pipeline.sh","worker":"%s","msg":"%s"}\n' \
+			-1 "$level" "${WORKER_ID//\"/}" "$msg" >&2
 	else
 		echo "pipeline.sh: $level: $*" >&2
 	fi
 }
 
-stopping=0
-running=
+worker_id() {
+	if [ "$workers" -eq 1 ]; then echo "$WORKER_ID"; else echo "$WORKER_ID-$1"; fi
+}
+
+# One worker: after a delay, the pipeline. Every process of it carries the parent-death
+# signal, so that none outlives the supervisor: supervisor > worker > pipeline > stages.
+# The worker looks at its stages once a second (one sleep, never a process per job): when one
+# ends while the stage before it still runs, the pipeline is broken and all of it is
+# stopped. SIGTERM stops the claiming; the jobs in flight then have GRACE seconds.
+# shellcheck disable=SC2016 # expanded by the pipeline's own shell
+pipeline_script='set -o pipefail
+d="setpriv --pdeathsig KILL" id=$1
+$d claim-job --follow --in-flight "$2" $3 --collects "$4" --worker "$id" | $d "$5" | $d filter-junk |
+	$d normalize-usd | $d store --worker "$id" | $d valuate | $d store --worker "$id" >/dev/null'
+# shellcheck disable=SC2016 # expanded by the worker's own shell
+worker_script='set -uo pipefail
+delay=$1 grace=$2
+shift 2
+stop_at= told= pids=()
+# Stop the claiming: SIGTERM to claim-job, once it is claim-job (not still setpriv).
 on_term() {
-	if [ "$stopping" = 1 ] && [ -n "$running" ]; then
-		log warn "second signal: stopping the job now; it goes back to the queue"
-		kill -TERM -- "-$running" 2>/dev/null || true
+	local comm=
+	stop_at=${stop_at:-$((SECONDS + grace))}
+	[ -z "$told" ] && [ ${#pids[@]} -eq 7 ] || return 0
+	{ read -r comm <"/proc/${pids[0]}/comm"; } 2>/dev/null
+	[ "$comm" = claim-job ] && kill -TERM "${pids[0]}" 2>/dev/null && told=1
+	return 0
+}
+trap on_term TERM INT
+nap() { sleep "$1" & wait $!; }
+[ "$delay" -gt 0 ] && nap "$delay"
+[ -n "$stop_at" ] && exit 0
+setpriv --pdeathsig KILL bash -c "$@" &
+job=$!
+state() { { read -r _ _ s _ <"/proc/$1/stat"; } 2>/dev/null && echo "$s" || echo X; }
+# The stages, in the order they were started.
+while [ ${#pids[@]} -lt 7 ] && kill -0 "$job" 2>/dev/null; do
+	nap 0.05
+	sorted=()
+	for p in /proc/[0-9]*; do
+		{ read -r pid _ _ ppid _ <"$p/stat"; } 2>/dev/null || continue
+		[ "$ppid" = "$job" ] && sorted[pid]=1
+	done
+	pids=("${!sorted[@]}")
+done
+[ -n "$stop_at" ] && on_term
+while kill -0 "$job" 2>/dev/null; do
+	nap 1
+	[ -n "$stop_at" ] && on_term
+	broken=
+	for ((i = 1; i < ${#pids[@]}; i++)); do
+		case $(state "${pids[i]}") in Z | X) ;; *) continue ;; esac
+		case $(state "${pids[i - 1]}") in Z | X) ;; *) broken=1 ;; esac
+	done
+	if [ -n "$broken" ] || { [ -n "$stop_at" ] && [ "$SECONDS" -ge "$stop_at" ]; }; then
+		if [ -n "$broken" ]; then
+			echo "pipeline.sh: error: a stage ended while the one before it ran: stopping the pipeline" >&2
+		else
+			echo "pipeline.sh: warn: jobs still in flight after the grace period: stopping them" >&2
+		fi
+		kill -KILL "${pids[@]}" 2>/dev/null
+		wait "$job"
+		exit 70
+	fi
+done
+wait "$job"'
+
+# Per worker: the pid of its pipeline, its failures in a row and since when.
+declare -A pid failures first_failure
+stopping=0
+
+start_worker() {
+	local k=$1 delay=${2:-0} once_flag=
+	[ "$stopping" = 0 ] || return 0
+	[ "$once" = 1 ] && once_flag=--once
+	setsid setpriv --pdeathsig KILL bash -c "$worker_script" _ "$delay" "$grace" \
+		"$pipeline_script" _ "$(worker_id "$k")" "$in_flight" "$once_flag" "$collector_adapters" \
+		"$collector" &
+	pid[$k]=$!
+}
+
+on_term() {
+	local k
+	if [ "$stopping" = 1 ]; then
+		log warn "second signal: stopping the jobs now; they go back to the queue"
+		for k in "${!pid[@]}"; do kill -KILL -- "-${pid[$k]}" 2>/dev/null || true; done
+		return
 	fi
 	stopping=1
-	log info "stopping after the current job"
+	log info "stopping after the current job(s), within $grace s"
+	for k in "${!pid[@]}"; do kill -TERM "${pid[$k]}" 2>/dev/null || true; done
 }
 trap on_term TERM INT
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/coin-pricer-worker.XXXXXX")
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
-	[ -n "${beat:-}" ] && kill -- "-$beat" 2>/dev/null
-	rm -rf "$work"
+	local k
+	for k in "${!pid[@]}"; do kill -KILL -- "-${pid[$k]}" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 
-# A previous run of this worker that died left its jobs running: return them.
-claim-job --release --worker "$WORKER_ID" 2>/dev/null || true
-
-failures=0
-backoff() {
-	local delay=$((1 << (failures < 6 ? failures : 6)))
-	log warn "waiting ${delay} s before trying again"
-	sleep "$delay" &
-	wait $! || true
-}
-
-# Run one claimed job through the stages, in a process group of its own so that a
-# second signal can stop all of it. Returns the first failing stage's status.
-run_job() {
-	local job_file=$1 status=0
-	set +e
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	setsid bash -c 'set -o pipefail
-		ebay-fetch <"$1" | filter-junk | normalize-usd | store | valuate | store >"$2"' \
-		_ "$job_file" "$work/out.ndjson" &
-	running=$!
-	while :; do
-		wait "$running"
-		status=$?
-		# wait returns early (status > 128) when a trapped signal arrives: wait again.
-		if [ "$status" -gt 128 ] && kill -0 "$running" 2>/dev/null; then
-			continue
-		fi
-		break
-	done
-	running=
-	set -e
-	return "$status"
-}
-
-while [ "$stopping" = 0 ]; do
-	wait_for=$poll
-	[ "$once" = 1 ] && wait_for=0
-	set +e
-	claim-job --worker "$WORKER_ID" --wait "$wait_for" >"$work/job.ndjson" &
-	claimer=$!
-	wait "$claimer"
-	status=$?
-	if [ "$status" -gt 128 ]; then
-		kill "$claimer" 2>/dev/null
-		wait "$claimer"
-		status=$?
-	fi
-	set -e
+# After a pipeline ended with status: 0 is done (--once, or stopped); 78 stops everything
+# (the configuration must be fixed); anything else returns the worker's jobs to the
+# queue and restarts it after a backoff, or with --once gives up after
+# DB_RECONNECT_SECONDS of failures.
+ended() {
+	local k=$1 status=$2 id delay now
+	id=$(worker_id "$k")
+	unset "pid[$k]"
 	if [ "$status" -ne 0 ]; then
-		failures=$((failures + 1))
-		log error "claim-job failed (status $status)"
-		[ "$stopping" = 1 ] && break
-		backoff
-		continue
+		log error "worker $id: a stage failed (status $status); returning the job to the queue"
+		claim-job --release --worker "$id" 2>/dev/null || true
 	fi
-	if [ ! -s "$work/job.ndjson" ]; then
-		[ "$once" = 1 ] && break
-		continue
+	if [ "$status" -eq 78 ]; then
+		log error "stopping: the configuration must be fixed first (see the message above)"
+		stopping=1
+		exit_status=78
+		on_term
+		return
 	fi
-	job_id=$(jq -r .job_id "$work/job.ndjson")
-	log info "job $job_id: started"
-	# The heartbeat, in a process group of its own so that its sleep dies with it.
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	setsid bash -c 'while sleep "$1"; do claim-job --touch --worker "$2" || true; done' \
-		_ "$heartbeat" "$WORKER_ID" >/dev/null 2>&1 &
-	beat=$!
-	if run_job "$work/job.ndjson"; then
-		failures=0
-		jq -r 'select(.kind == "job_done") | "job \(.job_id): done, valuation \(.valuation_id)"' \
-			"$work/out.ndjson" | while IFS= read -r line; do log info "$line"; done
-		jq -r 'select(.kind == "job_error") | "job \(.job_id): \(.error) (\(.job_status // "?"))"' \
-			"$work/out.ndjson" | while IFS= read -r line; do log warn "$line"; done
-	else
-		status=$?
-		failures=$((failures + 1))
-		log error "job $job_id: a stage failed (status $status); returning the job to the queue"
-		claim-job --release --worker "$WORKER_ID" 2>/dev/null || true
-		[ "$stopping" = 0 ] && backoff
+	if [ "$status" -eq 0 ] || [ "$stopping" = 1 ]; then
+		return
 	fi
-	kill -- "-$beat" 2>/dev/null || true
-	wait "$beat" 2>/dev/null || true
-	beat=
+	now=$SECONDS
+	failures[$k]=$((${failures[$k]:-0} + 1))
+	first_failure[$k]=${first_failure[$k]:-$now}
+	if [ "$once" = 1 ] && [ $((now - ${first_failure[$k]})) -ge "${DB_RECONNECT_SECONDS:-60}" ]; then
+		log error "worker $id: giving up after $((now - ${first_failure[$k]})) s of failures (--once)"
+		exit_status=75
+		return
+	fi
+	delay=$((1 << (${failures[$k]} < 7 ? ${failures[$k]} - 1 : 6)))
+	log warn "worker $id: starting again in $delay s"
+	start_worker "$k" "$delay"
+}
+
+# A previous run of these workers that died left their jobs running: return them.
+exit_status=0
+for ((k = 1; k <= workers; k++)); do
+	claim-job --release --worker "$(worker_id "$k")" 2>/dev/null || true
+done
+for ((k = 1; k <= workers; k++)); do
+	start_worker "$k"
+done
+log info "started $workers worker(s), $in_flight job(s) in flight each"
+
+while [ ${#pid[@]} -gt 0 ]; do
+	finished=
+	set +e
+	wait -n -p finished "${pid[@]}"
+	status=$?
+	set -e
+	[ -n "${finished:-}" ] || continue # a signal: the trap has run
+	for k in "${!pid[@]}"; do
+		[ "${pid[$k]}" = "$finished" ] || continue
+		[ "$status" -eq 0 ] && [ "$stopping" = 0 ] && failures[$k]=0 && unset "first_failure[$k]"
+		ended "$k" "$status"
+	done
 done
 log info "stopped"
+exit "$exit_status"

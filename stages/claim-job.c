@@ -4,10 +4,12 @@
  * Also the supervisor's heartbeat (--touch) and crash recovery (--release).
  */
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -22,39 +24,82 @@
  * due, best priority first, oldest first. The pending side walks the distinct
  * priorities (a skip scan, one index probe each) and, within each, the due jobs from
  * the oldest: the index is never stepped through over jobs waiting out a backoff.
- * Rows are locked only as the LIMIT pulls them. A stale job on its last attempt is
- * failed rather than run again.
+ * The walk stops after WALK_PRIORITIES distinct priorities, so that a queue with
+ * thousands of priorities in backoff still claims fast; beyond them, due jobs are
+ * taken oldest first. Rows are locked only as the LIMIT pulls them. A job that has
+ * used up its attempts is failed with the reason rather than run again: a stale one,
+ * and a pending one (which only a manual change makes) through an index of its own.
+ * With $5 (--follow's --in-flight) it claims only as many as keep the worker's running
+ * jobs (claimed within the last $6 seconds) at $5.
  */
+#define WALK_PRIORITIES "100"
 static const char claim_sql[] =
 	"WITH RECURSIVE\n"
+	" room AS MATERIALIZED (\n"
+	"  SELECT CASE WHEN $5::int IS NULL THEN $1::int ELSE least($1::int, greatest(0, $5::int - (\n"
+	"   SELECT count(*) FROM scrape_jobs WHERE worker_id = $4 AND status = 'running'\n"
+	"    AND started_at > now() - make_interval(secs => $6::int)))::int) END AS n),\n"
 	" srcs AS MATERIALIZED (\n"
-	"  SELECT id FROM sources WHERE enabled AND ($3::text IS NULL OR adapter_type = $3)),\n"
+	"  SELECT id FROM sources WHERE enabled AND ($3::text IS NULL OR adapter_type = $3)\n"
+	"   AND ($7::text IS NULL OR adapter_type LIKE $7)),\n"
+	" uncollected AS (\n"
+	"  UPDATE scrape_jobs j SET status = 'failed', completed_at = now(),\n"
+	"   error_message = 'no collector for adapter_type ' || s.adapter_type\n"
+	"    || ' (this worker collects ' || $7 || ')'\n"
+	"  FROM sources s WHERE s.id = j.source_id AND j.id IN (\n"
+	"   SELECT p.id FROM sources o JOIN scrape_jobs p ON p.source_id = o.id\n"
+	"   WHERE $7::text IS NOT NULL AND o.enabled AND o.adapter_type NOT LIKE $7\n"
+	"    AND p.status = 'pending' LIMIT 100 FOR UPDATE OF p SKIP LOCKED)\n"
+	"  RETURNING j.id, j.error_message),\n"
+	" uncollected_logged AS (\n"
+	"  INSERT INTO scrape_job_logs (job_id, log_level, message)\n"
+	"  SELECT id, 'error', error_message FROM uncollected),\n"
 	" expired AS (\n"
 	"  UPDATE scrape_jobs SET status = 'failed', completed_at = now(), locked_at = NULL,\n"
 	"   error_message = 'the worker ' || coalesce(worker_id, '?') || ' died on the last attempt'\n"
 	"  WHERE status = 'running' AND locked_at < now() - make_interval(secs => $2::int)\n"
 	"   AND attempts >= max_attempts\n"
 	"  RETURNING id),\n"
+	" spent AS (\n"
+	"  UPDATE scrape_jobs SET status = 'failed', completed_at = now(), locked_at = NULL,\n"
+	"   worker_id = NULL, error_message = 'used up its ' || max_attempts || ' attempts'\n"
+	"    || coalesce(' (last error: ' || error_message || ')', '')\n"
+	"  WHERE id IN (SELECT id FROM scrape_jobs WHERE status = 'pending'\n"
+	"   AND attempts >= max_attempts ORDER BY run_at LIMIT 100 FOR UPDATE SKIP LOCKED)\n"
+	"  RETURNING id, error_message),\n"
+	" spent_logged AS (\n"
+	"  INSERT INTO scrape_job_logs (job_id, log_level, message)\n"
+	"  SELECT id, 'error', error_message FROM spent),\n"
 	" stale AS (\n"
 	"  SELECT j.id, 0 AS part FROM scrape_jobs j\n"
 	"  WHERE j.status = 'running' AND j.locked_at < now() - make_interval(secs => $2::int)\n"
 	"   AND j.attempts < j.max_attempts AND j.source_id IN (SELECT id FROM srcs)\n"
-	"  ORDER BY j.locked_at LIMIT $1::int FOR NO KEY UPDATE SKIP LOCKED),\n"
+	"  ORDER BY j.locked_at LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED),\n"
 	" prios AS (\n"
-	"  (SELECT priority AS p FROM scrape_jobs WHERE status = 'pending' ORDER BY priority LIMIT 1)\n"
+	"  (SELECT priority AS p, 1 AS depth FROM scrape_jobs\n"
+	"   WHERE status = 'pending' AND attempts < max_attempts ORDER BY priority LIMIT 1)\n"
 	"  UNION ALL\n"
-	"  SELECT (SELECT j.priority FROM scrape_jobs j WHERE j.status = 'pending' AND j.priority > prios.p\n"
-	"          ORDER BY j.priority LIMIT 1)\n"
-	"  FROM prios WHERE prios.p IS NOT NULL),\n"
+	"  SELECT (SELECT j.priority FROM scrape_jobs j WHERE j.status = 'pending'\n"
+	"          AND j.attempts < j.max_attempts AND j.priority > prios.p\n"
+	"          ORDER BY j.priority LIMIT 1), prios.depth + 1\n"
+	"  FROM prios WHERE prios.p IS NOT NULL AND prios.depth < " WALK_PRIORITIES "),\n"
 	" due AS (\n"
 	"  SELECT d.id, 1 AS part FROM prios CROSS JOIN LATERAL (\n"
 	"   SELECT j.id FROM scrape_jobs j\n"
-	"   WHERE j.status = 'pending' AND j.priority = prios.p AND j.run_at <= now()\n"
-	"    AND j.source_id IN (SELECT id FROM srcs)\n"
-	"   ORDER BY j.run_at LIMIT $1::int FOR NO KEY UPDATE SKIP LOCKED) d\n"
+	"   WHERE j.status = 'pending' AND j.attempts < j.max_attempts AND j.priority = prios.p\n"
+	"    AND j.run_at <= now() AND j.source_id IN (SELECT id FROM srcs)\n"
+	"   ORDER BY j.run_at LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED) d\n"
 	"  WHERE prios.p IS NOT NULL),\n"
+	" walked AS (SELECT max(p) AS last, count(p) AS n FROM prios),\n"
+	" beyond AS (\n"
+	"  SELECT j.id, 2 AS part FROM scrape_jobs j\n"
+	"  WHERE j.status = 'pending' AND j.attempts < j.max_attempts AND j.run_at <= now()\n"
+	"   AND (SELECT n FROM walked) >= " WALK_PRIORITIES " AND j.priority > (SELECT last FROM walked)\n"
+	"   AND j.source_id IN (SELECT id FROM srcs)\n"
+	"  ORDER BY j.run_at LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED),\n"
 	" picked AS MATERIALIZED (\n"
-	"  SELECT id FROM (SELECT id FROM stale UNION ALL SELECT id FROM due) u LIMIT $1::int),\n"
+	"  SELECT id FROM (SELECT id FROM stale UNION ALL SELECT id FROM due\n"
+	"   UNION ALL SELECT id FROM beyond) u LIMIT (SELECT n FROM room)),\n"
 	" claimed AS (\n"
 	"  UPDATE scrape_jobs j SET status = 'running', worker_id = $4, locked_at = now(),\n"
 	"   started_at = now(), attempts = j.attempts + 1, error_message = NULL\n"
@@ -80,7 +125,8 @@ static const char claim_sql[] =
 	"      'rule_value', r.rule_value, 'priority', r.priority) ORDER BY r.priority, r.id), '[]')\n"
 	"    FROM source_rules r WHERE r.source_id = c.source_id AND r.active),\n"
 	"  'fx_rates', coalesce((SELECT fx FROM rates), '{}'))::text,\n"
-	"  (SELECT count(*) FROM expired)\n"
+	"  (SELECT count(*) FROM expired) + (SELECT count(*) FROM spent)\n"
+	"   + (SELECT count(*) FROM uncollected)\n"
 	"FROM claimed c JOIN sources s ON s.id = c.source_id\n"
 	"LEFT JOIN attributions a ON a.intake_id = c.intake_id\n"
 	"ORDER BY c.priority, c.run_at";
@@ -88,12 +134,34 @@ static const char claim_sql[] =
 static const char touch_sql[] =
 	"UPDATE scrape_jobs SET locked_at = now() WHERE worker_id = $1 AND status = 'running'";
 
+/*
+ * The heartbeat of --follow: only jobs claimed within JOB_MAX_SECONDS, so that a job a
+ * stage dropped (refused as a bad line) is not kept locked for ever: its lock expires
+ * and the claim takes it again, or fails it on its last attempt.
+ */
+static const char follow_touch_sql[] =
+	"UPDATE scrape_jobs SET locked_at = now() WHERE worker_id = $1 AND status = 'running'\n"
+	" AND started_at > now() - make_interval(secs => $2::int)";
+
+static const char in_flight_sql[] =
+	"SELECT count(*) FROM scrape_jobs WHERE worker_id = $1 AND status = 'running'\n"
+	" AND started_at > now() - make_interval(secs => $2::int)";
+
+/* Back to pending at once, or failed when the job has used up its attempts. */
 static const char release_sql[] =
 	"WITH released AS (\n"
-	" UPDATE scrape_jobs SET status = 'pending', worker_id = NULL, locked_at = NULL, run_at = now()\n"
-	" WHERE worker_id = $1 AND status = 'running' RETURNING id)\n"
+	" UPDATE scrape_jobs SET\n"
+	"  status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,\n"
+	"  completed_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,\n"
+	"  error_message = CASE WHEN attempts < max_attempts THEN error_message\n"
+	"   ELSE 'used up its ' || max_attempts || ' attempts: the worker ' || $1\n"
+	"    || ' stopped or a stage failed on each' END,\n"
+	"  worker_id = NULL, locked_at = NULL, run_at = now()\n"
+	" WHERE worker_id = $1 AND status = 'running' RETURNING id, status, error_message)\n"
 	"INSERT INTO scrape_job_logs (job_id, log_level, message)\n"
-	"SELECT id, 'warn', 'released by ' || $1 || ' (worker restart)' FROM released";
+	"SELECT id, CASE WHEN status = 'failed' THEN 'error' ELSE 'warn' END,\n"
+	" CASE WHEN status = 'failed' THEN error_message\n"
+	"  ELSE 'released by ' || $1 || ' (worker restart or a failed stage)' END FROM released";
 
 static volatile sig_atomic_t stopping;
 
@@ -107,8 +175,10 @@ on_signal(int sig)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: claim-job [--limit N] [--adapter TYPE] [--wait SECONDS] [--worker ID]\n"
-		   "       claim-job --touch | --release [--worker ID]\n");
+	fprintf(f,
+		"usage: claim-job [--limit N] [--adapter TYPE] [--collects LIKE] [--wait SECONDS] [--worker ID]\n"
+		"       claim-job --follow [--in-flight N] [--once] [--adapter TYPE] [--collects LIKE] [--worker ID]\n"
+		"       claim-job --touch | --release [--worker ID]\n");
 }
 
 static void
@@ -121,9 +191,18 @@ help(void)
 	       "\n"
 	       "  --limit N         claim up to N jobs in one statement (default 1)\n"
 	       "  --adapter TYPE    only jobs of enabled sources with this adapter_type\n"
+	       "  --collects LIKE   the adapter_types this worker has a collector for (an SQL\n"
+	       "                    LIKE pattern, e.g. ebay_%%): pending jobs of other enabled\n"
+	       "                    sources are failed with the reason, never claimed\n"
 	       "  --wait SECONDS    when nothing is claimable, wait up to this long for a job\n"
 	       "                    (LISTEN/NOTIFY, re-checking every POLL_INTERVAL_SECONDS);\n"
 	       "                    no output when the wait ends empty (default 0)\n"
+	       "  --follow          keep running: claim whenever this worker has fewer than\n"
+	       "                    --in-flight N (1) jobs running, woken by NOTIFY (polling\n"
+	       "                    every POLL_INTERVAL_SECONDS where LISTEN is refused); touch\n"
+	       "                    their locks every JOB_LOCK_TIMEOUT_SECONDS / 3; end on\n"
+	       "                    SIGTERM, when the parent dies or the output is closed\n"
+	       "  --once            with --follow: end when nothing is left to claim\n"
 	       "  --worker ID       this worker's id (default WORKER_ID, else host:pid)\n"
 	       "  --touch           extend the lock of this worker's running jobs (heartbeat)\n"
 	       "  --release         return this worker's running jobs to pending (after a crash)\n"
@@ -131,17 +210,19 @@ help(void)
 	       "\n"
 	       "Claimable: pending jobs whose run_at has come, best priority first, then\n"
 	       "oldest; and running jobs locked longer than JOB_LOCK_TIMEOUT_SECONDS (300).\n"
-	       "Exit status: 0 ok (also when nothing was claimed), 64 usage, 74 I/O error,\n"
-	       "75 the database cannot be reached (try again).\n");
+	       "Exit status: 0 ok (also when nothing was claimed), 64 usage, 70 internal,\n"
+	       "74 I/O error, 75 the database cannot be reached (try again), 78 configuration:\n"
+	       "wrong password, no such database, bad sslmode or URL, not migrated.\n");
 }
 
 /* Claim once and write the records. Returns how many, or -1 on a database error. */
 static int
-claim(struct db *db, const char *limit, const char *timeout, const char *adapter, const char *worker)
+claim(struct db *db, const char *limit, const char *timeout, const char *adapter, const char *worker,
+      const char *in_flight, const char *max_seconds, const char *collects)
 {
-	const char *params[4] = { limit, timeout, adapter, worker };
+	const char *params[7] = { limit, timeout, adapter, worker, in_flight, max_seconds, collects };
 	double t0 = clock_ms();
-	PGresult *res = db_exec(db, "claim", claim_sql, 4, params);
+	PGresult *res = db_exec(db, "claim", claim_sql, 7, params);
 	int i, n;
 
 	if (res == NULL)
@@ -161,6 +242,111 @@ claim(struct db *db, const char *limit, const char *timeout, const char *adapter
 	return n;
 }
 
+struct follow {
+	const char *limit, *timeout, *adapter, *worker, *in_flight, *max_seconds, *collects;
+	long in_flight_n;
+	int once, poll_seconds, touch_seconds, reconnect_seconds;
+};
+
+/* LISTEN for new jobs and for jobs leaving "running" (room for another). */
+static void
+listen_all(struct db *db)
+{
+	if (db_listen(db, "coin_pricer_jobs") == 0)
+		db_listen(db, "coin_pricer_done");
+}
+
+/* How many of the worker's recent jobs are running, or -1. */
+static int
+running_jobs(struct db *db, const struct follow *f)
+{
+	const char *params[2] = { f->worker, f->max_seconds };
+	PGresult *res = db_exec(db, "count running jobs", in_flight_sql, 2, params);
+	int n;
+
+	if (res == NULL)
+		return -1;
+	n = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return n;
+}
+
+/*
+ * --follow: claim whenever there is room and a job, touch the running jobs' locks every
+ * touch_seconds, and end (closing the output, so that the pipeline drains) on SIGTERM,
+ * when the parent dies, when the reader goes away, or with --once when nothing is
+ * left to claim. Returns the exit status.
+ */
+static int
+follow(struct db *db, const struct follow *f)
+{
+	const char *touch[2] = { f->worker, f->max_seconds };
+	double next_touch = clock_ms() + 1000.0 * f->touch_seconds, ms;
+	int n, woke, running;
+
+	listen_all(db);
+	while (!stopping) {
+		if (getppid() == 1) {
+			log_warn("the supervisor is gone: stopping");
+			break;
+		}
+		if (clock_ms() >= next_touch) {
+			if (db_run(db, "touch", follow_touch_sql, 2, touch) < 0)
+				goto failed;
+			next_touch = clock_ms() + 1000.0 * f->touch_seconds;
+		}
+		n = claim(db, f->limit, f->timeout, f->adapter, f->worker, f->in_flight, f->max_seconds,
+			  f->collects);
+		if (n < 0)
+			goto failed;
+		if (ndj_output_failed())
+			break;
+		if (n > 0)
+			continue;
+		if (f->once) {
+			/*
+			 * Nothing claimed: for want of jobs or of room? Only this process claims
+			 * for its worker, so once there is room, there is at least as much at the
+			 * next claim: when that one finds nothing, the queue is empty.
+			 */
+			if ((running = running_jobs(db, f)) < 0)
+				goto failed;
+			if (running < f->in_flight_n) {
+				n = claim(db, f->limit, f->timeout, f->adapter, f->worker, f->in_flight,
+					  f->max_seconds, f->collects);
+				if (n < 0)
+					goto failed;
+				if (n == 0)
+					break;
+				continue;
+			}
+		}
+		ms = next_touch - clock_ms();
+		if (ms > f->poll_seconds * 1000.0)
+			ms = f->poll_seconds * 1000.0;
+		if (ms < 1)
+			ms = 1;
+		woke = db->listening ? db_wait_notify(db, (int)ms, STDOUT_FILENO) : 0;
+		if (!db->listening) {
+			/* Polling: still notice a closed output at once. */
+			struct pollfd out = { STDOUT_FILENO, 0, 0 };
+
+			if (poll(&out, 1, (int)ms) > 0)
+				woke = 2;
+		}
+		if (woke == 2)
+			break;
+		if (woke < 0 && !stopping && db_lost(db))
+			goto failed;
+		continue;
+	failed:
+		if (!db_lost(db) || db_reconnect(db, f->reconnect_seconds) < 0)
+			return db_lost(db) || db->permanent ? db_exit_status(db) : EXIT_SOFTWARE;
+		listen_all(db);
+	}
+	return EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -171,16 +357,22 @@ main(int argc, char **argv)
 		{ "worker", required_argument, NULL, 'W' },
 		{ "touch", no_argument, NULL, 't' },
 		{ "release", no_argument, NULL, 'r' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "in-flight", required_argument, NULL, 'i' },
+		{ "once", no_argument, NULL, 'o' },
+		{ "collects", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct db db;
 	struct sigaction sa;
-	const char *adapter = NULL, *worker = getenv("WORKER_ID");
+	const char *adapter = NULL, *collects = NULL, *worker = getenv("WORKER_ID");
 	char default_worker[300], limit_text[24], timeout_text[24], host[256];
-	long limit = 1, wait_seconds = 0;
-	int c, mode = 0, status = EXIT_OK, n, poll_seconds;
+	long limit = 1, wait_seconds = 0, in_flight = 1;
+	int c, mode = 0, status = EXIT_OK, n, poll_seconds, following = 0, once = 0;
+	char in_flight_text[24], max_text[24];
+	struct follow f;
 	double deadline;
 
 	log_init("claim-job");
@@ -201,8 +393,24 @@ main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'i':
+			if (cli_number(optarg, 1, 10000, &in_flight) < 0) {
+				log_error("--in-flight wants a number from 1 to 10000, not \"%s\"", optarg);
+				usage(stderr);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'f':
+			following = 1;
+			break;
+		case 'o':
+			once = 1;
+			break;
 		case 'a':
 			adapter = optarg;
+			break;
+		case 'c':
+			collects = optarg;
 			break;
 		case 'W':
 			worker = optarg;
@@ -217,6 +425,14 @@ main(int argc, char **argv)
 	}
 	if (cli_no_operands(argc, argv, usage) != 0)
 		return EXIT_USAGE;
+	if (once && !following) {
+		log_error("--once goes with --follow");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	/* A long-lived claimer ends with the supervisor that started it. */
+	if (following)
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (worker == NULL || *worker == '\0') {
 		if (gethostname(host, sizeof(host)) < 0)
 			snprintf(host, sizeof(host), "localhost");
@@ -233,7 +449,8 @@ main(int argc, char **argv)
 
 	if (db_connect(&db) < 0) {
 		ndj_close_output();
-		return EXIT_TEMPFAIL;
+		log_cleanup();
+		return db_exit_status(&db);
 	}
 	if (mode) {
 		const char *params[1] = { worker };
@@ -241,7 +458,7 @@ main(int argc, char **argv)
 					mode == 't' ? touch_sql : release_sql, 1, params);
 
 		if (res == NULL)
-			status = EXIT_TEMPFAIL;
+			status = db_lost(&db) || db.permanent ? db_exit_status(&db) : EXIT_SOFTWARE;
 		else
 			log_info("%s %s job(s) of %s", mode == 't' ? "touched" : "released", PQcmdTuples(res),
 				 worker);
@@ -253,6 +470,27 @@ main(int argc, char **argv)
 	snprintf(timeout_text, sizeof(timeout_text), "%d",
 		 (int)cli_env_number("JOB_LOCK_TIMEOUT_SECONDS", 300, 1, 86400 * 30));
 	poll_seconds = (int)cli_env_number("POLL_INTERVAL_SECONDS", 5, 1, 3600);
+	if (following) {
+		long lock_timeout = cli_env_number("JOB_LOCK_TIMEOUT_SECONDS", 300, 1, 86400 * 30);
+
+		snprintf(in_flight_text, sizeof(in_flight_text), "%ld", in_flight);
+		snprintf(max_text, sizeof(max_text), "%ld",
+			 cli_env_number("JOB_MAX_SECONDS", 1800, 1, 86400 * 30));
+		f.limit = in_flight_text;
+		f.timeout = timeout_text;
+		f.adapter = adapter;
+		f.collects = collects;
+		f.worker = worker;
+		f.in_flight = in_flight_text;
+		f.in_flight_n = in_flight;
+		f.max_seconds = max_text;
+		f.once = once;
+		f.poll_seconds = poll_seconds;
+		f.touch_seconds = (int)(lock_timeout / 3 > 1 ? lock_timeout / 3 : 1);
+		f.reconnect_seconds = (int)cli_env_number("DB_RECONNECT_SECONDS", 60, 1, 86400);
+		status = follow(&db, &f);
+		goto out;
+	}
 	deadline = clock_ms() + 1000.0 * (double)wait_seconds;
 	/* Listen before the first claim, so that no job inserted in between is missed. */
 	if (wait_seconds > 0)
@@ -261,7 +499,7 @@ main(int argc, char **argv)
 		double left;
 		int ms;
 
-		n = claim(&db, limit_text, timeout_text, adapter, worker);
+		n = claim(&db, limit_text, timeout_text, adapter, worker, NULL, NULL, collects);
 		if (n != 0 || stopping)
 			break;
 		left = (deadline - clock_ms()) / 1000;
@@ -269,7 +507,7 @@ main(int argc, char **argv)
 			break;
 		ms = (int)(1000 * (left < poll_seconds ? left : poll_seconds)) + 1;
 		if (db.listening) {
-			if (db_wait_notify(&db, ms) < 0 && !stopping && db_lost(&db)) {
+			if (db_wait_notify(&db, ms, -1) < 0 && !stopping && db_lost(&db)) {
 				n = -1;
 				break;
 			}
@@ -280,7 +518,7 @@ main(int argc, char **argv)
 			break;
 	}
 	if (n < 0)
-		status = db_lost(&db) ? EXIT_TEMPFAIL : EXIT_SOFTWARE;
+		status = db_lost(&db) || db.permanent ? db_exit_status(&db) : EXIT_SOFTWARE;
 out:
 	db_close(&db);
 	if (ndj_close_output() != EXIT_OK && status == EXIT_OK)

@@ -22,7 +22,8 @@ source=8b3f4e5d-0000-4000-8000-000000000001
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"; }
 
 reset_db() {
-	sql -c "TRUNCATE sources, intakes, fx_rates CASCADE" && sql -f "$here/data/seed.sql"
+	sql -c "DROP TRIGGER IF EXISTS t_fail ON scrape_job_logs" &&
+		sql -c "TRUNCATE sources, intakes, fx_rates CASCADE" && sql -f "$here/data/seed.sql"
 }
 
 # N jobs for the seeded intake and source (random ids).
@@ -270,10 +271,140 @@ database_down() {
 	if grep -q s3cretpw err.txt out.txt; then echo "the password was printed"; return 1; fi
 }
 
+# What retrying can fix exits 75; what it cannot, 78 with what to do; never the password.
+database_errors_classified() {
+	local base=${DATABASE_URL%/*} url want rc
+	sql -c "DROP DATABASE IF EXISTS empty" -c "CREATE DATABASE empty" || return 1
+	while IFS='|' read -r want url; do
+		for stage in claim-job store; do
+			echo '{"kind":"note"}' | DATABASE_URL=$url "$stage" >out.txt 2>err.txt
+			rc=$?
+			expect_eq "$stage status for $url" "$want" "$rc" || { cat err.txt; return 1; }
+			if grep -q s3cret err.txt out.txt; then echo "the password was printed for $url:"; cat err.txt; return 1; fi
+		done
+	done <<-EOF
+		75|postgresql://coin:s3cretpw@127.0.0.1:1/coin
+		78|${base/coin_pricer@/coin_pricer:s3cretpw@}/nosuchdb
+		78|${base/coin_pricer@/nosuchrole:s3cretpw@}/coin_pricer
+		78|$DATABASE_URL?sslmode=bogus
+		78|$DATABASE_URL?sslmode=require
+		78|$base/empty
+		78|postgresql://coin:s3cretpw@127.0.0.1:1/coin%zz
+		78|postgresql://coin:s3cret%zzpw@127.0.0.1:1/coin
+		78|postgresql://coin:s3cretpw@[::1/coin
+		78|host=127.0.0.1 password='s3cretpw port=1
+	EOF
+	DATABASE_URL=$base/empty claim-job 2>err.txt
+	expect_grep "run scripts/migrate.sh" err.txt || return 1
+	DATABASE_URL=$base/nosuchdb claim-job 2>err.txt
+	expect_grep 'database "nosuchdb" does not exist (check the database and user names in DATABASE_URL; retrying will not help)' err.txt || return 1
+	DATABASE_URL='postgresql://coin:s3cretpw@[::1/coin' claim-job 2>err.txt
+	expect_grep "DATABASE_URL cannot be parsed" err.txt
+}
+
 migrations_rerun() {
+	local f
 	"$root/scripts/migrate.sh" "$DATABASE_URL" 2>err.txt || return 1
 	expect_eq "stderr" "" "$(cat err.txt)" || return 1
-	expect_eq "recorded" 1 "$(sql -c "SELECT count(*) FROM schema_migrations")"
+	expect_eq "recorded" "$(find "$root/schemas/sql" -name '[0-9][0-9][0-9]_*.sql' | wc -l)" \
+		"$(sql -c "SELECT count(*) FROM schema_migrations")" || return 1
+	# Each file is idempotent by itself: applied again, in order, it changes nothing.
+	for f in "$root"/schemas/sql/[0-9][0-9][0-9]_*.sql; do
+		sql -f "$f" >/dev/null || { echo "rerunning $f failed"; return 1; }
+	done
+	expect_eq "indexes on the foreign keys" "price_points_job valuations_job" \
+		"$(sql -c "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE indexname IN ('price_points_job', 'valuations_job')")"
+}
+
+# A job whose points carry sold_at values PostgreSQL refuses, and one point it refuses
+# whatever its sold_at (a NUL in the title): the rest are stored, the job completes.
+bad_points_do_not_lose_the_job() {
+	reset_db || return 1
+	{ claim-job --worker w1 2>/dev/null
+	  jq -c --argjson n 0 'if .external_id == "192100000001" then .sold_at = "not a date"
+		elif .external_id == "192100000002" then .sold_at = "2026-02-30T10:00:00.000Z"
+		elif .external_id == "192100000003" then .sold_at = "0000-01-01T00:00:00Z"
+		elif .external_id == "192100000004" then .sold_at = 17
+		elif .external_id == "192100000005" then .title = "nul \u0000 here"
+		else . end' "$here/data/finding-points.ndjson"
+	  printf '{"kind":"job_end","job_id":"%s","intake_id":"%s"}\n' "$job" "$intake"; } |
+		{ filter-junk | normalize-usd | store | valuate | store >out.ndjson; } 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "job" "completed" "$(sql -c "SELECT status FROM scrape_jobs")" || return 1
+	expect_eq "points stored" 28 "$(sql -c "SELECT count(*) FROM price_points")" || return 1
+	expect_eq "sold_at nulled" "192100000001 192100000002 192100000003 192100000004" \
+		"$(sql -c "SELECT string_agg(external_id, ' ' ORDER BY external_id) FROM price_points WHERE sold_at IS NULL")" || return 1
+	expect_eq "valuations" 1 "$(sql -c "SELECT count(*) FROM valuations")" || return 1
+	expect_grep "price_point 192100000002: sold_at \"2026-02-30T10:00:00.000Z\" is not an RFC 3339 time" err.txt || return 1
+	expect_grep "price_point 192100000005 left out" err.txt || return 1
+	expect_eq "log row" '{"points": 28, "filtered": 10, "left_out": 1}' \
+		"$(sql -c "SELECT metadata FROM scrape_job_logs WHERE message LIKE 'stored%'")"
+}
+
+# When the points cannot be stored at all, the job is retried with the reason, never
+# completed "with no price points".
+store_failure_never_completes() {
+	reset_db || return 1
+	sql -c "CREATE OR REPLACE FUNCTION t_fail() RETURNS trigger LANGUAGE plpgsql AS
+		\$\$BEGIN RAISE EXCEPTION 'disk full (a test)'; END\$\$;
+		CREATE TRIGGER t_fail BEFORE INSERT ON scrape_job_logs FOR EACH ROW
+		WHEN (NEW.message LIKE 'stored%') EXECUTE FUNCTION t_fail()" || return 1
+	job_stream w1 | filter-junk | normalize-usd | store | valuate | store >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	sql -c "DROP TRIGGER t_fail ON scrape_job_logs" || return 1
+	expect_eq "job" "pending 1" "$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs")" || return 1
+	expect_grep "could not be stored (store a price point: disk full (a test))\|could not be stored (log: disk full (a test))" \
+		<(sql -c "SELECT error_message FROM scrape_jobs") || return 1
+	expect_eq "points, valuations" "0 0" "$(sql -F ' ' -c "SELECT (SELECT count(*) FROM price_points), (SELECT count(*) FROM valuations)")" || return 1
+	expect_eq "kinds out" "job job_error" "$(jq -r .kind out.ndjson | tr '\n' ' ' | sed 's/ $//')" || return 1
+	expect_eq "job_error" "true pending" "$(jq -r 'select(.kind == "job_error") | "\(.retryable) \(.job_status)"' out.ndjson)"
+}
+
+# A pending job that has used up its attempts (a release, or a manual change) is never
+# claimed again: failed with the reason, and the next job is claimed instead.
+spent_job_never_claimed() {
+	reset_db || return 1
+	sql -c "UPDATE scrape_jobs SET attempts = 3, max_attempts = 3, error_message = 'eBay answered 503'" || return 1
+	add_jobs 1 || return 1
+	expect_eq "claimed instead" 1 "$(claim-job --worker w1 2>/dev/null | jq -r .attempt)" || return 1
+	expect_eq "spent job" "failed used up its 3 attempts (last error: eBay answered 503)" \
+		"$(sql -F ' ' -c "SELECT status, error_message FROM scrape_jobs WHERE id = '$job'")" || return 1
+	# --release of a job on its last attempt fails it rather than queueing it again.
+	sql -c "DELETE FROM scrape_jobs WHERE id <> '$job'; UPDATE scrape_jobs SET status = 'pending', attempts = 2, error_message = NULL" || return 1
+	claim-job --worker w1 >/dev/null 2>&1 || return 1
+	claim-job --worker w1 --release 2>/dev/null || return 1
+	expect_eq "released on the last attempt" "failed" "$(sql -c "SELECT status FROM scrape_jobs")" || return 1
+	expect_grep "used up its 3 attempts" <(sql -c "SELECT error_message FROM scrape_jobs")
+}
+
+# A collector's Retry-After: the next try is at least that far out.
+retry_after_honoured() {
+	local delay
+	reset_db || return 1
+	{ claim-job --worker w1 2>/dev/null
+	  printf '{"kind":"job_error","job_id":"%s","error":"eBay: 429, Retry-After 7200","retryable":true,"retry_after_seconds":7200}\n' "$job"; } |
+		store >out.ndjson 2>/dev/null || return 1
+	delay=$(sql -c "SELECT extract(epoch FROM run_at - now())::int FROM scrape_jobs")
+	[ "$delay" -ge 7190 ] && [ "$delay" -le 7200 ] || { echo "run_at $delay s out, not 7200"; return 1; }
+	expect_eq "status" pending "$(sql -c "SELECT status FROM scrape_jobs")"
+}
+
+# The title facts and the graded valuation's fields land in their columns.
+grade_fields_stored() {
+	reset_db || return 1
+	{ claim-job --worker w1 2>/dev/null
+	  jq -c 'if .external_id == "192100000002" then . + {grade: "MS63", grade_lo: 63, grade_hi: 63,
+		certifier: "PCGS", designations: ["DMPL", "CAC"], quantity: 1} else . end' "$here/data/finding-points.ndjson"
+	  printf '{"kind":"job_end","job_id":"%s","intake_id":"%s"}\n' "$job" "$intake"; } |
+		filter-junk | normalize-usd | store >points.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "point" "MS63 63 63 PCGS {DMPL,CAC} 1" \
+		"$(sql -F ' ' -c "SELECT grade, grade_lo, grade_hi, certifier, designations, quantity FROM price_points WHERE external_id = '192100000002'")" || return 1
+	expect_eq "other points" "0" "$(sql -c "SELECT count(*) FROM price_points WHERE grade IS NOT NULL AND external_id <> '192100000002'")" || return 1
+	expect_eq "replayed point" '["MS63",["DMPL","CAC"],"PCGS"]' \
+		"$(jq -c 'select(.kind == "price_point" and .external_id == "192100000002") | [.grade, .designations, .certifier]' points.ndjson)" || return 1
+	printf '%s\n' "$(head -n 1 points.ndjson)" \
+		"{\"kind\":\"valuation\",\"intake_id\":\"$intake\",\"job_id\":\"$job\",\"p10_cents\":4000,\"median_cents\":5000,\"p90_cents\":6000,\"mean_cents\":5000,\"comps\":12,\"outliers\":1,\"candidates\":13,\"sold\":12,\"ask\":0,\"confidence\":6,\"confidence_parts\":{},\"explanation\":\"x\",\"method\":\"grade\",\"target_grade\":\"MS63\",\"n_eff\":7.4,\"grades\":{\"MS63\":7,\"ungraded\":1},\"tiers\":{\"quick_sale\":4500}}" |
+		store >/dev/null 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "valuation" 'grade MS63 7.4 {"MS63": 7, "ungraded": 1} {"quick_sale": 4500}' \
+		"$(sql -F ' ' -c "SELECT method, target_grade, n_eff, grades, tiers FROM valuations")"
 }
 
 # shellcheck source=tests/conventions.sh
@@ -301,4 +432,10 @@ run_test "store: a job taken over by another worker is left alone" lost_lock_lea
 run_test "store: a job with no points to value is still completed" no_points_still_completes
 run_test "store: reconnects after the connection is killed mid-stream" reconnects_after_connection_loss
 run_test "database down: exit 75, the host named, the password not" database_down
+run_test "database errors: 75 when retrying may help, 78 when not; no password shown" database_errors_classified
 run_test "migrations: rerunning applies nothing twice" migrations_rerun
+run_test "store: bad sold_at values are nulled, a refused point left out, the job kept" bad_points_do_not_lose_the_job
+run_test "store: points that cannot be stored send the job back, never complete it" store_failure_never_completes
+run_test "claim-job: a job past max_attempts is failed, never claimed" spent_job_never_claimed
+run_test "store: a job_error's retry_after_seconds pushes run_at out at least that far" retry_after_honoured
+run_test "store: title facts and graded valuation fields in their columns" grade_fields_stored

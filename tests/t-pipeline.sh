@@ -25,6 +25,24 @@ pipeline=$root/pipeline.sh
 
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"; }
 fault() { curl -s -X POST -d "$1" "$EBAY_API_BASE/_fault" >/dev/null; }
+# The processes named NAME of the workers of supervisor P (each worker is a session of
+# its own), so that the tests never touch other pipelines' stages.
+descendants() {
+	local w
+	for w in $(pgrep -P "$2"); do
+		pgrep -s "$w" -x "$1"
+	done
+}
+# Wait until a job is running (claimed), up to 20 s.
+wait_running() {
+	local i
+	for i in $(seq 200); do
+		[ "$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'running'")" -gt 0 ] && return 0
+		sleep 0.1
+	done
+	echo "no job started"
+	return 1
+}
 reset() {
 	export COIN_PRICER_STATE_DIR=$PWD/state
 	fault '{"clear": true}'
@@ -73,11 +91,11 @@ term_finishes_the_job() {
 	fault '{"path": "/services", "kind": "slow", "seconds": 2, "times": 1}'
 	"$pipeline" --env /dev/null 2>err.txt &
 	pid=$!
-	sleep 1
+	wait_running || return 1
 	kill -TERM "$pid"
 	wait "$pid"
 	expect_eq "status" 0 "$?" || return 1
-	expect_eq "job" "completed" "$(sql -c "SELECT status FROM scrape_jobs")" || return 1
+	expect_eq "job" "completed" "$(sql -c "SELECT status FROM scrape_jobs")" || { cat err.txt; return 1; }
 	expect_grep "stopping after the current job" err.txt
 }
 
@@ -87,9 +105,11 @@ crash_returns_job() {
 	fault '{"path": "/services", "kind": "slow", "seconds": 3, "times": 1}'
 	"$pipeline" --once --env /dev/null 2>err.txt &
 	pid=$!
-	for _ in $(seq 50); do pgrep -x ebay-fetch >/dev/null && break; sleep 0.1; done
+	wait_running || return 1
 	sleep 0.5
-	pkill -KILL -x ebay-fetch || { echo "no ebay-fetch to kill"; return 1; }
+	i=$(descendants ebay-fetch "$pid")
+	if [ -z "$i" ]; then echo "no ebay-fetch to kill"; return 1; fi
+	kill -KILL "$i"
 	wait "$pid" || { cat err.txt; return 1; }
 	expect_grep "returning the job to the queue" err.txt || return 1
 	# --once went on: the job was claimed again and done on the second attempt.
@@ -106,7 +126,120 @@ ebay_down_job_retried_later() {
 	expect_grep "eBay Finding answered HTTP 503" err.txt
 }
 
+# A job no collector can do, at the best priority, with 5 others behind it: it ends
+# failed with a reason, and the 5 others run (issue: it cycled forever and starved them).
+bad_job_does_not_starve() {
+	local i
+	reset || return 1
+	sql -c "UPDATE scrape_jobs SET priority = 10;
+		INSERT INTO sources (id, name, adapter_type) VALUES
+			('8b3f4e5d-0000-4000-8000-0000000000ff', 'A shop', 'shop_scraper');
+		INSERT INTO scrape_jobs (intake_id, source_id, priority, max_attempts)
+		VALUES ('7a2e3d4c-0000-4000-8000-000000000001', '8b3f4e5d-0000-4000-8000-0000000000ff', 1, 3)" || return 1
+	for i in 2 3 4 5; do
+		sql -c "INSERT INTO intakes (id) VALUES ('7a2e3d4c-0000-4000-8000-00000000000$i');
+			INSERT INTO attributions (intake_id, year, mintmark, denomination, series)
+			VALUES ('7a2e3d4c-0000-4000-8000-00000000000$i', 1921, 'S', 'dollar', 'Morgan');
+			INSERT INTO scrape_jobs (intake_id, source_id, priority)
+			VALUES ('7a2e3d4c-0000-4000-8000-00000000000$i', '8b3f4e5d-0000-4000-8000-000000000001', 10)" || return 1
+	done
+	timeout 120 "$pipeline" --once --env /dev/null 2>err.txt || { tail -n 20 err.txt; return 1; }
+	expect_eq "good jobs" "completed 5" "$(sql -F ' ' -c "SELECT status, count(*) FROM scrape_jobs WHERE priority = 10 GROUP BY 1")" || return 1
+	expect_eq "bad job" "failed" "$(sql -c "SELECT status FROM scrape_jobs WHERE priority = 1")" || return 1
+	sql -c "SELECT error_message FROM scrape_jobs WHERE priority = 1" >reason.txt
+	[ -s reason.txt ] || { echo "the bad job failed with no reason"; return 1; }
+	expect_eq "attempts within max_attempts" t "$(sql -c "SELECT attempts <= max_attempts FROM scrape_jobs WHERE priority = 1")"
+}
+
+# --once gives up after a bounded wait when the database cannot be reached, and a
+# configuration error stops the worker at once.
+once_gives_up_without_database() {
+	local rc t0
+	t0=$(date +%s)
+	DATABASE_URL=postgresql://coin:s3cretpw@127.0.0.1:1/coin DB_RECONNECT_SECONDS=2 \
+		timeout 60 "$pipeline" --once --env /dev/null 2>err.txt
+	rc=$?
+	expect_eq "status, unreachable" 75 "$rc" || { tail err.txt; return 1; }
+	[ $(($(date +%s) - t0)) -le 10 ] || { echo "took $(($(date +%s) - t0)) s"; return 1; }
+	DATABASE_URL=${DATABASE_URL%/*}/nosuchdb timeout 60 "$pipeline" --env /dev/null 2>err.txt
+	rc=$?
+	expect_eq "status, no such database" 78 "$rc" || { tail err.txt; return 1; }
+	if grep -q s3cretpw err.txt; then echo "the password was printed"; return 1; fi
+}
+
+# N jobs over M intakes of the seeded source (priority 10).
+add_batch() {
+	sql -c "INSERT INTO intakes (id) SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid
+			FROM generate_series(2, $2 + 1) i;
+		INSERT INTO attributions (intake_id, year, mintmark, denomination, series)
+			SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 1921, 'S', 'dollar', 'Morgan'
+			FROM generate_series(2, $2 + 1) i;
+		INSERT INTO scrape_jobs (intake_id, source_id, priority)
+			SELECT ('7a2e3d4c-0000-4000-8000-' || lpad((2 + i % $2)::text, 12, '0'))::uuid,
+				'8b3f4e5d-0000-4000-8000-000000000001', 10
+			FROM generate_series(1, $1) i"
+}
+
+# 200 jobs over 50 intakes through two long-lived pipelines: every job completed once,
+# each intake's 29 points stored once, one valuation and one log line per job.
+batch_two_workers() {
+	reset && sql -c "DELETE FROM scrape_jobs" && add_batch 200 50 || return 1
+	LOG_LEVEL=info timeout 300 "$pipeline" --once --workers 2 --env /dev/null 2>err.txt || { tail -n 20 err.txt; return 1; }
+	expect_eq "jobs" "completed 200 1" "$(sql -F ' ' -c "SELECT status, count(*), max(attempts) FROM scrape_jobs GROUP BY 1")" || { grep -v "completed: intake" err.txt | tail -n 30; return 1; }
+	expect_eq "points" "1450 50" "$(sql -F ' ' -c "SELECT count(*), count(DISTINCT intake_id) FROM price_points")" || return 1
+	expect_eq "valuations" "200 4999" "$(sql -F ' ' -c "SELECT count(*), min(median_cents) FILTER (WHERE comps = 17) FROM valuations")" || return 1
+	expect_eq "log lines" 200 "$(grep -c "store: job .* completed: intake" err.txt)" || return 1
+	expect_eq "workers" "t-worker-1 t-worker-2" "$(sql -c "SELECT string_agg(DISTINCT worker_id, ' ' ORDER BY worker_id) FROM scrape_jobs")"
+}
+
+# SIGTERM with eBay hung: the jobs in flight get --grace seconds, then go back to the queue.
+term_with_ebay_hung() {
+	local pid t0 ms
+	reset && sql -c "DELETE FROM scrape_jobs" && add_batch 6 3 || return 1
+	fault '{"path": "/services", "kind": "slow", "seconds": 60, "times": 100}'
+	"$pipeline" --workers 2 --grace 2 --env /dev/null 2>err.txt &
+	pid=$!
+	wait_running || return 1
+	sleep 0.5
+	t0=$(date +%s%N)
+	kill -TERM "$pid"
+	wait "$pid"
+	expect_eq "status" 0 "$?" || { tail err.txt; return 1; }
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$ms" -lt 6000 ] || { echo "took $ms ms with --grace 2"; return 1; }
+	expect_eq "running" 0 "$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'running'")" || return 1
+	expect_grep "after the grace period" err.txt
+}
+
+# kill -9 of the supervisor ends every process of its workers; started again with the
+# same id, it runs the jobs to completion, no point stored twice.
+supervisor_killed() {
+	local pid left i
+	reset && sql -c "DELETE FROM scrape_jobs" && add_batch 10 5 || return 1
+	fault '{"path": "/services", "kind": "slow", "seconds": 1, "times": 4}'
+	"$pipeline" --workers 2 --env /dev/null 2>err.txt &
+	pid=$!
+	wait_running || return 1
+	sleep 0.3
+	mapfile -t left < <(for w in $(pgrep -P "$pid"); do pgrep -s "$w"; done)
+	[ "${#left[@]}" -ge 14 ] || { echo "expected 2 pipelines, found ${#left[@]} processes"; return 1; }
+	kill -KILL "$pid"
+	for i in $(seq 50); do
+		kill -0 "${left[@]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "${left[@]}" 2>/dev/null; then echo "processes outlived the supervisor"; ps -o pid,cmd -p "${left[@]}"; return 1; fi
+	timeout 120 "$pipeline" --once --workers 2 --env /dev/null 2>err2.txt || { tail err2.txt; return 1; }
+	expect_eq "jobs" "completed 10" "$(sql -F ' ' -c "SELECT status, count(*) FROM scrape_jobs GROUP BY 1")" || return 1
+	expect_eq "points" "145" "$(sql -c "SELECT count(*) FROM price_points")"
+}
+
 run_test "pipeline.sh --once runs every pending job to completion" once_runs_every_job
+run_test "pipeline.sh --workers 2: 200 jobs over 50 intakes, each done once, one log line each" batch_two_workers
+run_test "SIGTERM with eBay hung: exits 0 within --grace, nothing left running" term_with_ebay_hung
+run_test "kill -9 of the supervisor: no process left; a restart finishes every job" supervisor_killed
+run_test "a job no collector can do fails with a reason and starves no other" bad_job_does_not_starve
+run_test "no database: --once gives up (75); a configuration error stops at once (78)" once_gives_up_without_database
 run_test "pipeline.sh reads the env file literally" env_file_read
 run_test "SIGTERM while waiting for jobs: stops at once, status 0" term_while_waiting
 run_test "SIGTERM during a job: the job completes, then it stops" term_finishes_the_job

@@ -6,15 +6,62 @@
 #include "db.h"
 
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "log.h"
+#include "ndjson.h"
+
+/*
+ * What libpq or the server says when connecting fails for a reason that retrying will
+ * not fix, with what to do about it. Anything else (connection refused, the server
+ * starting up or shutting down, too many clients, a timeout) may pass.
+ */
+static const struct {
+	const char *says, *todo;
+} permanent_connect_errors[] = {
+	{ "password authentication failed", "check the user and password in DATABASE_URL" },
+	{ "authentication failed", "check the user and password in DATABASE_URL" },
+	{ "no password supplied", "put the password in DATABASE_URL or PGPASSWORD" },
+	{ "no pg_hba.conf entry", "the server refuses this host, user or database (pg_hba.conf)" },
+	{ "does not exist", "check the database and user names in DATABASE_URL" },
+	{ "invalid sslmode", "sslmode is one of disable, allow, prefer, require, verify-ca, verify-full" },
+	{ "SSL was required", "the server does not offer SSL: check the host and sslmode" },
+	{ "SSL support is not compiled in", "this libpq has no SSL: use another build or sslmode" },
+	{ "invalid connection option", "DATABASE_URL names an option libpq does not know" },
+	{ "invalid integer value", "a number in DATABASE_URL is not one" },
+	{ "invalid port number", "check the port in DATABASE_URL" },
+	{ "is not permitted to log in", "the role may not log in" },
+	{ "certificate", "the server's TLS certificate does not verify: check sslrootcert" },
+};
+
+/* Mark the user-info of a URI that libpq could not parse as a secret (all of it, and
+ * the part after the first ':'), so that no later message can show it. */
+static void
+hide_user_info(const char *url)
+{
+	const char *start = strstr(url, "://"), *at, *colon;
+	char *info;
+
+	if (start == NULL)
+		return;
+	start += 3;
+	at = strrchr(start, '@');
+	if (at == NULL)
+		return;
+	info = xstrndup(start, (size_t)(at - start));
+	log_add_secret(info);
+	colon = strchr(info, ':');
+	if (colon != NULL)
+		log_add_secret(colon + 1);
+	free(info);
+}
 
 /* Note the password as a secret and describe the target for messages. */
-static void
+static int
 describe_target(struct db *db, const char *conninfo)
 {
 	PQconninfoOption *opts, *o;
@@ -23,9 +70,10 @@ describe_target(struct db *db, const char *conninfo)
 
 	opts = conninfo ? PQconninfoParse(conninfo, &err) : PQconndefaults();
 	if (opts == NULL) {
+		/* err may quote the password: it is never shown. */
 		snprintf(db->target, sizeof(db->target), "(unreadable DATABASE_URL)");
 		PQfreemem(err);
-		return;
+		return -1;
 	}
 	for (o = opts; o->keyword != NULL; o++) {
 		const char *v = o->val;
@@ -48,6 +96,7 @@ describe_target(struct db *db, const char *conninfo)
 	snprintf(db->target, sizeof(db->target), "%s:%s/%s", host ? host : "localhost", port ? port : "5432",
 		 dbname ? dbname : "(default)");
 	PQconninfoFree(opts);
+	return 0;
 }
 
 /* The first line of libpq's message, with no trailing newline. */
@@ -62,19 +111,57 @@ first_line(const char *msg, char *out, size_t n)
 	out[len] = '\0';
 }
 
+/* Remember the last failure's text (truncated to fit). */
+static void __attribute__((format(printf, 2, 3))) set_error(struct db *db, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(db->error, sizeof(db->error), fmt, ap);
+	va_end(ap);
+}
+
+/* Whether the connection failed for good, and what to do; NULL when it may pass. */
+static const char *
+connect_todo(const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(permanent_connect_errors) / sizeof(permanent_connect_errors[0]); i++)
+		if (strstr(why, permanent_connect_errors[i].says) != NULL)
+			return permanent_connect_errors[i].todo;
+	return NULL;
+}
+
+/* The schema check: price_points.designations came with migration 002. */
+static const char hello_sql[] =
+	"SELECT current_user::text, (SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user),\n"
+	" EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('price_points')\n"
+	"  AND attname = 'designations' AND NOT attisdropped)";
+
 int
 db_connect(struct db *db)
 {
 	const char *url = getenv("DATABASE_URL");
 	const char *keywords[] = { "dbname", "connect_timeout", "application_name", NULL };
 	const char *values[] = { url && *url ? url : NULL, "10", "coin-pricer", NULL };
+	const char *todo;
 	char why[512];
 	PGresult *res;
+	int migrated;
 
 	memset(db, 0, sizeof(*db));
-	describe_target(db, url && *url ? url : NULL);
 	if (getenv("PGPASSWORD"))
 		log_add_secret(getenv("PGPASSWORD"));
+	if (describe_target(db, url && *url ? url : NULL) < 0) {
+		hide_user_info(url);
+		db->permanent = 1;
+		set_error(db, "DATABASE_URL cannot be parsed");
+		log_error("DATABASE_URL cannot be parsed as a postgresql:// URI or a conninfo string "
+			  "(check %%-escapes, [ ] around IPv6 hosts, quotes); libpq's message is not "
+			  "shown because it may quote the password");
+		return -1;
+	}
 	if (values[0] == NULL) {
 		keywords[0] = "connect_timeout";
 		values[0] = "10";
@@ -86,18 +173,49 @@ db_connect(struct db *db)
 	db->conn = PQconnectdbParams(keywords, values, 1);
 	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
 		first_line(db->conn ? PQerrorMessage(db->conn) : "out of memory", why, sizeof(why));
-		log_error("cannot connect to PostgreSQL at %s: %s", db->target, why);
+		set_error(db, "cannot connect to PostgreSQL at %s", db->target);
+		todo = connect_todo(why);
+		db->permanent = todo != NULL;
+		if (todo)
+			log_error("cannot connect to PostgreSQL at %s: %s (%s; retrying will not help)",
+				  db->target, why, todo);
+		else
+			log_error("cannot connect to PostgreSQL at %s: %s", db->target, why);
 		PQfinish(db->conn);
 		db->conn = NULL;
 		return -1;
 	}
-	res = PQexec(db->conn, "select current_user::text, rolbypassrls from pg_roles "
-			       "where rolname = current_user");
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-		log_info("connected to %s as role %s (bypasses row-level security: %s)", db->target,
-			 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1)[0] == 't' ? "yes" : "no");
+	res = PQexec(db->conn, hello_sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		first_line(PQresultErrorMessage(res), why, sizeof(why));
+		log_error("connected to %s, but the first statement failed: %s", db->target, why);
+		set_error(db, "the first statement failed at %s", db->target);
+		PQclear(res);
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return -1;
+	}
+	log_info("connected to %s as role %s (bypasses row-level security: %s)", db->target,
+		 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1)[0] == 't' ? "yes" : "no");
+	migrated = PQgetvalue(res, 0, 2)[0] == 't';
 	PQclear(res);
+	if (!migrated) {
+		db->permanent = 1;
+		set_error(db, "the database at %s is not migrated", db->target);
+		log_error("the database at %s lacks coin-pricer's tables or their newest columns: run "
+			  "scripts/migrate.sh (with this DATABASE_URL)",
+			  db->target);
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return -1;
+	}
 	return 0;
+}
+
+int
+db_exit_status(const struct db *db)
+{
+	return db->permanent ? EXIT_CONFIG : EXIT_TEMPFAIL;
 }
 
 int
@@ -133,6 +251,7 @@ db_exec(struct db *db, const char *what, const char *sql, int nparams, const cha
 {
 	PGresult *res;
 	ExecStatusType status;
+	const char *state, *primary;
 	char why[512];
 
 	res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
@@ -140,8 +259,20 @@ db_exec(struct db *db, const char *what, const char *sql, int nparams, const cha
 	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
 		return res;
 	first_line(res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn), why, sizeof(why));
+	primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	set_error(db, "%s: %s", what, primary ? primary : why);
+	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	/* Class 42 (a table, column or function missing, permission denied), 3D (no such
+	 * database), 28 (authorization): the same statement will fail again. */
+	db->permanent = !db_lost(db) && state != NULL &&
+			(strncmp(state, "42", 2) == 0 || strncmp(state, "3D", 2) == 0 ||
+			 strncmp(state, "28", 2) == 0);
 	if (db_lost(db))
 		log_warn("%s: connection to %s lost: %s", what, db->target, why);
+	else if (db->permanent && strncmp(state, "42501", 5) == 0)
+		log_error("%s: %s (grant the role access, or row-level security policies)", what, why);
+	else if (db->permanent && strncmp(state, "42", 2) == 0)
+		log_error("%s: %s (is the database migrated? run scripts/migrate.sh)", what, why);
 	else
 		log_error("%s: %s", what, why);
 	PQclear(res);
@@ -176,20 +307,25 @@ db_listen(struct db *db, const char *channel)
 }
 
 int
-db_wait_notify(struct db *db, int timeout_ms)
+db_wait_notify(struct db *db, int timeout_ms, int watch_fd)
 {
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	PGnotify *n;
 	int got = 0, rc;
 
-	pfd.fd = PQsocket(db->conn);
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	if (pfd.fd < 0)
+	pfd[0].fd = PQsocket(db->conn);
+	pfd[0].events = POLLIN;
+	pfd[0].revents = 0;
+	pfd[1].fd = watch_fd;
+	pfd[1].events = 0; /* errors and hang-ups are always reported */
+	pfd[1].revents = 0;
+	if (pfd[0].fd < 0)
 		return -1;
-	rc = poll(&pfd, 1, timeout_ms);
+	rc = poll(pfd, watch_fd >= 0 ? 2 : 1, timeout_ms);
 	if (rc < 0)
 		return -1;
+	if (watch_fd >= 0 && (pfd[1].revents & (POLLERR | POLLHUP | POLLNVAL)))
+		return 2;
 	if (rc == 0)
 		return 0;
 	if (!PQconsumeInput(db->conn))

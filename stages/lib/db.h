@@ -12,13 +12,25 @@ struct db {
 	PGconn *conn;
 	char target[256]; /* "host:port/dbname", for messages: never the password */
 	int listening;	  /* LISTEN coin_pricer_jobs is in force */
+	int permanent;	  /* the last failure will not pass by retrying (see db_exit_status) */
+	char error[256];  /* the last failure's first line, for records and the database */
 };
 
 /*
  * Connect. connect_timeout defaults to 10 s. Logs the role and whether it bypasses
- * row-level security. Returns 0, or -1 with the reason logged (naming db->target).
+ * row-level security, and checks that the database is migrated. Returns 0, or -1 with
+ * the reason logged (naming db->target, never the password). A DATABASE_URL that
+ * cannot be parsed is never quoted: libpq's message about it may hold the password.
  */
 int db_connect(struct db *db);
+
+/*
+ * The exit status for the last failure: EXIT_CONFIG (78) when retrying cannot help
+ * (authentication failed, no such database or role, bad sslmode or URL, tables missing,
+ * permission denied), else EXIT_TEMPFAIL (75: connection refused, server starting or
+ * shutting down, too many connections, connection lost).
+ */
+int db_exit_status(const struct db *db);
 
 /* Whether the last failure was the connection itself (not the statement). */
 int db_lost(const struct db *db);
@@ -45,9 +57,10 @@ int db_listen(struct db *db, const char *channel);
 /*
  * Wait up to timeout_ms for a notification (or for the connection to become readable).
  * Returns 1 when one arrived, 0 on timeout, -1 when the connection failed or a signal
- * interrupted the wait (errno EINTR).
+ * interrupted the wait (errno EINTR). With watch_fd >= 0, also returns 2 as soon as
+ * that descriptor reports an error or hang-up (the reader of a pipe went away).
  */
-int db_wait_notify(struct db *db, int timeout_ms);
+int db_wait_notify(struct db *db, int timeout_ms, int watch_fd);
 
 void db_close(struct db *db);
 

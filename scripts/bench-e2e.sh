@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# End-to-end speed of the worker: jobs per second through pipeline.sh --once with 1, 2 and
+# 4 workers, against the fake eBay server with no rate limit, side by side with the same
+# stages run once over the same jobs as one batch (the limit of this design), and the
+# database transactions per job (each unnamed statement outside BEGIN is one).
+# A throwaway PostgreSQL and fake eBay; figures are printed, not asserted.
+# usage: scripts/bench-e2e.sh [JOBS]   (default 300)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+jobs=${1:-300}
+make -s -C "$here" -j2 >/dev/null
+export PATH="$here/bin:$PATH" PGOPTIONS="-c client_min_messages=warning" LOG_LEVEL=warn LOG_FORMAT=text
+work=$(mktemp -d "${TMPDIR:-/tmp}/coin-pricer-bench-e2e.XXXXXX")
+export PGSTATE=$work/pg COIN_PRICER_STATE_DIR=$work/state
+DATABASE_URL=$("$here/scripts/local-pg.sh" start 2>/dev/null)
+export DATABASE_URL
+python3 "$here/tests/fake_ebay.py" --port-file "$work/port" --log /dev/null 2>/dev/null &
+fake=$!
+trap 'kill "$fake" 2>/dev/null; "$here/scripts/local-pg.sh" stop >/dev/null 2>&1; rm -rf "$work"' EXIT
+for _ in $(seq 300); do [ -s "$work/port" ] && break; sleep 0.1; done
+EBAY_API_BASE=http://127.0.0.1:$(cat "$work/port")
+export EBAY_API_BASE
+export EBAY_APP_ID=BenchApp-PRD-000000000 EBAY_CERT_ID=PRD-bench-cert-0000 EBAY_CALLS_PER_MINUTE=100000
+export EBAY_DAILY_CALL_LIMIT=100000000
+
+sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"; }
+
+# JOBS pending jobs over JOBS/4 intakes.
+seed() {
+	sql -c "TRUNCATE sources, intakes, fx_rates CASCADE" -f "$here/tests/data/seed.sql" \
+		-c "DELETE FROM scrape_jobs" \
+		-c "INSERT INTO intakes (id) SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid
+			FROM generate_series(2, $((jobs / 4 + 1))) i;
+		INSERT INTO attributions (intake_id, year, mintmark, denomination, series)
+			SELECT id, 1921, 'S', 'dollar', 'Morgan' FROM intakes
+			WHERE id <> '7a2e3d4c-0000-4000-8000-000000000001';
+		INSERT INTO scrape_jobs (intake_id, source_id)
+			SELECT ('7a2e3d4c-0000-4000-8000-' || lpad((2 + i % $((jobs / 4)))::text, 12, '0'))::uuid,
+				'8b3f4e5d-0000-4000-8000-000000000001'
+			FROM generate_series(1, $jobs) i" >/dev/null
+}
+
+xacts() { sql -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
+
+# Run a command over freshly seeded jobs; print jobs/s and transactions per job.
+measure() {
+	local label=$1 t0 t1 x0 x1 finished
+	shift
+	seed
+	x0=$(xacts)
+	t0=$(date +%s%N)
+	"$@" >/dev/null 2>"$work/err" || { grep -v "^ " "$work/err" | tail -n 8 >&2; return 1; }
+	t1=$(date +%s%N)
+	x1=$(xacts)
+	finished=$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'completed'")
+	printf '%-34s %5d jobs done  %7.1f jobs/s  %5.1f transactions/job\n' "$label" "$finished" \
+		"$(echo "$finished * 1000000000 / ($t1 - $t0)" | bc -l)" "$(echo "($x1 - $x0 - 3) / $finished" | bc -l)"
+}
+
+batch() {
+	claim-job --limit "$jobs" --worker batch | ebay-fetch | filter-junk | normalize-usd |
+		store --worker batch | valuate | store --worker batch
+}
+
+echo "== $jobs jobs, $((jobs / 4)) intakes, 29 listings a job, fake eBay, $(nproc) cores"
+measure "stages once over all jobs (batch)" batch
+for w in 1 2 4; do
+	measure "pipeline.sh --once --workers $w" "$here/pipeline.sh" --once --workers "$w" --env /dev/null
+done
+echo "process starts per job in pipeline.sh: 0 (each worker starts its 7 stages once)"
