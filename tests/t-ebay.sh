@@ -81,6 +81,43 @@ browse_details() {
 	expect_grep 'q=US%20coin%201921%20S%20Morgan%20dollar' "$fake_log"
 }
 
+# One listing with a date, an amount or bytes that PostgreSQL would refuse costs the job
+# no other point: the date or amount becomes null (or the point is skipped when it is
+# the price), with a warning naming the item.
+bad_fields_mapped_safely() {
+	local want r=$'\xef\xbf\xbd'
+	fresh
+	jq '.itemSales[0].lastSoldDate = "not a date" | .itemSales[1].lastSoldDate = "2026-02-30T10:00:00.000Z"
+		| .itemSales[2].lastSoldDate = "0000-01-01T00:00:00Z" | .itemSales[3].lastSoldPrice.value = "12,50"
+		| .itemSales[4].title = "bad SURROGATE BYTES" | .itemSales[0].title = "nul NUL kept"' \
+		"$here/data/ebay/insights-item-sales-p2.json" |
+		sed 's/SURROGATE/\\ud800/; s/NUL/\\u0000/; s/BYTES/\xff\xfe/' >sales.json
+	fault "{\"path\": \"/buy/marketplace\", \"kind\": \"body\", \"file\": \"$PWD/sales.json\"}"
+	job ebay_insights | ebay-fetch >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	/usr/bin/python3 "$here/validate.py" out.ndjson || return 1
+	filter-junk <out.ndjson >/dev/null || return 1
+	want='v1|192100000511|0 null
+v1|192100000512|0 null
+v1|192100000513|0 null
+v1|192100000515|0 2026-09-04T12:00:00.000Z'
+	expect_eq "points and dates" "$want" "$(jq -r 'select(.kind == "price_point") | "\(.external_id) \(.sold_at)"' out.ndjson)" || return 1
+	expect_eq "titles" "nul $r kept|bad $r $r$r" "$(jq -r 'select(.kind == "price_point") | .title' out.ndjson | sed -n '1p;4p' | paste -sd '|')" || return 1
+	expect_eq "job_end items" 4 "$(jq -r 'select(.kind == "job_end") | .items' out.ndjson)" || return 1
+	expect_grep 'item v1|192100000511|0: sold_at "not a date" is not an RFC 3339' err.txt || return 1
+	expect_grep 'item v1|192100000512|0: sold_at "2026-02-30T10:00:00.000Z"' err.txt || return 1
+	expect_grep 'item v1|192100000513|0: sold_at "0000-01-01T00:00:00Z"' err.txt || return 1
+	expect_grep 'item v1|192100000514|0: no usable itemId, price or currency' err.txt || return 1
+	expect_eq "warnings" 4 "$(wc -l <err.txt)" || return 1
+	fresh
+	jq '.findCompletedItemsResponse[0].searchResult[0].item[0].listingInfo[0].endTime[0] = "2026-13-01T00:00:00.000Z"' \
+		"$here/data/ebay/finding-completed-p1.json" >p1.json
+	fault "{\"path\": \"/services\", \"kind\": \"body\", \"file\": \"$PWD/p1.json\"}"
+	job ebay_finding | ebay-fetch >out.ndjson 2>err.txt || return 1
+	expect_eq "Finding points" 29 "$(jq -r 'select(.kind == "job_end") | .items' out.ndjson)" || return 1
+	expect_eq "Finding: the bad date is null" null "$(jq -r 'select(.external_id == "192100000001") | .sold_at' out.ndjson)" || return 1
+	expect_grep 'item 192100000001: sold_at "2026-13-01T00:00:00.000Z"' err.txt
+}
+
 max_pages() {
 	fresh
 	job ebay_finding | ebay-fetch --max-pages 1 >out.ndjson 2>/dev/null || return 1
@@ -255,7 +292,7 @@ replay_missing() {
 }
 
 print_query_cases() {
-	local line attribution want got
+	local attribution want got
 	while IFS='|' read -r attribution want; do
 		got=$(jq -cn --argjson a "$attribution" '{kind: "job", job_id: "j", source: {adapter_type: "ebay_finding"}, attribution: $a}' | ebay-fetch --print-query)
 		expect_eq "query of $attribution" "$want" "$got" || return 1
@@ -302,6 +339,7 @@ run_test "Insights: every item of the manifest, amounts as listed" against_manif
 run_test "Browse: every item of the manifest, amounts as listed" against_manifest browse ebay_browse ask
 run_test "Insights: quantity, pagination by offset, marketplace header, comma query" insights_details
 run_test "Browse: shipping as listed, buying options filter" browse_details
+run_test "a date, amount or bytes PostgreSQL would refuse cost no other point" bad_fields_mapped_safely
 run_test "pagination stops at --max-pages" max_pages
 run_test "429 with Retry-After: one retry, after the time it asks" retry_429_honours_retry_after
 run_test "500 twice, then the page" retry_500_then_ok
