@@ -249,7 +249,11 @@ job_free(struct job *j)
 	memset(j, 0, sizeof(*j));
 }
 
-/* Read a job record into j. Returns 0, or -1 with the reason in err. */
+/*
+ * Read a job record into j. Returns 0; 1 for a job that ebay-fetch can never do (with
+ * j->error set, not retryable: a job_error, so that the job fails instead of coming
+ * back); or -1 for a record that is not a job at all, with the reason in err.
+ */
 static int
 job_from_record(struct fetcher *f, const struct ndj_record *r, struct job *j, char *err, size_t n)
 {
@@ -266,24 +270,25 @@ job_from_record(struct fetcher *f, const struct ndj_record *r, struct job *j, ch
 	source = cJSON_GetObjectItemCaseSensitive(j->record, "source");
 	config = cJSON_GetObjectItemCaseSensitive(source, "config");
 	attribution = cJSON_GetObjectItemCaseSensitive(j->record, "attribution");
-	if (!cJSON_IsObject(attribution)) {
-		snprintf(err, n, "a job record needs an \"attribution\" object");
-		return -1;
-	}
 	j->job_id = j->job_id_text = json_text(cJSON_GetObjectItemCaseSensitive(j->record, "job_id"));
 	j->intake_id = j->intake_id_text =
 		json_text(cJSON_GetObjectItemCaseSensitive(j->record, "intake_id"));
 	j->source_id = j->source_id_text =
 		json_text(cJSON_GetObjectItemCaseSensitive(j->record, "source_id"));
+	if (!cJSON_IsObject(attribution)) {
+		snprintf(j->error, sizeof(j->error), "the job has no \"attribution\" object to search for");
+		return 1;
+	}
 	api_name = string_item(config, "api");
 	if (api_name == NULL)
 		api_name = string_item(source, "adapter_type");
 	api = f->opt.api >= 0 ? f->opt.api : api_by_name(api_name);
 	if (api < 0) {
-		snprintf(err, n,
-			 "the job's source is not an eBay adapter (adapter_type or config.api: "
-			 "finding, insights or browse)");
-		return -1;
+		snprintf(j->error, sizeof(j->error),
+			 "ebay-fetch cannot do a job of adapter type \"%.64s\": the source's "
+			 "adapter_type (or config.api) must be ebay_finding, ebay_insights or ebay_browse",
+			 api_name ? api_name : "(none)");
+		return 1;
 	}
 	j->api = (enum api)api;
 	pages = cJSON_GetObjectItemCaseSensitive(config, "max_pages");
@@ -1059,7 +1064,10 @@ run_job(struct fetcher *f, struct job *j, const struct ndj_record *r)
 	ndj_flush();
 	buf_reset(&f->out);
 	f->calls = f->pages = f->items = 0;
-	rc = j->api == API_FINDING ? fetch_finding(f, j) : fetch_rest(f, j);
+	if (j->error[0])
+		rc = -1; /* a job that cannot be done: its job_error at once */
+	else
+		rc = j->api == API_FINDING ? fetch_finding(f, j) : fetch_rest(f, j);
 	if (rc < 0) {
 		buf_reset(&f->out);
 		buf_addf(&f->out,
@@ -1084,16 +1092,20 @@ on_record(struct ndj_record *r, void *ctx)
 {
 	struct fetcher *f = ctx;
 	struct job j;
+	int rc;
 
 	if (strcmp(r->kind, "job") != 0) {
 		ndj_pass(r);
 		return 0;
 	}
-	if (job_from_record(f, r, &j, r->err, sizeof(r->err)) < 0) {
+	rc = job_from_record(f, r, &j, r->err, sizeof(r->err));
+	if (rc < 0) {
 		job_free(&j);
 		return NDJ_BAD;
 	}
-	if (f->opt.print_query) {
+	if (f->opt.print_query && rc > 0) {
+		log_warn("job %s: %s", j.job_id, j.error);
+	} else if (f->opt.print_query) {
 		ndj_write(j.query.data, j.query.len);
 		ndj_write("\n", 1);
 	} else {

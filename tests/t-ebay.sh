@@ -118,6 +118,22 @@ v1|192100000515|0 2026-09-04T12:00:00.000Z'
 	expect_grep 'item 192100000001: sold_at "2026-13-01T00:00:00.000Z"' err.txt
 }
 
+# A job that ebay-fetch can never do ends in a job_error that is not retryable (so that
+# it fails once, instead of coming back as a bad line would), and the next job runs.
+job_it_cannot_do() {
+	fresh
+	{ job heritage_auctions; job ebay_finding | jq -c 'del(.attribution)'; job ebay_finding; } |
+		ebay-fetch >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "kinds" "job job_error job job_error job job_end" "$(jq -r .kind out.ndjson | grep -v price_point | paste -sd ' ')" || return 1
+	expect_eq "retryable" "false false" "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson | paste -sd ' ')" || return 1
+	expect_grep 'cannot do a job of adapter type \\"heritage_auctions\\"' out.ndjson || return 1
+	expect_grep 'no \\"attribution\\" object' out.ndjson || return 1
+	expect_eq "job_error's job_id" 6f1d2c3b-0000-4000-8000-000000000001 "$(jq -r 'select(.kind == "job_error") | .job_id' out.ndjson | head -n 1)" || return 1
+	expect_eq "Finding calls, for the last job only" 2 "$(calls_to /services)" || return 1
+	jq -c 'select(.kind != "job")' out.ndjson >records.ndjson
+	/usr/bin/python3 "$here/validate.py" records.ndjson
+}
+
 max_pages() {
 	fresh
 	job ebay_finding | ebay-fetch --max-pages 1 >out.ndjson 2>/dev/null || return 1
@@ -340,6 +356,7 @@ run_test "Browse: every item of the manifest, amounts as listed" against_manifes
 run_test "Insights: quantity, pagination by offset, marketplace header, comma query" insights_details
 run_test "Browse: shipping as listed, buying options filter" browse_details
 run_test "a date, amount or bytes PostgreSQL would refuse cost no other point" bad_fields_mapped_safely
+run_test "a job of another adapter type: a job_error, not retryable, and on to the next" job_it_cannot_do
 run_test "pagination stops at --max-pages" max_pages
 run_test "429 with Retry-After: one retry, after the time it asks" retry_429_honours_retry_after
 run_test "500 twice, then the page" retry_500_then_ok
