@@ -987,7 +987,8 @@ fetch_rest(struct fetcher *f, struct job *j)
 	for (page = 1; page <= j->max_pages; page++) {
 		const char *headers[4] = { NULL, "X-EBAY-C-MARKETPLACE-ID: EBAY_US",
 					   "Accept: application/json", NULL };
-		const cJSON *items, *item, *next, *limit;
+		const cJSON *items, *item, *limit;
+		int more;
 		const char *message;
 		cJSON *doc;
 		char *p;
@@ -1039,11 +1040,12 @@ fetch_rest(struct fetcher *f, struct job *j)
 		items = cJSON_GetObjectItemCaseSensitive(doc, j->api == API_INSIGHTS ? "itemSales"
 										     : "itemSummaries");
 		cJSON_ArrayForEach(item, items) rest_item(f, j, item);
-		next = cJSON_GetObjectItemCaseSensitive(doc, "next");
+		/* Read all that paging needs before the tree goes. */
+		more = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "next"));
 		limit = cJSON_GetObjectItemCaseSensitive(doc, "limit");
 		offset += cJSON_IsNumber(limit) && limit->valuedouble >= 1 ? (long)limit->valuedouble : 200;
 		cJSON_Delete(doc);
-		if (!cJSON_IsString(next) || offset >= 10000)
+		if (!more || offset >= 10000)
 			break;
 	}
 	free(token);
