@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # The test runner. Runs the data-driven cases of every stage (tests/cases/STAGE/NAME.*),
-# then every shell test file (tests/t-*.sh), prints one block per failure, and ends
-# with "N passed, N failed". Exit status 1 when anything failed.
+# then every shell test file (tests/t-*.sh), prints a line per group as it finishes and a
+# block per failure, and ends with "N passed, N failed". Exit status 1 when anything failed.
+#
+# usage: tests/run.sh [NAME]
+# NAME runs one part alone: a stage (its cases and every test file that names it on its
+# "# stages:" line), or one test file (t-ebay, t-ebay.sh). An unknown NAME exits 64.
 #
 # A case is NAME.in (stdin) and NAME.out (expected stdout, byte for byte), with
 # optional NAME.args (one argument per line), NAME.rc (exit status, default 0) and
 # NAME.err (expected stderr; without it stderr must be empty). Its output is checked
 # against schemas/ unless NAME.noschema exists. It runs in its own folder.
+#
+# A test file says which stages it tests on a line "# stages: NAME..." near its top; it
+# gets the name asked for in TEST_STAGE, so that a file testing several stages can run
+# the tests of one (t-conventions.sh does).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +26,18 @@ fail=0
 only=${1:-}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/coin-pricer-run.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+
+# The stages a test file names on its "# stages:" line.
+file_stages() {
+	sed -n 's/^# stages: *//p' "$1" | head -n 1
+}
+
+# progress GROUP PASSED FAILED START: one line per finished group, as it finishes.
+progress() {
+	local secs
+	secs=$(awk -v s="$4" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+	printf -- '-- %-28s %4d ok %4d not ok %7s s\n' "$1" "$2" "$3" "$secs"
+}
 
 report_fail() {
 	fail=$((fail + 1))
@@ -53,32 +73,74 @@ run_case() {
 	fi
 }
 
-for dir in "$here"/cases/*/; do
+run_cases() {
+	local dir=${1%/} stage input p0=$pass f0=$fail start
 	stage=$(basename "$dir")
-	[ -n "$only" ] && [ "$only" != "$stage" ] && continue
-	for input in "$dir"*.in; do
+	start=$(date +%s.%N)
+	for input in "$dir"/*.in; do
 		[ -e "$input" ] || continue
-		run_case "$stage" "${dir%/}" "$(basename "$input" .in)"
+		run_case "$stage" "$dir" "$(basename "$input" .in)"
 	done
-done
+	progress "cases/$stage" $((pass - p0)) $((fail - f0)) "$start"
+}
 
-for file in "$here"/t-*.sh; do
-	[ -e "$file" ] || continue
-	[ -n "$only" ] && [[ "$(basename "$file")" != *"$only"* ]] && continue
-	if ! bash "$file" >"$tmp/tap" 2>&1; then
-		echo "not ok - $(basename "$file") ended with status $? before its last test" >>"$tmp/tap"
+# run_file FILE STAGE: one test file; STAGE (may be empty) is passed as TEST_STAGE.
+run_file() {
+	local file=$1 name p0=$pass f0=$fail start line
+	name=$(basename "$file")
+	start=$(date +%s.%N)
+	if [ -z "$(file_stages "$file")" ]; then
+		fail=$((fail + 1))
+		printf 'FAIL %s: no "# stages:" line naming the stages it tests\n' "$name"
+	fi
+	if ! TEST_STAGE=$2 bash "$file" >"$tmp/tap" 2>&1; then
+		echo "not ok - $name ended with status $? before its last test" >>"$tmp/tap"
 	fi
 	while IFS= read -r line; do
 		case "$line" in
 		"ok - "*) pass=$((pass + 1)) ;;
 		"not ok - "*)
 			fail=$((fail + 1))
-			printf 'FAIL %s: %s\n' "$(basename "$file")" "${line#not ok - }"
+			printf 'FAIL %s: %s\n' "$name" "${line#not ok - }"
 			;;
 		*) printf '%s\n' "$line" ;;
 		esac
 	done <"$tmp/tap"
+	progress "$name" $((pass - p0)) $((fail - f0)) "$start"
+}
+
+# Which groups run: all of them, one stage's, or one file.
+found=0
+for dir in "$here"/cases/*/; do
+	if [ -z "$only" ] || [ "$only" = "$(basename "$dir")" ]; then
+		run_cases "$dir"
+		found=1
+	fi
 done
+for file in "$here"/t-*.sh; do
+	[ -e "$file" ] || continue
+	base=$(basename "$file" .sh)
+	if [ -z "$only" ]; then
+		run_file "$file" ""
+	elif [ "$only" = "$base" ] || [ "$only" = "$base.sh" ] || [ "$only" = "${base#t-}" ]; then
+		run_file "$file" ""
+		found=1
+	elif [[ " $(file_stages "$file") " == *" $only "* ]]; then
+		run_file "$file" "$only"
+		found=1
+	fi
+done
+if [ -n "$only" ] && [ "$found" = 0 ]; then
+	names=$( (
+		ls "$here/cases"
+		for file in "$here"/t-*.sh; do
+			file_stages "$file" | tr ' ' '\n'
+			basename "$file" .sh
+		done
+	) | sort -u | tr '\n' ' ')
+	echo "run.sh: no tests named '$only'; names: $names" >&2
+	exit 64
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

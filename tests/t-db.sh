@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# stages: claim-job store
 # claim-job and store against a real PostgreSQL, started for this run by
 # scripts/local-pg.sh and removed at the end.
 # shellcheck source=tests/lib.sh

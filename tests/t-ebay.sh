@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# stages: ebay-fetch
 # ebay-fetch against the fake eBay server (tests/fake_ebay.py), started for this run.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# stages: pipeline
 # pipeline.sh, the worker, against a real PostgreSQL and the fake eBay server: jobs run
 # to completion, SIGTERM stops it cleanly, a crashed stage returns the job to the queue.
 # shellcheck source=tests/lib.sh

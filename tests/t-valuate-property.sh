@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# stages: valuate
 # valuate against an independent implementation of DESIGN.md's valuation, in exact
 # rational arithmetic, over thousands of random groups (fixed seeds, so a failure
 # can be replayed), plus the invariants p10 <= median <= p90, outliers + comps =
