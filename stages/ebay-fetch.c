@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,7 @@ struct job {
 	struct buf query; /* keywords separated by spaces */
 	char error[512];
 	int retryable;
+	double retry_after; /* seconds eBay asked to wait (Retry-After), or 0 */
 };
 
 static void
@@ -107,9 +109,11 @@ help(void)
 	       "Environment: EBAY_APP_ID, EBAY_CERT_ID (a source's config app_id / cert_id wins),\n"
 	       "EBAY_SANDBOX, EBAY_API_BASE, EBAY_CALLS_PER_MINUTE (60, shared by every ebay-fetch\n"
 	       "on the host), EBAY_DAILY_CALL_LIMIT (5000), EBAY_TIMEOUT_SECONDS (30),\n"
-	       "EBAY_MAX_TRIES (4), EBAY_RETRY_BASE_MS (1000), EBAY_RECORD_DIR and EBAY_REPLAY_DIR\n"
-	       "(as --record and --replay), COIN_PRICER_STATE_DIR (token cache and rate limit;\n"
-	       "default ~/.local/state/coin-pricer).\n"
+	       "EBAY_MAX_TRIES (4), EBAY_RETRY_BASE_MS (1000), EBAY_MAX_RETRY_AFTER_SECONDS (60;\n"
+	       "a longer Retry-After ends the job, retryable, with retry_after_seconds),\n"
+	       "EBAY_RECORD_DIR and EBAY_REPLAY_DIR (as --record and --replay),\n"
+	       "COIN_PRICER_STATE_DIR (token cache and rate limit; default\n"
+	       "~/.local/state/coin-pricer).\n"
 	       "Exit status: 0 ok (failed jobs are job_error records), 64 usage, 65 some lines\n"
 	       "were bad, 74 I/O error, 78 configuration.\n");
 }
@@ -564,6 +568,38 @@ rest_item(struct fetcher *f, const struct job *j, const cJSON *item)
 	write_point(f, j, &p);
 }
 
+/* ---- requests ------------------------------------------------------------ */
+
+/*
+ * After http_request() for a job: -1 with j->error set (retryable) when no usable
+ * response came, else 0. Either way j->retry_after keeps what eBay asked to wait, so
+ * that the job's backoff can honour it.
+ */
+static int
+request_failed(struct job *j, int rc, const struct http_response *res, const char *what)
+{
+	char when[32];
+
+	if (res->retry_after > 0)
+		j->retry_after = res->retry_after;
+	if (rc == 0)
+		return 0;
+	j->retryable = 1;
+	if (rc == HTTP_QUOTA) {
+		http_quota_reset_time(when, sizeof(when));
+		snprintf(j->error, sizeof(j->error),
+			 "eBay's daily call limit is used up; retry after %s (midnight Pacific time)", when);
+	} else if (rc == HTTP_RETRY_LATER) {
+		snprintf(j->error, sizeof(j->error),
+			 "%s asked to wait %.0f s before the next call, longer than "
+			 "EBAY_MAX_RETRY_AFTER_SECONDS: the job waits in the queue instead",
+			 what, res->retry_after);
+	} else {
+		snprintf(j->error, sizeof(j->error), "%s did not answer: %s", what, res->error);
+	}
+	return -1;
+}
+
 /* ---- OAuth --------------------------------------------------------------- */
 
 static const char *
@@ -677,11 +713,8 @@ get_token(struct fetcher *f, struct job *j, const char *scope, int force)
 				  &token_calls);
 		http_pause_recording(f->http, 0);
 	}
-	if (rc < 0) {
-		j->retryable = 1;
-		snprintf(j->error, sizeof(j->error), "eBay's token endpoint did not answer: %s", res.error);
+	if (request_failed(j, rc, &res, "eBay's token endpoint") < 0)
 		goto out;
-	}
 	doc = cJSON_ParseWithLength(res.body.data, res.body.len);
 	text = string_item(doc, "access_token");
 	if (res.status != 200 || text == NULL) {
@@ -889,23 +922,8 @@ static int
 get_page(struct fetcher *f, struct job *j, const char *const *headers, struct http_response *res)
 {
 	int rc = http_request(f->http, "GET", f->url.data, headers, NULL, NULL, res, &f->calls);
-	char when[32];
 
-	if (rc == HTTP_QUOTA) {
-		http_quota_reset_time(when, sizeof(when));
-		j->retryable = 1;
-		snprintf(j->error, sizeof(j->error),
-			 "eBay's daily call limit is used up; retry after %s "
-			 "(midnight Pacific time)",
-			 when);
-		return -1;
-	}
-	if (rc < 0) {
-		j->retryable = 1;
-		snprintf(j->error, sizeof(j->error), "eBay did not answer: %s", res->error);
-		return -1;
-	}
-	return 0;
+	return request_failed(j, rc, res, "eBay");
 }
 
 static int
@@ -960,7 +978,8 @@ fetch_finding(struct fetcher *f, struct job *j)
 		}
 		f->pages++;
 		items = cJSON_GetObjectItemCaseSensitive(first(resp, "searchResult"), "item");
-		cJSON_ArrayForEach(item, items) finding_item(f, j, item);
+		cJSON_ArrayForEach (item, items)
+			finding_item(f, j, item);
 		pagination = first(resp, "paginationOutput");
 		if (first_string(pagination, "totalPages"))
 			total_pages = atoi(first_string(pagination, "totalPages"));
@@ -1039,7 +1058,8 @@ fetch_rest(struct fetcher *f, struct job *j)
 		f->pages++;
 		items = cJSON_GetObjectItemCaseSensitive(doc, j->api == API_INSIGHTS ? "itemSales"
 										     : "itemSummaries");
-		cJSON_ArrayForEach(item, items) rest_item(f, j, item);
+		cJSON_ArrayForEach (item, items)
+			rest_item(f, j, item);
 		/* Read all that paging needs before the tree goes. */
 		more = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "next"));
 		limit = cJSON_GetObjectItemCaseSensitive(doc, "limit");
@@ -1076,7 +1096,10 @@ run_job(struct fetcher *f, struct job *j, const struct ndj_record *r)
 			 "{\"kind\":\"job_error\",\"job_id\":%s,\"intake_id\":%s,\"error\":", j->job_id,
 			 j->intake_id);
 		buf_add_json_string(&f->out, j->error, strlen(j->error));
-		buf_addf(&f->out, ",\"retryable\":%s}\n", j->retryable ? "true" : "false");
+		buf_addf(&f->out, ",\"retryable\":%s", j->retryable ? "true" : "false");
+		if (j->retryable && j->retry_after > 0)
+			buf_addf(&f->out, ",\"retry_after_seconds\":%.0f", ceil(j->retry_after));
+		buf_adds(&f->out, "}\n");
 		log_warn("job %s: %s", j->job_id, j->error);
 	} else {
 		buf_addf(&f->out,
@@ -1252,6 +1275,7 @@ main(int argc, char **argv)
 	ho.retry_base_ms = cli_env_number("EBAY_RETRY_BASE_MS", 1000, 1, 600000);
 	ho.calls_per_minute = (double)cli_env_number("EBAY_CALLS_PER_MINUTE", 60, 1, 100000);
 	ho.daily_limit = cli_env_number("EBAY_DAILY_CALL_LIMIT", 5000, 0, 100000000);
+	ho.max_retry_after = (double)cli_env_number("EBAY_MAX_RETRY_AFTER_SECONDS", 60, 1, 86400);
 	ho.rate_file = f.opt.replay_dir || make_dirs(f.state_dir) < 0 ? NULL : rate_file;
 	ho.record_dir = f.opt.record_dir;
 	ho.replay_dir = f.opt.replay_dir;

@@ -156,6 +156,28 @@ rest_paging_memory() {
 	expect_eq "calls" "3 4 2 1" "$(jq -r 'select(.kind == "job_end") | .calls' out.ndjson | paste -sd ' ')"
 }
 
+# A Retry-After longer than EBAY_MAX_RETRY_AFTER_SECONDS is not slept through with the
+# job locked: the job ends at once, retryable, with retry_after_seconds for its backoff.
+retry_after_capped() {
+	local start when seconds
+	fresh
+	fault '{"path": "/buy/browse", "status": 429, "retry_after": 86400}'
+	start=$(date +%s)
+	job ebay_browse | timeout 30 ebay-fetch >out.ndjson 2>err.txt || { echo "status $?"; return 1; }
+	[ $(($(date +%s) - start)) -lt 10 ] || { echo "took $(($(date +%s) - start)) s"; return 1; }
+	expect_eq "job_error" "true 86400" "$(jq -r 'select(.kind == "job_error") | "\(.retryable) \(.retry_after_seconds)"' out.ndjson)" || return 1
+	expect_grep "asked to wait 86400 s" out.ndjson || return 1
+	expect_eq "browse calls" 1 "$(calls_to /buy/browse)" || return 1
+	/usr/bin/python3 "$here/validate.py" out.ndjson || return 1
+	# An HTTP date, and a lower cap.
+	fresh
+	when=$(date -u -d '+1 hour' '+%a, %d %b %Y %H:%M:%S GMT')
+	fault "{\"path\": \"/services\", \"status\": 500, \"retry_after\": \"$when\"}"
+	job ebay_finding | EBAY_MAX_RETRY_AFTER_SECONDS=5 ebay-fetch >out.ndjson 2>err.txt || return 1
+	seconds=$(jq -r 'select(.kind == "job_error") | .retry_after_seconds' out.ndjson)
+	[ "$seconds" -ge 3590 ] && [ "$seconds" -le 3600 ] || { echo "retry_after_seconds $seconds"; return 1; }
+}
+
 max_pages() {
 	fresh
 	job ebay_finding | ebay-fetch --max-pages 1 >out.ndjson 2>/dev/null || return 1
@@ -382,6 +404,7 @@ run_test "a job of another adapter type: a job_error, not retryable, and on to t
 run_test "Insights and Browse paging, after 500s and cut bodies, clean under valgrind" rest_paging_memory
 run_test "pagination stops at --max-pages" max_pages
 run_test "429 with Retry-After: one retry, after the time it asks" retry_429_honours_retry_after
+run_test "Retry-After past EBAY_MAX_RETRY_AFTER_SECONDS: a retryable job_error at once" retry_after_capped
 run_test "500 twice, then the page" retry_500_then_ok
 run_test "500 every time: 4 tries, then a retryable job_error and no points" retries_exhausted
 run_test "Finding's invalid app id: no retry, job_error not retryable" finding_bad_app_id

@@ -52,6 +52,8 @@ http_new(const struct http_options *options)
 		c->o.retry_base_ms = 1000;
 	if (!c->o.calls_per_minute)
 		c->o.calls_per_minute = 60;
+	if (!c->o.max_retry_after)
+		c->o.max_retry_after = 60;
 	c->rng = (unsigned)getpid() ^ (unsigned)time(NULL);
 	if (c->o.replay_dir == NULL) {
 		c->curl = curl_easy_init();
@@ -378,18 +380,26 @@ on_body(char *data, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
+/* Retry-After: a number of seconds, or an HTTP date. */
 static size_t
 on_header(char *data, size_t size, size_t n, void *ctx)
 {
 	struct http_response *res = ctx;
 	size_t len = size * n;
+	char value[128], *end;
+	double seconds;
+	time_t when;
 
-	if (len > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
-		char *end;
-		double v = strtod(data + 12, &end);
-
-		if (end != data + 12 && v >= 0)
-			res->retry_after = v;
+	if (len <= 12 || strncasecmp(data, "Retry-After:", 12) != 0)
+		return len;
+	snprintf(value, sizeof(value), "%.*s", (int)(len - 12), data + 12);
+	value[strcspn(value, "\r\n")] = '\0';
+	seconds = strtod(value, &end);
+	if (end != value && seconds >= 0 && isfinite(seconds)) {
+		res->retry_after = seconds;
+	} else if ((when = curl_getdate(value, NULL)) > 0) {
+		seconds = difftime(when, time(NULL));
+		res->retry_after = seconds > 0 ? seconds : 0;
 	}
 	return len;
 }
@@ -478,6 +488,12 @@ http_request(struct http_client *c, const char *method, const char *url, const c
 			return 0;
 		if (try == c->o.max_tries)
 			break;
+		if (res->retry_after > c->o.max_retry_after) {
+			snprintf(res->error, sizeof(res->error),
+				 "HTTP %ld with Retry-After %.0f s, longer than the %.0f s a request waits",
+				 res->status, res->retry_after, c->o.max_retry_after);
+			return HTTP_RETRY_LATER;
+		}
 		/* Exponential backoff with full jitter; Retry-After wins when it says more. */
 		wait = (double)c->o.retry_base_ms * pow(2, try - 1);
 		wait = wait / 2 + (double)(rand_r(&c->rng) % 1000) / 1000.0 * wait / 2;
