@@ -1140,6 +1140,28 @@ on_record(struct ndj_record *r, void *ctx)
 	return 0;
 }
 
+/* Register the user-info of a URL ("user:password@"), if it has one, as secrets. */
+static void
+add_url_secret(const char *url)
+{
+	const char *p = url ? strstr(url, "://") : NULL;
+	size_t len;
+	char *info;
+
+	if (p == NULL)
+		return;
+	p += 3;
+	len = strcspn(p, "/?#");
+	info = xstrndup(p, len);
+	if (strrchr(info, '@') != NULL) {
+		*strrchr(info, '@') = '\0';
+		log_add_secret(info);
+		if (strchr(info, ':') != NULL)
+			log_add_secret(strchr(info, ':') + 1);
+	}
+	free(info);
+}
+
 /* EBAY_API_BASE, else eBay's hosts. Plain HTTP only to a loopback address. */
 static int
 set_bases(struct fetcher *f)
@@ -1198,6 +1220,12 @@ main(int argc, char **argv)
 	memset(&f, 0, sizeof(f));
 	f.opt.api = -1;
 	log_init("ebay-fetch");
+	/* Before anything can be logged: no early error may show a secret. */
+	f.env_app_id = getenv("EBAY_APP_ID");
+	f.env_cert_id = getenv("EBAY_CERT_ID");
+	log_add_secret(f.env_app_id);
+	log_add_secret(f.env_cert_id);
+	add_url_secret(getenv("EBAY_API_BASE"));
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
@@ -1261,10 +1289,6 @@ main(int argc, char **argv)
 		log_error("cannot create %s: %s", f.opt.record_dir, strerror(errno));
 		return EXIT_CONFIG;
 	}
-	f.env_app_id = getenv("EBAY_APP_ID");
-	f.env_cert_id = getenv("EBAY_CERT_ID");
-	log_add_secret(f.env_app_id);
-	log_add_secret(f.env_cert_id);
 	secrets[0] = f.env_app_id;
 	secrets[1] = f.env_cert_id;
 	f.state_dir = state_dir();

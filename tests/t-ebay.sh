@@ -375,6 +375,19 @@ bad_base() {
 	expect_grep "loopback" err.txt
 }
 
+# An error about EBAY_API_BASE comes before any job: the secrets must be known by then.
+bad_base_shows_no_secret() {
+	local rc
+	job ebay_finding | EBAY_API_BASE="http://robot:Pa55word-9x@$EBAY_APP_ID.example.com" ebay-fetch >out.ndjson 2>err.txt
+	rc=$?
+	expect_eq "status" 78 "$rc" || return 1
+	expect_grep "loopback" err.txt || return 1
+	if grep -q -e "$EBAY_APP_ID" -e Pa55word-9x err.txt; then
+		cat err.txt
+		return 1
+	fi
+}
+
 ad_hoc_query() {
 	fresh
 	ebay-fetch --query '1921 S morgan dollar' --api browse >out.ndjson 2>/dev/null || return 1
@@ -424,5 +437,6 @@ run_test "--replay reproduces a --record run with no network" record_then_replay
 run_test "--replay without a recording: a job_error that says so" replay_missing
 run_test "--print-query: query construction, table-driven" print_query_cases
 run_test "EBAY_API_BASE over plain HTTP must be loopback" bad_base
+run_test "an EBAY_API_BASE error shows no secret" bad_base_shows_no_secret
 run_test "--query: ad-hoc use with no job input" ad_hoc_query
 run_test "ad hoc: ebay-fetch --query | filter-junk | normalize-usd | valuate" adhoc_pipeline
