@@ -69,6 +69,8 @@ struct job {
 	int max_pages;
 	const char *category;
 	const char *app_id, *cert_id;
+	char *config_app_id, *config_cert_id; /* copies: the tree loses its secrets */
+	int secrets_removed;		      /* the record goes on with a new "source" */
 	double reputation;
 	struct buf query; /* keywords separated by spaces */
 	char error[512];
@@ -249,8 +251,90 @@ job_free(struct job *j)
 	free(j->job_id_text);
 	free(j->intake_id_text);
 	free(j->source_id_text);
+	free(j->config_app_id);
+	free(j->config_cert_id);
 	buf_free(&j->query);
 	memset(j, 0, sizeof(*j));
+}
+
+/*
+ * Which keys of a source's config are secret: app_id, cert_id and dev_id (eBay's
+ * keyset), and any key whose name, in any case, contains one of these words or ends in
+ * "key" (api_key, AccessKey). Their values never go on in a record.
+ */
+static const char *const secret_words[] = {
+	"app_id", "appid", "cert_id",	 "certid", "dev_id", "devid",	"secret",  "token",
+	"passw",  "pwd",   "credential", "auth",   "cookie", "session", "private", "signature",
+};
+
+static int
+is_secret_key(const char *name)
+{
+	char lower[128];
+	size_t i, len = strlen(name);
+
+	if (len >= sizeof(lower))
+		len = sizeof(lower) - 1;
+	for (i = 0; i < len; i++)
+		lower[i] = (char)tolower((unsigned char)name[i]);
+	lower[len] = '\0';
+	for (i = 0; i < sizeof(secret_words) / sizeof(secret_words[0]); i++)
+		if (strstr(lower, secret_words[i]) != NULL)
+			return 1;
+	return (len >= 3 && strcmp(lower + len - 3, "key") == 0) ||
+	       (len >= 4 && strcmp(lower + len - 4, "keys") == 0);
+}
+
+/* Register every string within v for redaction. */
+static void
+add_secrets_of(const cJSON *v)
+{
+	const cJSON *item;
+
+	if (cJSON_IsString(v))
+		log_add_secret(v->valuestring);
+	cJSON_ArrayForEach (item, v)
+		add_secrets_of(item);
+}
+
+/* Remove the secret keys of o, at any depth, registering their values for redaction.
+ * Returns how many were removed. */
+static int
+remove_secrets(cJSON *o)
+{
+	cJSON *item = o ? o->child : NULL, *next;
+	int removed = 0;
+
+	for (; item; item = next) {
+		next = item->next;
+		if (cJSON_IsObject(o) && item->string && is_secret_key(item->string)) {
+			add_secrets_of(item);
+			cJSON_Delete(cJSON_DetachItemViaPointer(o, item));
+			removed++;
+		} else {
+			removed += remove_secrets(item);
+		}
+	}
+	return removed;
+}
+
+/* The job record as it goes on: as it came, or with a "source" that lost its secrets. */
+static void
+pass_job_record(const struct job *j, const struct ndj_record *r)
+{
+	static const char *const source_name[] = { "source" };
+	struct buf member = BUF_INIT;
+	char *source;
+
+	if (!j->secrets_removed) {
+		ndj_pass(r);
+		return;
+	}
+	source = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j->record, "source"));
+	buf_addf(&member, "\"source\":%s", source ? source : "null");
+	ndj_write_edited(r, source_name, 1, member.data, member.len);
+	free(source);
+	buf_free(&member);
 }
 
 /*
@@ -273,6 +357,11 @@ job_from_record(struct fetcher *f, const struct ndj_record *r, struct job *j, ch
 	}
 	source = cJSON_GetObjectItemCaseSensitive(j->record, "source");
 	config = cJSON_GetObjectItemCaseSensitive(source, "config");
+	if (string_item(config, "app_id"))
+		j->config_app_id = xstrdup(string_item(config, "app_id"));
+	if (string_item(config, "cert_id"))
+		j->config_cert_id = xstrdup(string_item(config, "cert_id"));
+	j->secrets_removed = remove_secrets((cJSON *)config);
 	attribution = cJSON_GetObjectItemCaseSensitive(j->record, "attribution");
 	j->job_id = j->job_id_text = json_text(cJSON_GetObjectItemCaseSensitive(j->record, "job_id"));
 	j->intake_id = j->intake_id_text =
@@ -303,10 +392,8 @@ job_from_record(struct fetcher *f, const struct ndj_record *r, struct job *j, ch
 	j->category = f->opt.category ? f->opt.category : string_item(config, "category_id");
 	if (j->category == NULL)
 		j->category = DEFAULT_CATEGORY;
-	j->app_id = string_item(config, "app_id") ? string_item(config, "app_id") : f->env_app_id;
-	j->cert_id = string_item(config, "cert_id") ? string_item(config, "cert_id") : f->env_cert_id;
-	log_add_secret(string_item(config, "app_id"));
-	log_add_secret(string_item(config, "cert_id"));
+	j->app_id = j->config_app_id ? j->config_app_id : f->env_app_id;
+	j->cert_id = j->config_cert_id ? j->config_cert_id : f->env_cert_id;
 	weight = cJSON_GetObjectItemCaseSensitive(source, "reputation_weight");
 	j->reputation = cJSON_IsNumber(weight) ? weight->valuedouble : 1.0;
 	build_query(attribution, &j->query);
@@ -1082,7 +1169,7 @@ run_job(struct fetcher *f, struct job *j, const struct ndj_record *r)
 	int rc;
 
 	if (r)
-		ndj_pass(r);
+		pass_job_record(j, r);
 	ndj_flush();
 	buf_reset(&f->out);
 	f->calls = f->pages = f->items = 0;

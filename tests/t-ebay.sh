@@ -329,6 +329,33 @@ secrets_never_shown() {
 	expect_grep 'SECURITY-APPNAME=\[redacted\]' "$(grep -l SECURITY-APPNAME rec/*.meta.json | head -n 1)"
 }
 
+# A source's credentials in its config are used, and never go on: not in the job record
+# passed on, nor in any log line or recording.
+config_secrets_removed() {
+	local a f s secrets='CfgApp-PRD-77aa11 CfgCert-PRD-88bb22 CfgDev-99cc33 cl1ent-s3cret-44 r3fresh-tok-55 hunter2-pw-66 ApiKey-777'
+	fresh
+	fault '{"path": "/buy/browse", "status": 500, "times": 1}'
+	for a in ebay_finding ebay_browse ebay_insights heritage_auctions; do
+		job "$a" | jq -c '.source.config += {app_id: "CfgApp-PRD-77aa11", cert_id: "CfgCert-PRD-88bb22",
+			dev_id: "CfgDev-99cc33", client_secret: "cl1ent-s3cret-44", oauth: {refresh_token: "r3fresh-tok-55"},
+			mirrors: [{url: "https://m.example", Password: "hunter2-pw-66"}], "X-Api-Key": "ApiKey-777"}'
+	done >jobs.ndjson
+	env -u EBAY_APP_ID -u EBAY_CERT_ID LOG_LEVEL=debug ebay-fetch --record rec <jobs.ndjson >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "jobs done" "3 1" "$(grep -c '"kind":"job_end"' out.ndjson) $(grep -c '"kind":"job_error"' out.ndjson)" || return 1
+	expect_grep "Basic $(printf '%s' CfgApp-PRD-77aa11:CfgCert-PRD-88bb22 | base64 -w0)" "$fake_log" || return 1
+	for f in out.ndjson err.txt rec/*; do
+		for s in $secrets; do
+			if grep -q -- "$s" "$f"; then
+				echo "$s in $f"
+				return 1
+			fi
+		done
+	done
+	expect_eq "config passed on" '{"category_id":"39464","mirrors":[{"url":"https://m.example"}]}' \
+		"$(jq -c 'select(.kind == "job") | .source.config' out.ndjson | sort -u)" || return 1
+	expect_eq "the rest of the job as it came" "$(jq -c 'del(.source)' jobs.ndjson)" "$(jq -c 'select(.kind == "job") | del(.source)' out.ndjson)"
+}
+
 record_then_replay() {
 	fresh
 	{ job ebay_finding; job ebay_browse; job ebay_insights; } >jobs.ndjson
@@ -433,6 +460,7 @@ run_test "a token about to expire is renewed" expired_token_renewed
 run_test "two processes share the rate limit" shared_rate_limit
 run_test "the daily quota stops before eBay's limit, retryable after Pacific midnight" daily_quota
 run_test "app id, cert id and token appear in no output, log or record" secrets_never_shown
+run_test "a source's secrets in its config: used, and in no record, log or recording" config_secrets_removed
 run_test "--replay reproduces a --record run with no network" record_then_replay
 run_test "--replay without a recording: a job_error that says so" replay_missing
 run_test "--print-query: query construction, table-driven" print_query_cases
