@@ -740,6 +740,31 @@ fnv(const char *a, const char *b, const char *c)
 }
 
 /*
+ * The token cache, only when it is a plain file of ours that no one else may read
+ * (never through a symlink): a tree the caller frees, or NULL.
+ */
+static cJSON *
+read_cache(const char *path)
+{
+	char cached[8192];
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+		log_warn("ignoring the token cache %s: not a private file of this user", path);
+		close(fd);
+		return NULL;
+	}
+	n = read(fd, cached, sizeof(cached) - 1);
+	close(fd);
+	cached[n > 0 ? n : 0] = '\0';
+	return cJSON_Parse(cached);
+}
+
+/*
  * A bearer token for the scope: from the cache file (mode 0600) while it has more than
  * five minutes left, else from eBay's token endpoint. force skips the cache (after a
  * 401). Returns a token the caller frees, or NULL with j->error set.
@@ -750,11 +775,10 @@ get_token(struct fetcher *f, struct job *j, const char *scope, int force)
 	struct http_response res = { 0 };
 	struct buf path = BUF_INIT, body = BUF_INIT, userpwd = BUF_INIT, url = BUF_INIT;
 	cJSON *doc = NULL;
-	char *token = NULL, tmp[1100];
+	char *token = NULL;
 	const char *text;
 	long expires;
-	FILE *fp;
-	int fd, rc;
+	int rc;
 
 	if (f->opt.replay_dir)
 		return xstrdup("replayed");
@@ -765,13 +789,7 @@ get_token(struct fetcher *f, struct job *j, const char *scope, int force)
 		return NULL;
 	}
 	buf_addf(&path, "%s/ebay-token-%016llx.json", f->state_dir, fnv(j->app_id, scope, f->rest_base));
-	if (!force && (fp = fopen(path.data, "r")) != NULL) {
-		char cached[8192];
-		size_t n = fread(cached, 1, sizeof(cached) - 1, fp);
-
-		fclose(fp);
-		cached[n] = '\0';
-		doc = cJSON_Parse(cached);
+	if (!force && (doc = read_cache(path.data)) != NULL) {
 		text = string_item(doc, "access_token");
 		expires = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(doc, "expires_at"))
 				  ? (long)cJSON_GetObjectItemCaseSensitive(doc, "expires_at")->valuedouble
@@ -837,20 +855,8 @@ get_token(struct fetcher *f, struct job *j, const char *scope, int force)
 					(double)time(NULL) +
 						(cJSON_IsNumber(life) ? life->valuedouble : 7200));
 		json = cJSON_PrintUnformatted(cache);
-		snprintf(tmp, sizeof(tmp), "%s.%ld", path.data, (long)getpid());
-		if (make_dirs(f->state_dir) == 0 &&
-		    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0) {
-			ssize_t len = (ssize_t)strlen(json);
-
-			if (write(fd, json, (size_t)len) != len || close(fd) != 0 ||
-			    rename(tmp, path.data) != 0) {
-				log_warn("cannot cache the eBay token in %s: %s", f->state_dir,
-					 strerror(errno));
-				unlink(tmp);
-			}
-		} else {
+		if (make_dirs(f->state_dir) < 0 || http_write_private(path.data, json, strlen(json)) < 0)
 			log_warn("cannot cache the eBay token in %s: %s", f->state_dir, strerror(errno));
-		}
 		free(json);
 		cJSON_Delete(cache);
 	}

@@ -175,7 +175,10 @@ retry_after_capped() {
 	fault "{\"path\": \"/services\", \"status\": 500, \"retry_after\": \"$when\"}"
 	job ebay_finding | EBAY_MAX_RETRY_AFTER_SECONDS=5 ebay-fetch >out.ndjson 2>err.txt || return 1
 	seconds=$(jq -r 'select(.kind == "job_error") | .retry_after_seconds' out.ndjson)
-	[ "$seconds" -ge 3590 ] && [ "$seconds" -le 3600 ] || { echo "retry_after_seconds $seconds"; return 1; }
+	if [ "$seconds" -lt 3590 ] || [ "$seconds" -gt 3600 ]; then
+		echo "retry_after_seconds $seconds"
+		return 1
+	fi
 }
 
 max_pages() {
@@ -356,6 +359,73 @@ config_secrets_removed() {
 	expect_eq "the rest of the job as it came" "$(jq -c 'del(.source)' jobs.ndjson)" "$(jq -c 'select(.kind == "job") | del(.source)' out.ndjson)"
 }
 
+# The token cache is written through a new private file renamed into place: a symlink or
+# a 0644 file planted at the old temporary name (<cache>.<pid>) gets nothing, and a
+# cache that is a symlink or readable by others is never used.
+token_cache_files_safe() {
+	local cache
+	fresh
+	job ebay_browse | ebay-fetch >/dev/null 2>&1 || return 1
+	cache=$(echo "$PWD"/state/ebay-token-*.json)
+	expect_eq "state folder mode" 700 "$(stat -c %a state)" || return 1
+	rm "$cache"
+	: >victim
+	job ebay_browse | bash -c 'ln -s "$PWD/victim" "$1.$$" && exec ebay-fetch' _ "$cache" >out.ndjson 2>err.txt || return 1
+	expect_eq "victim of a planted symlink" "" "$(cat victim)" || return 1
+	if [ ! -f "$cache" ] || [ -L "$cache" ]; then
+		ls -l state
+		return 1
+	fi
+	expect_eq "cache mode" 600 "$(stat -c %a "$cache")" || return 1
+	rm -f "$cache" state/ebay-token-*.json.*
+	job ebay_browse | bash -c 'install -m 644 /dev/null "$1.$$" && exec ebay-fetch' _ "$cache" >out.ndjson 2>err.txt || return 1
+	expect_eq "cache mode after a planted 0644 file" 600 "$(stat -c %a "$cache")" || return 1
+	rm -f "$cache" state/ebay-token-*.json.*
+	jq -cn '{access_token: "forged-token", expires_at: 4000000000}' >forged.json
+	ln -s "$PWD/forged.json" "$cache"
+	job ebay_browse | ebay-fetch >out.ndjson 2>err.txt || return 1
+	chmod 644 "$cache"
+	jq -c '.access_token = "forged-token"' "$cache" >forged.json && cat forged.json >"$cache"
+	job ebay_browse | ebay-fetch >>out.ndjson 2>>err.txt || return 1
+	if grep -q "Bearer forged-token" "$fake_log"; then
+		echo "a cache through a symlink or readable by others was used"
+		return 1
+	fi
+	expect_eq "jobs done" 2 "$(grep -c job_end out.ndjson)"
+}
+
+# The rate-limit state file is never opened through a symlink.
+rate_file_not_through_symlink() {
+	fresh
+	mkdir -p state
+	: >victim
+	ln -s "$PWD/victim" state/ebay-rate
+	job ebay_finding | ebay-fetch >out.ndjson 2>err.txt || return 1
+	expect_eq "victim" "" "$(cat victim)" || return 1
+	expect_grep "rate limit file .*: a symlink, refused" err.txt || return 1
+	expect_eq "job_end" 1 "$(grep -c job_end out.ndjson)"
+}
+
+# Recordings are private files in a private folder, and never written through a symlink.
+recordings_private() {
+	local one
+	fresh
+	job ebay_finding | ebay-fetch --record rec/new >/dev/null 2>&1 || return 1
+	expect_eq "folder mode" 700 "$(stat -c %a rec/new)" || return 1
+	expect_eq "file modes" 600 "$(stat -c %a rec/new/* | sort -u)" || return 1
+	one=$(ls rec/new/*.body | head -n 1)
+	: >victim
+	rm "$one"
+	ln -s "$PWD/victim" "$one"
+	job ebay_finding | ebay-fetch --record rec/new >/dev/null 2>&1 || return 1
+	expect_eq "victim" "" "$(cat victim)" || return 1
+	if [ ! -f "$one" ] || [ -L "$one" ]; then
+		ls -l rec/new
+		return 1
+	fi
+	expect_eq "files" 4 "$(find rec/new -type f | wc -l)"
+}
+
 record_then_replay() {
 	fresh
 	{ job ebay_finding; job ebay_browse; job ebay_insights; } >jobs.ndjson
@@ -461,6 +531,9 @@ run_test "two processes share the rate limit" shared_rate_limit
 run_test "the daily quota stops before eBay's limit, retryable after Pacific midnight" daily_quota
 run_test "app id, cert id and token appear in no output, log or record" secrets_never_shown
 run_test "a source's secrets in its config: used, and in no record, log or recording" config_secrets_removed
+run_test "token cache: no write through a planted symlink or 0644 file, no read of an unsafe one" token_cache_files_safe
+run_test "the rate-limit state file is never opened through a symlink" rate_file_not_through_symlink
+run_test "recordings: 0600 files in a 0700 folder, never written through a symlink" recordings_private
 run_test "--replay reproduces a --record run with no network" record_then_replay
 run_test "--replay without a recording: a job_error that says so" replay_missing
 run_test "--print-query: query construction, table-driven" print_query_cases

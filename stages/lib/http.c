@@ -188,14 +188,24 @@ take_slot(struct http_client *c)
 	double next = 0, now = clock_wall_ms(), slot, wait;
 	long day = 0, calls = 0, today = pacific_day(time(NULL));
 	char text[128];
+	struct stat st;
 	ssize_t n;
 	int fd;
 
 	if (c->o.rate_file == NULL)
 		return 0;
-	fd = open(c->o.rate_file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* Never through a symlink, never anything but a plain file. */
+	fd = open(c->o.rate_file, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+		errno = EINVAL;
+	}
 	if (fd < 0) {
-		log_warn("rate limit file %s: %s (calls not limited)", c->o.rate_file, strerror(errno));
+		log_warn("rate limit file %s: %s (calls not limited)", c->o.rate_file,
+			 errno == ELOOP	   ? "a symlink, refused"
+			 : errno == EINVAL ? "not a plain file"
+					   : strerror(errno));
 		return 0;
 	}
 	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
@@ -295,18 +305,36 @@ record_path(struct http_client *c, const char *dir, int n, const char *ext)
 	return c->path.data;
 }
 
-static int
-write_file(const char *path, const char *data, size_t len)
+int
+http_write_private(const char *path, const void *data, size_t len)
 {
-	FILE *f = fopen(path, "w");
-	int rc = 0;
+	struct buf tmp = BUF_INIT;
+	const char *p = data;
+	ssize_t n;
+	int fd, saved, rc = -1;
 
-	if (f == NULL)
-		return -1;
-	if (fwrite(data, 1, len, f) != len)
-		rc = -1;
-	if (fclose(f) != 0)
-		rc = -1;
+	buf_addf(&tmp, "%s.XXXXXX", path);
+	fd = mkostemp(tmp.data, O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		p += n;
+		len -= (size_t)n;
+	}
+	if (close(fd) == 0 && len == 0 && rename(tmp.data, path) == 0) {
+		rc = 0;
+		goto out;
+	}
+	saved = errno;
+	unlink(tmp.data);
+	errno = saved;
+out:
+	buf_free(&tmp);
 	return rc;
 }
 
@@ -322,9 +350,9 @@ record(struct http_client *c, int n, const struct http_response *res)
 		 res->retry_after, res->elapsed_ms);
 	buf_add_json_string(&meta, res->error, strlen(res->error));
 	buf_adds(&meta, "}\n");
-	if (write_file(record_path(c, c->o.record_dir, n, "meta.json"), meta.data, meta.len) < 0 ||
-	    write_file(record_path(c, c->o.record_dir, n, "body"), res->body.data ? res->body.data : "",
-		       res->body.len) < 0)
+	if (http_write_private(record_path(c, c->o.record_dir, n, "meta.json"), meta.data, meta.len) < 0 ||
+	    http_write_private(record_path(c, c->o.record_dir, n, "body"),
+			       res->body.data ? res->body.data : "", res->body.len) < 0)
 		log_warn("cannot record a response in %s: %s", c->o.record_dir, strerror(errno));
 	buf_free(&meta);
 }

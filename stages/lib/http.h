@@ -79,4 +79,11 @@ void http_add_escaped(struct buf *out, const char *s);
 
 void http_response_free(struct http_response *res);
 
+/*
+ * Write a file that only its owner may read (mode 0600), for tokens and recordings:
+ * into a new file created beside path with O_EXCL (so never through a symlink or into a
+ * file someone else made), then renamed over path. Returns 0, or -1 with errno set.
+ */
+int http_write_private(const char *path, const void *data, size_t len);
+
 #endif
