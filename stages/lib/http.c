@@ -6,6 +6,7 @@
  */
 #include "http.h"
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 #include "ndjson.h"
 
@@ -234,32 +236,25 @@ take_slot(struct http_client *c)
 
 /* ---- recording and replaying -------------------------------------------- */
 
-/* Replace every occurrence of what (len bytes) in b, starting at from, by "[redacted]". */
+/* Replace the value of every query parameter named param in b by "[redacted]". */
 static void
-mask(struct buf *b, const char *what, size_t len, int value_of_param)
+mask_param(struct buf *b, const char *param)
 {
 	struct buf out = BUF_INIT;
-	const char *p = b->data, *at;
+	const char *p = b->data, *at, *end;
+	size_t len = strlen(param);
 
-	if (len == 0)
-		return;
-	while ((at = strstr(p, what)) != NULL) {
-		const char *end = at + len;
-
-		if (value_of_param) {
-			if (*end != '=') {
-				buf_add(&out, p, (size_t)(end - p));
-				p = end;
-				continue;
-			}
-			end++;
+	while ((at = strstr(p, param)) != NULL) {
+		end = at + len;
+		if (*end != '=') {
 			buf_add(&out, p, (size_t)(end - p));
-			end += strcspn(end, "&\n");
-		} else {
-			buf_add(&out, p, (size_t)(at - p));
+			p = end;
+			continue;
 		}
+		end++;
+		buf_add(&out, p, (size_t)(end - p));
 		buf_adds(&out, "[redacted]");
-		p = end;
+		p = end + strcspn(end, "&\n");
 	}
 	buf_adds(&out, p);
 	buf_reset(b);
@@ -267,12 +262,12 @@ mask(struct buf *b, const char *what, size_t len, int value_of_param)
 	buf_free(&out);
 }
 
-/* The request with secrets masked: what record files show and what replay matches on. */
+/* The request with secrets masked: what record files show and what replay matches on.
+ * The secrets are those registered with log_add_secret(), and the secret_params. */
 static void
 request_key(struct http_client *c, const char *method, const char *url, const char *body)
 {
 	const char *const *p;
-
 	const char *path = strstr(url, "://");
 
 	/* The host is left out, so that a recording replays whatever EBAY_API_BASE says. */
@@ -280,20 +275,8 @@ request_key(struct http_client *c, const char *method, const char *url, const ch
 	buf_reset(&c->key);
 	buf_addf(&c->key, "%s %s\n%s", method, path, body ? body : "");
 	for (p = c->o.secret_params; p && *p; p++)
-		mask(&c->key, *p, strlen(*p), 1);
-	for (p = c->o.secrets; p && *p; p++)
-		mask(&c->key, *p, strlen(*p), 0);
-}
-
-static unsigned long long
-key_hash(const struct buf *key)
-{
-	unsigned long long h = 1469598103934665603ULL;
-	size_t i;
-
-	for (i = 0; i < key->len; i++)
-		h = (h ^ (unsigned char)key->data[i]) * 1099511628211ULL;
-	return h;
+		mask_param(&c->key, *p);
+	log_redact(&c->key);
 }
 
 /* The path of the n-th response (from 1) to this request in dir. */
@@ -301,7 +284,8 @@ static const char *
 record_path(struct http_client *c, const char *dir, int n, const char *ext)
 {
 	buf_reset(&c->path);
-	buf_addf(&c->path, "%s/%016llx-%d.%s", dir, key_hash(&c->key), n, ext);
+	buf_addf(&c->path, "%s/%016llx-%d.%s", dir, (unsigned long long)hash_fnv1a(c->key.data, c->key.len),
+		 n, ext);
 	return c->path.data;
 }
 
@@ -377,24 +361,30 @@ static int
 replay(struct http_client *c, int n, struct http_response *res)
 {
 	struct buf meta = BUF_INIT;
-	const char *p;
+	cJSON *doc = NULL;
+	const cJSON *v;
 	int rc = -1;
 
 	if (read_file(record_path(c, c->o.replay_dir, n, "meta.json"), &meta) < 0)
 		goto out;
-	if ((p = strstr(meta.data, "\"status\":")) != NULL)
-		res->status = strtol(p + 9, NULL, 10);
-	if ((p = strstr(meta.data, "\"retry_after\":")) != NULL)
-		res->retry_after = strtod(p + 14, NULL);
-	if ((p = strstr(meta.data, "\"elapsed_ms\":")) != NULL)
-		res->elapsed_ms = strtod(p + 13, NULL);
-	if ((p = strstr(meta.data, "\"error\":\"")) != NULL)
-		snprintf(res->error, sizeof(res->error), "%.*s", (int)strcspn(p + 9, "\""), p + 9);
+	if ((doc = cJSON_ParseWithLength(meta.data, meta.len)) == NULL) {
+		log_warn("%s: not JSON", c->path.data);
+		goto out;
+	}
+	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(doc, "status")))
+		res->status = (long)v->valuedouble;
+	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(doc, "retry_after")))
+		res->retry_after = v->valuedouble;
+	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(doc, "elapsed_ms")))
+		res->elapsed_ms = v->valuedouble;
+	if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(doc, "error")))
+		snprintf(res->error, sizeof(res->error), "%s", v->valuestring);
 	if (read_file(record_path(c, c->o.replay_dir, n, "body"), &res->body) < 0)
 		goto out;
 	buf_grow(&res->body, 0);
 	rc = 0;
 out:
+	cJSON_Delete(doc);
 	buf_free(&meta);
 	return rc;
 }

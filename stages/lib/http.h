@@ -25,15 +25,15 @@ struct http_client;
  * Options of a client. Every field may be left 0/NULL for its default.
  */
 struct http_options {
-	long connect_timeout_ms;    /* 10000 */
-	long timeout_ms;	    /* 30000 */
-	int max_tries;		    /* 4: 1 try and 3 retries */
-	long retry_base_ms;	    /* 1000: the first retry waits about this long */
-	double calls_per_minute;    /* 60: shared by all processes through rate_file */
-	const char *rate_file;	    /* NULL: no shared rate limit */
-	const char *record_dir;	    /* store every response here (secrets removed) */
-	const char *replay_dir;	    /* answer from here, with no network */
-	const char *const *secrets; /* NULL-terminated strings never written to records */
+	long connect_timeout_ms; /* 10000 */
+	long timeout_ms;	 /* 30000 */
+	int max_tries;		 /* 4: 1 try and 3 retries */
+	long retry_base_ms;	 /* 1000: the first retry waits about this long */
+	double calls_per_minute; /* 60: shared by all processes through rate_file */
+	const char *rate_file;	 /* NULL: no shared rate limit */
+	const char *record_dir;	 /* store every response here (secrets removed) */
+	const char *replay_dir;	 /* answer from here, with no network */
+	/* Secrets registered with log_add_secret() never go to a record. */
 	/* Query parameters whose values are masked in records and replay keys. */
 	const char *const *secret_params;
 	long daily_limit; /* calls per Pacific-time day, counted in rate_file; 0: none */
