@@ -48,13 +48,19 @@ $(BIN)/%: $(OBJ)/%.o $(OBJ)/libcoin.a | $(BIN)
 $(DB_STAGES:%=$(BIN)/%): LDLIBS += -lpq
 $(BIN)/ebay-fetch: LDLIBS += -lcurl
 
+# The collector is stages/ebay-fetch.c and its parts in stages/ebay/, before the library.
+EBAY_OBJ := $(patsubst stages/ebay/%.c,$(OBJ)/ebay/%.o,$(wildcard stages/ebay/*.c))
+$(BIN)/ebay-fetch: $(OBJ)/ebay-fetch.o $(EBAY_OBJ) $(OBJ)/libcoin.a | $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(EBAY_OBJ): | $(OBJ)/ebay
+
 $(OBJ)/libcoin.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(OBJ)/%.o: stages/%.c | $(OBJ)/lib
 	$(CC) $(CPPFLAGS) $(WARNINGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(OBJ)/lib $(BIN):
+$(OBJ)/lib $(OBJ)/ebay $(BIN):
 	mkdir -p $@
 
 # Installs the Debian packages the build and the tests need, where any is missing.
@@ -82,12 +88,12 @@ uninstall:
 	rm -f $(STAGES:%=$(DESTDIR)$(PREFIX)/bin/%)
 
 format:
-	clang-format -i stages/*.c stages/lib/*.[ch]
+	clang-format -i stages/*.c stages/lib/*.[ch] stages/ebay/*.[ch]
 
 clean:
 	rm -rf build bin bin-san
 
--include $(wildcard $(OBJ)/*.d $(OBJ)/lib/*.d)
+-include $(wildcard $(OBJ)/*.d $(OBJ)/lib/*.d $(OBJ)/ebay/*.d)
 
 # make fuzz, fuzz-regress: libFuzzer targets; make lint, test-leaks (valgrind).
 include tests/fuzz/fuzz.mk

@@ -15,6 +15,7 @@ PREFIX takes the next one; {"clear": true} drops those not taken. Kinds:
   invalid_json  answer 200 with a body that is not JSON
   unauthorized  answer 401 (an access token revoked): the next request goes through
   not_approved  token endpoint: 400 invalid_scope; Insights: 403, errorId 100017
+  body          answer "status" (200) with the bytes of "file" (a path, or a name in DIR)
 Standard library only.
 """
 import argparse
@@ -136,6 +137,9 @@ class Handler(BaseHTTPRequestHandler):
             return True
         if kind == "invalid_json":
             self.send(200, b'{"itemSummaries": [ not json')
+            return True
+        if kind == "body":
+            self.send(fault.get("status", 200), self.fake.file(fault["file"]))
             return True
         if kind == "unauthorized":
             self.send(401, self.fake.file("rest-error-401.json"))

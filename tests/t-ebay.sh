@@ -82,6 +82,105 @@ browse_details() {
 	expect_grep 'q=US%20coin%201921%20S%20Morgan%20dollar' "$fake_log"
 }
 
+# One listing with a date, an amount or bytes that PostgreSQL would refuse costs the job
+# no other point: the date or amount becomes null (or the point is skipped when it is
+# the price), with a warning naming the item.
+bad_fields_mapped_safely() {
+	local want r=$'\xef\xbf\xbd'
+	fresh
+	jq '.itemSales[0].lastSoldDate = "not a date" | .itemSales[1].lastSoldDate = "2026-02-30T10:00:00.000Z"
+		| .itemSales[2].lastSoldDate = "0000-01-01T00:00:00Z" | .itemSales[3].lastSoldPrice.value = "12,50"
+		| .itemSales[4].title = "bad SURROGATE BYTES" | .itemSales[0].title = "nul NUL kept"' \
+		"$here/data/ebay/insights-item-sales-p2.json" |
+		sed 's/SURROGATE/\\ud800/; s/NUL/\\u0000/; s/BYTES/\xff\xfe/' >sales.json
+	fault "{\"path\": \"/buy/marketplace\", \"kind\": \"body\", \"file\": \"$PWD/sales.json\"}"
+	job ebay_insights | ebay-fetch >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	/usr/bin/python3 "$here/validate.py" out.ndjson || return 1
+	filter-junk <out.ndjson >/dev/null || return 1
+	want='v1|192100000511|0 null
+v1|192100000512|0 null
+v1|192100000513|0 null
+v1|192100000515|0 2026-09-04T12:00:00.000Z'
+	expect_eq "points and dates" "$want" "$(jq -r 'select(.kind == "price_point") | "\(.external_id) \(.sold_at)"' out.ndjson)" || return 1
+	expect_eq "titles" "nul $r kept|bad $r $r$r" "$(jq -r 'select(.kind == "price_point") | .title' out.ndjson | sed -n '1p;4p' | paste -sd '|')" || return 1
+	expect_eq "job_end items" 4 "$(jq -r 'select(.kind == "job_end") | .items' out.ndjson)" || return 1
+	expect_grep 'item v1|192100000511|0: sold_at "not a date" is not an RFC 3339' err.txt || return 1
+	expect_grep 'item v1|192100000512|0: sold_at "2026-02-30T10:00:00.000Z"' err.txt || return 1
+	expect_grep 'item v1|192100000513|0: sold_at "0000-01-01T00:00:00Z"' err.txt || return 1
+	expect_grep 'item v1|192100000514|0: no usable itemId, price or currency' err.txt || return 1
+	expect_eq "warnings" 4 "$(wc -l <err.txt)" || return 1
+	fresh
+	jq '.findCompletedItemsResponse[0].searchResult[0].item[0].listingInfo[0].endTime[0] = "2026-13-01T00:00:00.000Z"' \
+		"$here/data/ebay/finding-completed-p1.json" >p1.json
+	fault "{\"path\": \"/services\", \"kind\": \"body\", \"file\": \"$PWD/p1.json\"}"
+	job ebay_finding | ebay-fetch >out.ndjson 2>err.txt || return 1
+	expect_eq "Finding points" 29 "$(jq -r 'select(.kind == "job_end") | .items' out.ndjson)" || return 1
+	expect_eq "Finding: the bad date is null" null "$(jq -r 'select(.external_id == "192100000001") | .sold_at' out.ndjson)" || return 1
+	expect_grep 'item 192100000001: sold_at "2026-13-01T00:00:00.000Z"' err.txt
+}
+
+# A job that ebay-fetch can never do ends in a job_error that is not retryable (so that
+# it fails once, instead of coming back as a bad line would), and the next job runs.
+job_it_cannot_do() {
+	fresh
+	{ job heritage_auctions; job ebay_finding | jq -c 'del(.attribution)'; job ebay_finding; } |
+		ebay-fetch >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "kinds" "job job_error job job_error job job_end" "$(jq -r .kind out.ndjson | grep -v price_point | paste -sd ' ')" || return 1
+	expect_eq "retryable" "false false" "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson | paste -sd ' ')" || return 1
+	expect_grep 'cannot do a job of adapter type \\"heritage_auctions\\"' out.ndjson || return 1
+	expect_grep 'no \\"attribution\\" object' out.ndjson || return 1
+	expect_eq "job_error's job_id" 6f1d2c3b-0000-4000-8000-000000000001 "$(jq -r 'select(.kind == "job_error") | .job_id' out.ndjson | head -n 1)" || return 1
+	expect_eq "Finding calls, for the last job only" 2 "$(calls_to /services)" || return 1
+	jq -c 'select(.kind != "job")' out.ndjson >records.ndjson
+	/usr/bin/python3 "$here/validate.py" records.ndjson
+}
+
+# valgrind sees what the sanitizers miss: reads inside libcjson, which is not
+# instrumented. An ASan build cannot run under valgrind; there the runs go without it.
+under_valgrind() {
+	if ldd "$(command -v ebay-fetch)" | grep -q libasan; then
+		"$@"
+	else
+		valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect "$@"
+	fi
+}
+
+rest_paging_memory() {
+	fresh
+	fault '{"path": "/buy/browse", "status": 500, "times": 2}'
+	fault '{"path": "/buy/browse", "kind": "cut"}'
+	fault '{"path": "/buy/marketplace", "kind": "cut"}'
+	{ job ebay_insights; job ebay_browse; job ebay_insights; job ebay_browse; } |
+		under_valgrind ebay-fetch >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "items" "15 15 15 15" "$(jq -r 'select(.kind == "job_end") | .items' out.ndjson | paste -sd ' ')" || return 1
+	expect_eq "calls" "3 4 2 1" "$(jq -r 'select(.kind == "job_end") | .calls' out.ndjson | paste -sd ' ')"
+}
+
+# A Retry-After longer than EBAY_MAX_RETRY_AFTER_SECONDS is not slept through with the
+# job locked: the job ends at once, retryable, with retry_after_seconds for its backoff.
+retry_after_capped() {
+	local start when seconds
+	fresh
+	fault '{"path": "/buy/browse", "status": 429, "retry_after": 86400}'
+	start=$(date +%s)
+	job ebay_browse | timeout 30 ebay-fetch >out.ndjson 2>err.txt || { echo "status $?"; return 1; }
+	[ $(($(date +%s) - start)) -lt 10 ] || { echo "took $(($(date +%s) - start)) s"; return 1; }
+	expect_eq "job_error" "true 86400" "$(jq -r 'select(.kind == "job_error") | "\(.retryable) \(.retry_after_seconds)"' out.ndjson)" || return 1
+	expect_grep "asked to wait 86400 s" out.ndjson || return 1
+	expect_eq "browse calls" 1 "$(calls_to /buy/browse)" || return 1
+	/usr/bin/python3 "$here/validate.py" out.ndjson || return 1
+	# An HTTP date, and a lower cap.
+	fresh
+	when=$(date -u -d '+1 hour' '+%a, %d %b %Y %H:%M:%S GMT')
+	fault "{\"path\": \"/services\", \"status\": 500, \"retry_after\": \"$when\"}"
+	job ebay_finding | EBAY_MAX_RETRY_AFTER_SECONDS=5 ebay-fetch >out.ndjson 2>err.txt || return 1
+	seconds=$(jq -r 'select(.kind == "job_error") | .retry_after_seconds' out.ndjson)
+	if [ "$seconds" -lt 3590 ] || [ "$seconds" -gt 3600 ]; then
+		echo "retry_after_seconds $seconds"
+		return 1
+	fi
+}
+
 max_pages() {
 	fresh
 	job ebay_finding | ebay-fetch --max-pages 1 >out.ndjson 2>/dev/null || return 1
@@ -233,6 +332,100 @@ secrets_never_shown() {
 	expect_grep 'SECURITY-APPNAME=\[redacted\]' "$(grep -l SECURITY-APPNAME rec/*.meta.json | head -n 1)"
 }
 
+# A source's credentials in its config are used, and never go on: not in the job record
+# passed on, nor in any log line or recording.
+config_secrets_removed() {
+	local a f s secrets='CfgApp-PRD-77aa11 CfgCert-PRD-88bb22 CfgDev-99cc33 cl1ent-s3cret-44 r3fresh-tok-55 hunter2-pw-66 ApiKey-777'
+	fresh
+	fault '{"path": "/buy/browse", "status": 500, "times": 1}'
+	for a in ebay_finding ebay_browse ebay_insights heritage_auctions; do
+		job "$a" | jq -c '.source.config += {app_id: "CfgApp-PRD-77aa11", cert_id: "CfgCert-PRD-88bb22",
+			dev_id: "CfgDev-99cc33", client_secret: "cl1ent-s3cret-44", oauth: {refresh_token: "r3fresh-tok-55"},
+			mirrors: [{url: "https://m.example", Password: "hunter2-pw-66"}], "X-Api-Key": "ApiKey-777"}'
+	done >jobs.ndjson
+	env -u EBAY_APP_ID -u EBAY_CERT_ID LOG_LEVEL=debug ebay-fetch --record rec <jobs.ndjson >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "jobs done" "3 1" "$(grep -c '"kind":"job_end"' out.ndjson) $(grep -c '"kind":"job_error"' out.ndjson)" || return 1
+	expect_grep "Basic $(printf '%s' CfgApp-PRD-77aa11:CfgCert-PRD-88bb22 | base64 -w0)" "$fake_log" || return 1
+	for f in out.ndjson err.txt rec/*; do
+		for s in $secrets; do
+			if grep -q -- "$s" "$f"; then
+				echo "$s in $f"
+				return 1
+			fi
+		done
+	done
+	expect_eq "config passed on" '{"category_id":"39464","mirrors":[{"url":"https://m.example"}]}' \
+		"$(jq -c 'select(.kind == "job") | .source.config' out.ndjson | sort -u)" || return 1
+	expect_eq "the rest of the job as it came" "$(jq -c 'del(.source)' jobs.ndjson)" "$(jq -c 'select(.kind == "job") | del(.source)' out.ndjson)"
+}
+
+# The token cache is written through a new private file renamed into place: a symlink or
+# a 0644 file planted at the old temporary name (<cache>.<pid>) gets nothing, and a
+# cache that is a symlink or readable by others is never used.
+token_cache_files_safe() {
+	local cache
+	fresh
+	job ebay_browse | ebay-fetch >/dev/null 2>&1 || return 1
+	cache=$(echo "$PWD"/state/ebay-token-*.json)
+	expect_eq "state folder mode" 700 "$(stat -c %a state)" || return 1
+	rm "$cache"
+	: >victim
+	job ebay_browse | bash -c 'ln -s "$PWD/victim" "$1.$$" && exec ebay-fetch' _ "$cache" >out.ndjson 2>err.txt || return 1
+	expect_eq "victim of a planted symlink" "" "$(cat victim)" || return 1
+	if [ ! -f "$cache" ] || [ -L "$cache" ]; then
+		ls -l state
+		return 1
+	fi
+	expect_eq "cache mode" 600 "$(stat -c %a "$cache")" || return 1
+	rm -f "$cache" state/ebay-token-*.json.*
+	job ebay_browse | bash -c 'install -m 644 /dev/null "$1.$$" && exec ebay-fetch' _ "$cache" >out.ndjson 2>err.txt || return 1
+	expect_eq "cache mode after a planted 0644 file" 600 "$(stat -c %a "$cache")" || return 1
+	rm -f "$cache" state/ebay-token-*.json.*
+	jq -cn '{access_token: "forged-token", expires_at: 4000000000}' >forged.json
+	ln -s "$PWD/forged.json" "$cache"
+	job ebay_browse | ebay-fetch >out.ndjson 2>err.txt || return 1
+	chmod 644 "$cache"
+	jq -c '.access_token = "forged-token"' "$cache" >forged.json && cat forged.json >"$cache"
+	job ebay_browse | ebay-fetch >>out.ndjson 2>>err.txt || return 1
+	if grep -q "Bearer forged-token" "$fake_log"; then
+		echo "a cache through a symlink or readable by others was used"
+		return 1
+	fi
+	expect_eq "jobs done" 2 "$(grep -c job_end out.ndjson)"
+}
+
+# The rate-limit state file is never opened through a symlink.
+rate_file_not_through_symlink() {
+	fresh
+	mkdir -p state
+	: >victim
+	ln -s "$PWD/victim" state/ebay-rate
+	job ebay_finding | ebay-fetch >out.ndjson 2>err.txt || return 1
+	expect_eq "victim" "" "$(cat victim)" || return 1
+	expect_grep "rate limit file .*: a symlink, refused" err.txt || return 1
+	expect_eq "job_end" 1 "$(grep -c job_end out.ndjson)"
+}
+
+# Recordings are private files in a private folder, and never written through a symlink.
+recordings_private() {
+	local one
+	fresh
+	job ebay_finding | ebay-fetch --record rec/new >/dev/null 2>&1 || return 1
+	expect_eq "folder mode" 700 "$(stat -c %a rec/new)" || return 1
+	expect_eq "file modes" 600 "$(stat -c %a rec/new/* | sort -u)" || return 1
+	one=$(ls rec/new/*.body | head -n 1)
+	: >victim
+	rm "$one"
+	ln -s "$PWD/victim" "$one"
+	job ebay_finding | ebay-fetch --record rec/new >/dev/null 2>&1 || return 1
+	expect_eq "victim" "" "$(cat victim)" || return 1
+	if [ ! -f "$one" ] || [ -L "$one" ]; then
+		ls -l rec/new
+		return 1
+	fi
+	expect_eq "files" 4 "$(find rec/new -type f | wc -l)"
+}
+
 record_then_replay() {
 	fresh
 	{ job ebay_finding; job ebay_browse; job ebay_insights; } >jobs.ndjson
@@ -256,7 +449,7 @@ replay_missing() {
 }
 
 print_query_cases() {
-	local line attribution want got
+	local attribution want got
 	while IFS='|' read -r attribution want; do
 		got=$(jq -cn --argjson a "$attribution" '{kind: "job", job_id: "j", source: {adapter_type: "ebay_finding"}, attribution: $a}' | ebay-fetch --print-query)
 		expect_eq "query of $attribution" "$want" "$got" || return 1
@@ -277,6 +470,19 @@ bad_base() {
 	rc=$?
 	expect_eq "status" 78 "$rc" || return 1
 	expect_grep "loopback" err.txt
+}
+
+# An error about EBAY_API_BASE comes before any job: the secrets must be known by then.
+bad_base_shows_no_secret() {
+	local rc
+	job ebay_finding | EBAY_API_BASE="http://robot:Pa55word-9x@$EBAY_APP_ID.example.com" ebay-fetch >out.ndjson 2>err.txt
+	rc=$?
+	expect_eq "status" 78 "$rc" || return 1
+	expect_grep "loopback" err.txt || return 1
+	if grep -q -e "$EBAY_APP_ID" -e Pa55word-9x err.txt; then
+		cat err.txt
+		return 1
+	fi
 }
 
 ad_hoc_query() {
@@ -303,8 +509,12 @@ run_test "Insights: every item of the manifest, amounts as listed" against_manif
 run_test "Browse: every item of the manifest, amounts as listed" against_manifest browse ebay_browse ask
 run_test "Insights: quantity, pagination by offset, marketplace header, comma query" insights_details
 run_test "Browse: shipping as listed, buying options filter" browse_details
+run_test "a date, amount or bytes PostgreSQL would refuse cost no other point" bad_fields_mapped_safely
+run_test "a job of another adapter type: a job_error, not retryable, and on to the next" job_it_cannot_do
+run_test "Insights and Browse paging, after 500s and cut bodies, clean under valgrind" rest_paging_memory
 run_test "pagination stops at --max-pages" max_pages
 run_test "429 with Retry-After: one retry, after the time it asks" retry_429_honours_retry_after
+run_test "Retry-After past EBAY_MAX_RETRY_AFTER_SECONDS: a retryable job_error at once" retry_after_capped
 run_test "500 twice, then the page" retry_500_then_ok
 run_test "500 every time: 4 tries, then a retryable job_error and no points" retries_exhausted
 run_test "Finding's invalid app id: no retry, job_error not retryable" finding_bad_app_id
@@ -320,9 +530,14 @@ run_test "a token about to expire is renewed" expired_token_renewed
 run_test "two processes share the rate limit" shared_rate_limit
 run_test "the daily quota stops before eBay's limit, retryable after Pacific midnight" daily_quota
 run_test "app id, cert id and token appear in no output, log or record" secrets_never_shown
+run_test "a source's secrets in its config: used, and in no record, log or recording" config_secrets_removed
+run_test "token cache: no write through a planted symlink or 0644 file, no read of an unsafe one" token_cache_files_safe
+run_test "the rate-limit state file is never opened through a symlink" rate_file_not_through_symlink
+run_test "recordings: 0600 files in a 0700 folder, never written through a symlink" recordings_private
 run_test "--replay reproduces a --record run with no network" record_then_replay
 run_test "--replay without a recording: a job_error that says so" replay_missing
 run_test "--print-query: query construction, table-driven" print_query_cases
 run_test "EBAY_API_BASE over plain HTTP must be loopback" bad_base
+run_test "an EBAY_API_BASE error shows no secret" bad_base_shows_no_secret
 run_test "--query: ad-hoc use with no job input" ad_hoc_query
 run_test "ad hoc: ebay-fetch --query | filter-junk | normalize-usd | valuate" adhoc_pipeline

@@ -6,6 +6,7 @@
  */
 #include "http.h"
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 #include "ndjson.h"
 
@@ -52,6 +54,8 @@ http_new(const struct http_options *options)
 		c->o.retry_base_ms = 1000;
 	if (!c->o.calls_per_minute)
 		c->o.calls_per_minute = 60;
+	if (!c->o.max_retry_after)
+		c->o.max_retry_after = 60;
 	c->rng = (unsigned)getpid() ^ (unsigned)time(NULL);
 	if (c->o.replay_dir == NULL) {
 		c->curl = curl_easy_init();
@@ -186,14 +190,24 @@ take_slot(struct http_client *c)
 	double next = 0, now = clock_wall_ms(), slot, wait;
 	long day = 0, calls = 0, today = pacific_day(time(NULL));
 	char text[128];
+	struct stat st;
 	ssize_t n;
 	int fd;
 
 	if (c->o.rate_file == NULL)
 		return 0;
-	fd = open(c->o.rate_file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* Never through a symlink, never anything but a plain file. */
+	fd = open(c->o.rate_file, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+		errno = EINVAL;
+	}
 	if (fd < 0) {
-		log_warn("rate limit file %s: %s (calls not limited)", c->o.rate_file, strerror(errno));
+		log_warn("rate limit file %s: %s (calls not limited)", c->o.rate_file,
+			 errno == ELOOP	   ? "a symlink, refused"
+			 : errno == EINVAL ? "not a plain file"
+					   : strerror(errno));
 		return 0;
 	}
 	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
@@ -222,32 +236,25 @@ take_slot(struct http_client *c)
 
 /* ---- recording and replaying -------------------------------------------- */
 
-/* Replace every occurrence of what (len bytes) in b, starting at from, by "[redacted]". */
+/* Replace the value of every query parameter named param in b by "[redacted]". */
 static void
-mask(struct buf *b, const char *what, size_t len, int value_of_param)
+mask_param(struct buf *b, const char *param)
 {
 	struct buf out = BUF_INIT;
-	const char *p = b->data, *at;
+	const char *p = b->data, *at, *end;
+	size_t len = strlen(param);
 
-	if (len == 0)
-		return;
-	while ((at = strstr(p, what)) != NULL) {
-		const char *end = at + len;
-
-		if (value_of_param) {
-			if (*end != '=') {
-				buf_add(&out, p, (size_t)(end - p));
-				p = end;
-				continue;
-			}
-			end++;
+	while ((at = strstr(p, param)) != NULL) {
+		end = at + len;
+		if (*end != '=') {
 			buf_add(&out, p, (size_t)(end - p));
-			end += strcspn(end, "&\n");
-		} else {
-			buf_add(&out, p, (size_t)(at - p));
+			p = end;
+			continue;
 		}
+		end++;
+		buf_add(&out, p, (size_t)(end - p));
 		buf_adds(&out, "[redacted]");
-		p = end;
+		p = end + strcspn(end, "&\n");
 	}
 	buf_adds(&out, p);
 	buf_reset(b);
@@ -255,12 +262,12 @@ mask(struct buf *b, const char *what, size_t len, int value_of_param)
 	buf_free(&out);
 }
 
-/* The request with secrets masked: what record files show and what replay matches on. */
+/* The request with secrets masked: what record files show and what replay matches on.
+ * The secrets are those registered with log_add_secret(), and the secret_params. */
 static void
 request_key(struct http_client *c, const char *method, const char *url, const char *body)
 {
 	const char *const *p;
-
 	const char *path = strstr(url, "://");
 
 	/* The host is left out, so that a recording replays whatever EBAY_API_BASE says. */
@@ -268,20 +275,8 @@ request_key(struct http_client *c, const char *method, const char *url, const ch
 	buf_reset(&c->key);
 	buf_addf(&c->key, "%s %s\n%s", method, path, body ? body : "");
 	for (p = c->o.secret_params; p && *p; p++)
-		mask(&c->key, *p, strlen(*p), 1);
-	for (p = c->o.secrets; p && *p; p++)
-		mask(&c->key, *p, strlen(*p), 0);
-}
-
-static unsigned long long
-key_hash(const struct buf *key)
-{
-	unsigned long long h = 1469598103934665603ULL;
-	size_t i;
-
-	for (i = 0; i < key->len; i++)
-		h = (h ^ (unsigned char)key->data[i]) * 1099511628211ULL;
-	return h;
+		mask_param(&c->key, *p);
+	log_redact(&c->key);
 }
 
 /* The path of the n-th response (from 1) to this request in dir. */
@@ -289,22 +284,41 @@ static const char *
 record_path(struct http_client *c, const char *dir, int n, const char *ext)
 {
 	buf_reset(&c->path);
-	buf_addf(&c->path, "%s/%016llx-%d.%s", dir, key_hash(&c->key), n, ext);
+	buf_addf(&c->path, "%s/%016llx-%d.%s", dir, (unsigned long long)hash_fnv1a(c->key.data, c->key.len),
+		 n, ext);
 	return c->path.data;
 }
 
-static int
-write_file(const char *path, const char *data, size_t len)
+int
+http_write_private(const char *path, const void *data, size_t len)
 {
-	FILE *f = fopen(path, "w");
-	int rc = 0;
+	struct buf tmp = BUF_INIT;
+	const char *p = data;
+	ssize_t n;
+	int fd, saved, rc = -1;
 
-	if (f == NULL)
-		return -1;
-	if (fwrite(data, 1, len, f) != len)
-		rc = -1;
-	if (fclose(f) != 0)
-		rc = -1;
+	buf_addf(&tmp, "%s.XXXXXX", path);
+	fd = mkostemp(tmp.data, O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		p += n;
+		len -= (size_t)n;
+	}
+	if (close(fd) == 0 && len == 0 && rename(tmp.data, path) == 0) {
+		rc = 0;
+		goto out;
+	}
+	saved = errno;
+	unlink(tmp.data);
+	errno = saved;
+out:
+	buf_free(&tmp);
 	return rc;
 }
 
@@ -320,9 +334,9 @@ record(struct http_client *c, int n, const struct http_response *res)
 		 res->retry_after, res->elapsed_ms);
 	buf_add_json_string(&meta, res->error, strlen(res->error));
 	buf_adds(&meta, "}\n");
-	if (write_file(record_path(c, c->o.record_dir, n, "meta.json"), meta.data, meta.len) < 0 ||
-	    write_file(record_path(c, c->o.record_dir, n, "body"), res->body.data ? res->body.data : "",
-		       res->body.len) < 0)
+	if (http_write_private(record_path(c, c->o.record_dir, n, "meta.json"), meta.data, meta.len) < 0 ||
+	    http_write_private(record_path(c, c->o.record_dir, n, "body"),
+			       res->body.data ? res->body.data : "", res->body.len) < 0)
 		log_warn("cannot record a response in %s: %s", c->o.record_dir, strerror(errno));
 	buf_free(&meta);
 }
@@ -347,24 +361,30 @@ static int
 replay(struct http_client *c, int n, struct http_response *res)
 {
 	struct buf meta = BUF_INIT;
-	const char *p;
+	cJSON *doc = NULL;
+	const cJSON *v;
 	int rc = -1;
 
 	if (read_file(record_path(c, c->o.replay_dir, n, "meta.json"), &meta) < 0)
 		goto out;
-	if ((p = strstr(meta.data, "\"status\":")) != NULL)
-		res->status = strtol(p + 9, NULL, 10);
-	if ((p = strstr(meta.data, "\"retry_after\":")) != NULL)
-		res->retry_after = strtod(p + 14, NULL);
-	if ((p = strstr(meta.data, "\"elapsed_ms\":")) != NULL)
-		res->elapsed_ms = strtod(p + 13, NULL);
-	if ((p = strstr(meta.data, "\"error\":\"")) != NULL)
-		snprintf(res->error, sizeof(res->error), "%.*s", (int)strcspn(p + 9, "\""), p + 9);
+	if ((doc = cJSON_ParseWithLength(meta.data, meta.len)) == NULL) {
+		log_warn("%s: not JSON", c->path.data);
+		goto out;
+	}
+	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(doc, "status")))
+		res->status = (long)v->valuedouble;
+	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(doc, "retry_after")))
+		res->retry_after = v->valuedouble;
+	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(doc, "elapsed_ms")))
+		res->elapsed_ms = v->valuedouble;
+	if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(doc, "error")))
+		snprintf(res->error, sizeof(res->error), "%s", v->valuestring);
 	if (read_file(record_path(c, c->o.replay_dir, n, "body"), &res->body) < 0)
 		goto out;
 	buf_grow(&res->body, 0);
 	rc = 0;
 out:
+	cJSON_Delete(doc);
 	buf_free(&meta);
 	return rc;
 }
@@ -378,18 +398,26 @@ on_body(char *data, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
+/* Retry-After: a number of seconds, or an HTTP date. */
 static size_t
 on_header(char *data, size_t size, size_t n, void *ctx)
 {
 	struct http_response *res = ctx;
 	size_t len = size * n;
+	char value[128], *end;
+	double seconds;
+	time_t when;
 
-	if (len > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
-		char *end;
-		double v = strtod(data + 12, &end);
-
-		if (end != data + 12 && v >= 0)
-			res->retry_after = v;
+	if (len <= 12 || strncasecmp(data, "Retry-After:", 12) != 0)
+		return len;
+	snprintf(value, sizeof(value), "%.*s", (int)(len - 12), data + 12);
+	value[strcspn(value, "\r\n")] = '\0';
+	seconds = strtod(value, &end);
+	if (end != value && seconds >= 0 && isfinite(seconds)) {
+		res->retry_after = seconds;
+	} else if ((when = curl_getdate(value, NULL)) > 0) {
+		seconds = difftime(when, time(NULL));
+		res->retry_after = seconds > 0 ? seconds : 0;
 	}
 	return len;
 }
@@ -478,6 +506,12 @@ http_request(struct http_client *c, const char *method, const char *url, const c
 			return 0;
 		if (try == c->o.max_tries)
 			break;
+		if (res->retry_after > c->o.max_retry_after) {
+			snprintf(res->error, sizeof(res->error),
+				 "HTTP %ld with Retry-After %.0f s, longer than the %.0f s a request waits",
+				 res->status, res->retry_after, c->o.max_retry_after);
+			return HTTP_RETRY_LATER;
+		}
 		/* Exponential backoff with full jitter; Retry-After wins when it says more. */
 		wait = (double)c->o.retry_base_ms * pow(2, try - 1);
 		wait = wait / 2 + (double)(rand_r(&c->rng) % 1000) / 1000.0 * wait / 2;

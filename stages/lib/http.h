@@ -14,7 +14,7 @@
 struct http_response {
 	long status;	    /* HTTP status; 0 when no response came (see error) */
 	struct buf body;    /* owned by the response; reset by each request */
-	double retry_after; /* seconds from a Retry-After header, or -1 */
+	double retry_after; /* seconds from a Retry-After header (a number or a date), or -1 */
 	char error[256];    /* transport error (timeout, refused, cut short), or "" */
 	double elapsed_ms;
 };
@@ -25,20 +25,23 @@ struct http_client;
  * Options of a client. Every field may be left 0/NULL for its default.
  */
 struct http_options {
-	long connect_timeout_ms;    /* 10000 */
-	long timeout_ms;	    /* 30000 */
-	int max_tries;		    /* 4: 1 try and 3 retries */
-	long retry_base_ms;	    /* 1000: the first retry waits about this long */
-	double calls_per_minute;    /* 60: shared by all processes through rate_file */
-	const char *rate_file;	    /* NULL: no shared rate limit */
-	const char *record_dir;	    /* store every response here (secrets removed) */
-	const char *replay_dir;	    /* answer from here, with no network */
-	const char *const *secrets; /* NULL-terminated strings never written to records */
+	long connect_timeout_ms; /* 10000 */
+	long timeout_ms;	 /* 30000 */
+	int max_tries;		 /* 4: 1 try and 3 retries */
+	long retry_base_ms;	 /* 1000: the first retry waits about this long */
+	double calls_per_minute; /* 60: shared by all processes through rate_file */
+	const char *rate_file;	 /* NULL: no shared rate limit */
+	const char *record_dir;	 /* store every response here (secrets removed) */
+	const char *replay_dir;	 /* answer from here, with no network */
+	/* Secrets registered with log_add_secret() never go to a record. */
 	/* Query parameters whose values are masked in records and replay keys. */
 	const char *const *secret_params;
 	long daily_limit; /* calls per Pacific-time day, counted in rate_file; 0: none */
 	/* Whether a response is worth another try; default: http_retryable_status(). */
 	int (*retryable)(const struct http_response *res);
+	/* The longest Retry-After obeyed, in seconds (60); asked for longer, the request
+	 * stops with HTTP_RETRY_LATER instead of holding its caller that long. */
+	double max_retry_after;
 };
 
 /* Make a client; NULL with a message logged when libcurl cannot start. */
@@ -51,13 +54,15 @@ void http_free(struct http_client *c);
  * is for POST (may be NULL). userpwd is "user:password" for basic auth, or NULL.
  * Returns 0 when a response came (any status: check res->status), -1 when every try
  * failed without one (res->error says why), HTTP_QUOTA when the daily limit is
- * reached (nothing sent). res->body is reset first.
+ * reached (nothing sent), HTTP_RETRY_LATER when the server asked (Retry-After, in
+ * res->retry_after) to wait longer than max_retry_after. res->body is reset first.
  * *calls counts the requests actually sent (or replayed).
  */
 int http_request(struct http_client *c, const char *method, const char *url, const char *const *headers,
 		 const char *body, const char *userpwd, struct http_response *res, int *calls);
 
-#define HTTP_QUOTA (-2)
+#define HTTP_QUOTA	 (-2)
+#define HTTP_RETRY_LATER (-3)
 
 /* When the current Pacific-time day ends, as "YYYY-MM-DDTHH:MM:SSZ" (eBay's quota day). */
 void http_quota_reset_time(char *out, size_t n);
@@ -73,5 +78,12 @@ int http_retryable_status(long status);
 void http_add_escaped(struct buf *out, const char *s);
 
 void http_response_free(struct http_response *res);
+
+/*
+ * Write a file that only its owner may read (mode 0600), for tokens and recordings:
+ * into a new file created beside path with O_EXCL (so never through a symlink or into a
+ * file someone else made), then renamed over path. Returns 0, or -1 with errno set.
+ */
+int http_write_private(const char *path, const void *data, size_t len);
 
 #endif

@@ -147,3 +147,9 @@ log_msg(enum log_level level, const char *fmt, ...)
 	buf_free(&msg);
 	buf_free(&line);
 }
+
+void
+log_redact(struct buf *b)
+{
+	redact(b);
+}

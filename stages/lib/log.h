@@ -23,6 +23,12 @@ int log_enabled(enum log_level level);
  */
 void log_add_secret(const char *secret);
 
+struct buf;
+
+/* Replace every occurrence of every secret in b by "[redacted]" (for text that is not
+ * a log line, such as the requests kept in recordings). */
+void log_redact(struct buf *b);
+
 /* Forget all secrets and free what log_add_secret copied. */
 void log_cleanup(void);
 

@@ -994,3 +994,9 @@ out:
 		return status;
 	return bad ? EXIT_DATAERR : EXIT_OK;
 }
+
+int
+ndj_utf8_length(const unsigned char *p, const unsigned char *end)
+{
+	return utf8_length(p, end);
+}

@@ -96,6 +96,9 @@ int ndj_is_null(const struct ndj_member *m);
  */
 int ndj_string(const struct ndj_member *m, struct buf *out);
 
+/* Length of the UTF-8 sequence at p (1 to 4 bytes, before end), or 0 when it is not UTF-8. */
+int ndj_utf8_length(const unsigned char *p, const unsigned char *end);
+
 /* Decode a JSON string literal (quotes included, already checked) into out, appending. */
 void ndj_decode_string(const char *lit, size_t len, struct buf *out);
 
