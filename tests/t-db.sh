@@ -383,7 +383,10 @@ retry_after_honoured() {
 	  printf '{"kind":"job_error","job_id":"%s","error":"eBay: 429, Retry-After 7200","retryable":true,"retry_after_seconds":7200}\n' "$job"; } |
 		store >out.ndjson 2>/dev/null || return 1
 	delay=$(sql -c "SELECT extract(epoch FROM run_at - now())::int FROM scrape_jobs")
-	[ "$delay" -ge 7190 ] && [ "$delay" -le 7200 ] || { echo "run_at $delay s out, not 7200"; return 1; }
+	if [ "$delay" -lt 7190 ] || [ "$delay" -gt 7200 ]; then
+		echo "run_at $delay s out, not 7200"
+		return 1
+	fi
 	expect_eq "status" pending "$(sql -c "SELECT status FROM scrape_jobs")"
 }
 

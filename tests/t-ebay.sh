@@ -413,7 +413,7 @@ recordings_private() {
 	job ebay_finding | ebay-fetch --record rec/new >/dev/null 2>&1 || return 1
 	expect_eq "folder mode" 700 "$(stat -c %a rec/new)" || return 1
 	expect_eq "file modes" 600 "$(stat -c %a rec/new/* | sort -u)" || return 1
-	one=$(ls rec/new/*.body | head -n 1)
+	one=$(find rec/new -name '*.body' | sort | head -n 1)
 	: >victim
 	rm "$one"
 	ln -s "$PWD/victim" "$one"
