@@ -17,6 +17,8 @@ packages=(
 	curl              # the tests' requests to the fake eBay server's fault queue
 	bc                # arithmetic on timings in the tests and benchmarks
 	time              # /usr/bin/time: peak memory in the benchmarks
+	gnuplot-nox       # coin-pricer plot draws valuations as PNG and SVG (no X11 needed)
+	libxml2-utils     # xmllint: the tests check that plot writes well-formed SVG
 )
 
 missing=()
