@@ -338,6 +338,16 @@ docker_image() {
 	expect_eq "image" "coin-pricer 0.1.0" "$(docker run --rm coin-pricer-test coin-pricer --version)"
 }
 
+env_example() {
+	local key
+	for key in DATABASE_URL WORKER_ID POLL_INTERVAL_SECONDS JOB_LOCK_TIMEOUT_SECONDS EBAY_APP_ID EBAY_CERT_ID \
+		EBAY_DEV_ID EBAY_SANDBOX EBAY_CALLS_PER_MINUTE EBAY_API_BASE LOG_LEVEL LOG_FORMAT; do
+		expect_grep "^$key=" "$root/.env.example" || return 1
+	done
+	expect_grep '^POLL_INTERVAL_SECONDS=5$' "$root/.env.example" || return 1
+	expect_grep '^/.env$' "$root/.gitignore"
+}
+
 run_test "coin-pricer --help and --version, every command; wrong ones exit 64" help_everywhere
 run_test "price reads coins as people write them" parses_coins
 run_test "price from a recording, no database: the answer, exactly" price_replay
@@ -353,4 +363,5 @@ run_test "row-level security on every table; a role without policies sees nothin
 run_test "make install DESTDIR: the installed coin-pricer finds its stages" make_install
 run_test "bash completion of commands and options" completion
 run_test "systemd unit passes systemd-analyze verify" systemd_unit
+run_test ".env.example has every setting; .env is ignored" env_example
 run_test "the container image builds (where an engine runs)" docker_image
