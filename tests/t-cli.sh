@@ -277,7 +277,18 @@ row_level_security() {
 	DATABASE_URL=$url "$cp" doctor >out.txt 2>&1
 	expect_eq "doctor" 78 $? || return 1
 	expect_grep '^  FIX   role t_reader does not bypass row-level security and no policy lets it see' out.txt || return 1
-	sql -c "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM t_reader; DROP ROLE t_reader"
+	sql -c "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM t_reader; DROP ROLE t_reader" || return 1
+	# The README's GRANTs and policies, as written, make a role that can queue and read.
+	sed -n '/^CREATE ROLE coin_worker/,/^END \$\$;/p' "$root/README.md" >roles.sql
+	[ -s roles.sql ] || { echo "no GRANTs in the README"; return 1; }
+	sql -c "DROP OWNED BY coin_worker" 2>/dev/null
+	sql -c "DROP ROLE IF EXISTS coin_worker" && sql -f roles.sql || return 1
+	url=${DATABASE_URL/coin_pricer@/coin_worker@}
+	DATABASE_URL=$url "$cp" add 1921-S Morgan dollar >out.txt || return 1
+	expect_eq "jobs as coin_worker" 2 "$(DATABASE_URL=$url "$cp" status --json | jq .jobs.pending)" || return 1
+	DATABASE_URL=$url "$cp" doctor >out.txt 2>&1
+	expect_grep '^  ok    role coin_worker (no RLS bypass; owns the tables or policies exist)$' out.txt || return 1
+	sql -c "DROP OWNED BY coin_worker; DROP ROLE coin_worker"
 }
 
 make_install() {
