@@ -124,11 +124,44 @@ price_json_and_plot() {
 	expect_eq "bad format" 64 $?
 }
 
+# Fields valuate adds in grade mode are shown when present (and omitted when not).
+show_graded_valuation() {
+	printf '%s\n' '{"kind":"job","attribution":{"year":1921,"mintmark":"S","series":"Morgan","denomination":"dollar","grade":"MS63"}}' \
+		'{"kind":"price_point","external_id":"1","price_type":"sold","price_cents":8000,"sold_at":"2026-11-02T00:00:00Z","grade":"MS63","filtered_out":false,"title":"a"}' \
+		'{"kind":"price_point","external_id":"2","price_type":"sold","price_cents":500,"filtered_out":true,"filter_reason":"exclude_keywords:replica","title":"b"}' \
+		'{"kind":"valuation","candidates":1,"outliers":0,"comps":1,"sold":1,"ask":0,"p10_cents":7000,"median_cents":8000,"p90_cents":9000,"mean_cents":8000,"confidence":3,"confidence_parts":{"comps":0,"reputation":2,"sold_ratio":2,"spread":0,"capped":"few_comps"},"explanation":"x.","method":"grade","target_grade":"MS63","n_eff":1.0,"grades":{"MS63":1},"tiers":{"quick_sale":7200,"fair_low":7600,"fair_high":8400,"premium":8800}}' |
+		"$cp" show - >out.txt || return 1
+	cat >want.txt <<-'EOF'
+		1921-S Morgan dollar, MS63
+		  Price at MS63:  $80.00   (1 comps)
+		  Range p10-p90:  $70.00 - $90.00, mean $80.00
+		  Tiers:          quick sale $72.00 · fair $76.00-$84.00 · premium $88.00
+		  Confidence:     3/10 (comps 0, reputation 2, sold ratio 2, spread 0, capped: few_comps)
+		  Why:            x.
+		  Method:         grade (effective comps 1)
+		  Comps by grade: MS63 1
+		  Counted:        1 candidates, 0 outliers, 1 comps (1 sold, 0 asking)
+
+		Comps (1 considered):
+		       PRICE  GRADE    SOLD        TYPE  TITLE
+		      $80.00  MS63     2026-11-02  sold  a
+
+		Left out (1):
+		       PRICE  REASON                          TITLE
+		       $5.00  exclude_keywords:replica        b
+	EOF
+	expect_file_eq want.txt out.txt
+}
+
 price_fake_ebay() {
 	reset || return 1
 	"$cp" price 1921-S Morgan dollar --api insights --quiet >out.txt 2>err.txt || { cat err.txt; return 1; }
 	expect_grep '^  Median price: ' out.txt || return 1
 	expect_grep '"path": "/buy/marketplace_insights' "$scratch/fake.log" || return 1
+	# Progress on stderr once it takes more than a moment.
+	fault '{"path": "/buy/marketplace_insights", "kind": "slow", "seconds": 2, "times": 1}'
+	"$cp" price 1921-S Morgan dollar --api insights >out.txt 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "progress" "coin-pricer: asking eBay (insights) for sales of 1921-S Morgan dollar..." "$(cat err.txt)" || return 1
 	# No credentials: a configuration error that says what to set.
 	env -u EBAY_APP_ID -u EBAY_CERT_ID "$cp" price 1921-S Morgan dollar >out.txt 2>err.txt
 	expect_eq "no credentials" 78 $? || return 1
@@ -363,6 +396,7 @@ run_test "coin-pricer --help and --version, every command; wrong ones exit 64" h
 run_test "price reads coins as people write them" parses_coins
 run_test "price from a recording, no database: the answer, exactly" price_replay
 run_test "price --json is NDJSON that plot - draws as PNG and SVG" price_json_and_plot
+run_test "show - : tiers, grades, target grade and method when valuate gives them" show_graded_valuation
 run_test "price against eBay (fake): Insights, no credentials (78), not approved (69)" price_fake_ebay
 run_test "add: an intake, its attribution, a pending job per enabled source" add_creates_rows
 run_test "the worker runs the job; status and show read it" worker_status_show
