@@ -273,7 +273,8 @@ database_down() {
 migrations_rerun() {
 	"$root/scripts/migrate.sh" "$DATABASE_URL" 2>err.txt || return 1
 	expect_eq "stderr" "" "$(cat err.txt)" || return 1
-	expect_eq "recorded" 1 "$(sql -c "SELECT count(*) FROM schema_migrations")"
+	local files=("$root"/schemas/sql/[0-9][0-9][0-9]_*.sql)
+	expect_eq "recorded" "${#files[@]}" "$(sql -c "SELECT count(*) FROM schema_migrations")"
 }
 
 # shellcheck source=tests/conventions.sh
