@@ -90,7 +90,7 @@ parses_coins() {
 
 price_replay() {
 	env -u EBAY_APP_ID -u EBAY_CERT_ID -u EBAY_API_BASE "$cp" price 1921-S Morgan dollar \
-		--api finding --category 39464 --replay "$replay" >out.txt 2>err.txt || { cat err.txt; return 1; }
+		--api finding --category 39464 --replay "$replay" --quiet >out.txt 2>err.txt || { cat err.txt; return 1; }
 	expect_eq "header" "1921-S Morgan dollar" "$(sed -n 1p out.txt)" || return 1
 	expect_eq "median" '  Median price:   $49.99   (17 comps)' "$(sed -n 2p out.txt)" || return 1
 	expect_eq "range" '  Range p10-p90:  $39.40 - $73.80, mean $53.64' "$(sed -n 3p out.txt)" || return 1
@@ -100,6 +100,7 @@ price_replay() {
 	expect_grep '^Left out (10):$' out.txt || return 1
 	expect_grep '^       \$9.99  exclude_keywords:replica        REPLICA 1921-S' out.txt || return 1
 	expect_grep '^      \$78.00  -        2026-11-02  sold  1921-S Morgan Silver Dollar PCGS MS63$' out.txt || return 1
+	# No stage noise (--quiet: the progress line comes whenever the machine is slow).
 	[ ! -s err.txt ] || { echo "stderr:"; cat err.txt; return 1; }
 	# With a grade: priced at the grade when valuate can, the plain median otherwise.
 	"$cp" price 1921-S Morgan dollar MS63 --api finding --category 39464 --replay "$replay" >out.txt 2>err.txt ||
