@@ -80,12 +80,28 @@ quality: all
 demo:
 	@scripts/demo.sh
 
+# Stages go to a folder of their own, libexec/coin-pricer, where names such as `store` and
+# `valuate` cannot clash with other programs; coin-pricer finds them there, and runs the
+# worker (pipeline.sh, installed beside them) as `coin-pricer worker`. The migrations go
+# to share/coin-pricer/sql, with migrate.sh beside them (its schemas/sql is a link).
+LIBEXEC_DIR := $(PREFIX)/libexec/coin-pricer
+SHARE_DIR   := $(PREFIX)/share/coin-pricer
 install: $(PROGRAMS)
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBEXEC_DIR) $(DESTDIR)$(SHARE_DIR)/sql \
+		$(DESTDIR)$(SHARE_DIR)/scripts $(DESTDIR)$(SHARE_DIR)/schemas \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0755 $(PROGRAMS) pipeline.sh $(DESTDIR)$(LIBEXEC_DIR)/
+	install -m 0755 scripts/coin-pricer $(DESTDIR)$(PREFIX)/bin/coin-pricer
+	install -m 0644 schemas/sql/*.sql $(DESTDIR)$(SHARE_DIR)/sql/
+	install -m 0755 scripts/migrate.sh $(DESTDIR)$(SHARE_DIR)/scripts/migrate.sh
+	ln -sfn ../sql $(DESTDIR)$(SHARE_DIR)/schemas/sql
+	install -m 0644 scripts/completion.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/coin-pricer
 
 uninstall:
-	rm -f $(STAGES:%=$(DESTDIR)$(PREFIX)/bin/%)
+	rm -f $(DESTDIR)$(PREFIX)/bin/coin-pricer \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/coin-pricer
+	rm -rf $(DESTDIR)$(LIBEXEC_DIR) $(DESTDIR)$(SHARE_DIR)
 
 format:
 	clang-format -i stages/*.c stages/lib/*.[ch] stages/ebay/*.[ch]

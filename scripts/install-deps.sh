@@ -18,6 +18,8 @@ packages=(
 	bc                # arithmetic on timings in the tests and benchmarks
 	time              # /usr/bin/time: peak memory in the benchmarks
 	clang             # a test's UBSan build (clang's UBSan reports what gcc's does not)
+	gnuplot-nox       # coin-pricer plot draws valuations as PNG and SVG (no X11 needed)
+	libxml2-utils     # xmllint: the tests check that plot writes well-formed SVG
 )
 # Only for the make targets that need them: --fuzz (make fuzz), --leaks (make
 # test-leaks), --lint (make lint). CI asks for all three.
