@@ -99,7 +99,7 @@ price_replay() {
 	expect_eq "outliers" 2 "$(grep -c '\[outlier\]$' out.txt)" || return 1
 	expect_grep '^Left out (10):$' out.txt || return 1
 	expect_grep '^       \$9.99  exclude_keywords:replica        REPLICA 1921-S' out.txt || return 1
-	expect_grep '^      \$78.00  -        2026-11-02  sold  1921-S Morgan Silver Dollar PCGS MS63$' out.txt || return 1
+	expect_grep '^      \$78.00  MS63     2026-11-02  sold  1921-S Morgan Silver Dollar PCGS MS63$' out.txt || return 1
 	# No stage noise (--quiet: the progress line comes whenever the machine is slow).
 	[ ! -s err.txt ] || { echo "stderr:"; cat err.txt; return 1; }
 	# With a grade: priced at the grade when valuate can, the plain median otherwise.
@@ -253,9 +253,10 @@ export_points() {
 	expect_eq "points" 29 "$(jq -s 'map(select(.kind == "price_point")) | length' pts.ndjson)" || return 1
 	expect_eq "shape" '["price_point","USD","sold"]' \
 		"$(jq -sc '.[0] | [.kind, .currency, .price_type]' pts.ndjson)" || return 1
-	# The export re-prices to the stored valuation.
+	# The export re-prices to the stored valuation, at the attribution's grade.
 	expect_eq "re-priced" "$(sql -c "SELECT median_cents FROM valuations")" \
-		"$("$BIN/valuate" <pts.ndjson | jq 'select(.kind == "valuation") | .median_cents')" || return 1
+		"$("$BIN/valuate" --grade "$(sql -c "SELECT grade FROM attributions WHERE intake_id = '$seed_intake'")" \
+			--series Morgan <pts.ndjson | jq 'select(.kind == "valuation") | .median_cents')" || return 1
 	"$cp" export "$seed_intake" --csv >pts.csv || return 1
 	expect_eq "csv lines" 30 "$(wc -l <pts.csv)" || return 1
 	expect_eq "csv header" '"external_id","source_id","price_type","amount","currency","price_cents","shipping_cents","sold_at","grade","filtered_out","filter_reason","title","url"' "$(head -n 1 pts.csv)" || return 1
@@ -267,8 +268,19 @@ plot_intake() {
 	expect_eq "default name" "89504e47" "$(head -c 4 "coin-${seed_intake:0:8}.png" | od -An -tx1 | tr -d ' \n')" || return 1
 	"$cp" plot "$seed_intake" --output p.svg >/dev/null || return 1
 	xmllint --noout p.svg || return 1
-	grep -q 'Tukey fences' p.svg || { echo "no fences in the SVG"; return 1; }
-	grep -q 'left out: exclude_keywords (10)' p.svg || { echo "no filtered points in the SVG"; return 1; }
+	# The seed coin is priced at its grade: no Tukey fences then, the median and tiers are drawn.
+	expect_eq "method" grade "$(sql -c "SELECT method FROM valuations")" || return 1
+	grep -q "median \\\$$(sql -c "SELECT to_char(median_cents / 100.0, 'FM999990.00') FROM valuations")" p.svg ||
+		{ echo "no median line in the SVG"; return 1; }
+	grep -q 'quick sale' p.svg || { echo "no tiers in the SVG"; return 1; }
+	if grep -q 'Tukey fences' p.svg; then echo "Tukey fences on a graded valuation"; return 1; fi
+	# Each kind of reason for leaving points out, with its count.
+	sql -F ' ' -c "SELECT split_part(filter_reason, ':', 1), count(*) FROM price_points
+		WHERE intake_id = '$seed_intake' AND filtered_out GROUP BY 1" >reasons.txt || return 1
+	[ -s reasons.txt ] || { echo "no filtered points"; return 1; }
+	while read -r reason n; do
+		grep -q "left out: $reason ($n)" p.svg || { echo "no 'left out: $reason ($n)' in the SVG"; return 1; }
+	done <reasons.txt
 }
 
 doctor_checks() {
