@@ -26,5 +26,8 @@ echo "== what the database holds now"
 psql -X -d "$DATABASE_URL" -c "SELECT status, attempts, worker_id FROM scrape_jobs" \
 	-c "SELECT count(*) AS price_points, count(*) FILTER (WHERE filtered_out) AS filtered_out FROM price_points" \
 	-c "SELECT filter_reason, count(*) FROM price_points WHERE filtered_out GROUP BY 1 ORDER BY 2 DESC, 1" \
-	-c "SELECT median_cents, p10_cents, p90_cents, confidence FROM valuations" \
+	-c "SELECT method, target_grade, median_cents, p10_cents, p90_cents, confidence FROM valuations" \
 	-c "SELECT explanation FROM valuations"
+echo
+echo "== coin-pricer show 7a2e3d4c-0000-4000-8000-000000000001: the answer, as a person reads it"
+"$here/scripts/coin-pricer" show 7a2e3d4c-0000-4000-8000-000000000001
