@@ -185,6 +185,51 @@ escape_unit(const char *p, const char *end)
 	return stop == hex + 4 && isxdigit((unsigned char)hex[0]) ? v : -1;
 }
 
+struct member {
+	cJSON *node;
+	size_t order;
+};
+
+static int
+member_cmp(const void *a, const void *b)
+{
+	const struct member *x = a, *y = b;
+	int c = strcmp(x->node->string, y->node->string);
+
+	return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+/*
+ * Every object of the tree keeps the first of its members with one name, as cJSON reads
+ * it: a listing written on with two equal keys would be a bad line to the next stage
+ * (found by the ebay fuzz target). Sorted, so that no body makes it quadratic.
+ */
+static void
+drop_duplicate_keys(cJSON *node)
+{
+	struct member *m;
+	cJSON *child;
+	size_t n = 0, i, kept;
+
+	for (child = node->child; child; child = child->next) {
+		drop_duplicate_keys(child);
+		n++;
+	}
+	if (!cJSON_IsObject(node) || n < 2)
+		return;
+	m = xmalloc(n * sizeof(*m));
+	for (child = node->child, i = 0; child; child = child->next, i++)
+		m[i] = (struct member){ child, i };
+	qsort(m, n, sizeof(*m), member_cmp);
+	for (i = 1, kept = 0; i < n; i++) {
+		if (strcmp(m[i].node->string, m[kept].node->string) == 0)
+			cJSON_Delete(cJSON_DetachItemViaPointer(node, m[i].node));
+		else
+			kept = i;
+	}
+	free(m);
+}
+
 /*
  * Parse a response body as JSON once it is safe to pass on: bytes that are not UTF-8,
  * lone surrogate escapes (cJSON refuses the whole body for one) and \u0000 (which would
@@ -227,6 +272,8 @@ ebay_parse_body(const struct buf *body)
 	}
 	doc = cJSON_ParseWithLength(clean.data, clean.len);
 	buf_free(&clean);
+	if (doc != NULL)
+		drop_duplicate_keys(doc);
 	return doc;
 }
 

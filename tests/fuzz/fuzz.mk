@@ -29,6 +29,7 @@ $(eval $(call fuzz_target,rates,normalize-usd,,$(wildcard tests/cases/normalize-
 $(eval $(call fuzz_target,filter-junk,filter-junk,,$(wildcard tests/cases/filter-junk/*.in)))
 $(eval $(call fuzz_target,normalize-usd,normalize-usd,,$(wildcard tests/cases/normalize-usd/*.in)))
 $(eval $(call fuzz_target,valuate,valuate,,$(wildcard tests/cases/valuate/*.in)))
+$(eval $(call fuzz_target,ebay,,-lcurl,$(wildcard tests/data/ebay/*.json)))
 
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_LIB_OBJ := $(LIB_SRC:stages/lib/%.c=$(FUZZ_DIR)/lib/%.o)

@@ -47,21 +47,12 @@ fuzz_file_close(struct fuzz_file *f)
 	f->fd = -1;
 }
 
-/* Every line the stage wrote must be a record the next stage takes. */
-static void
-check_output(int fd)
+void
+fuzz_check_records(char *out, size_t size)
 {
 	struct ndj_record r = { 0 };
-	off_t size = lseek(fd, 0, SEEK_END);
-	char *out, *line, *nl, *end;
+	char *line, *nl, *end = out + size;
 
-	if (size <= 0)
-		return;
-	out = malloc((size_t)size + 1);
-	if (out == NULL || pread(fd, out, (size_t)size, 0) != size)
-		abort();
-	out[size] = '\0';
-	end = out + size;
 	for (line = out; line < end; line = nl + 1) {
 		nl = memchr(line, '\n', (size_t)(end - line));
 		if (nl == NULL) {
@@ -73,11 +64,27 @@ check_output(int fd)
 		if (strncmp(out, "usage: ", 7) == 0 || strstr(out, "(coin-pricer)") != NULL)
 			break;
 		if (ndj_scan(&r, line, (size_t)(nl - line)) < 0) {
-			fprintf(stderr, "fuzz: the stage wrote a bad record: %s\n%.300s\n", r.err, line);
+			fprintf(stderr, "fuzz: a bad record was written: %s\n%.300s\n", r.err, line);
 			abort();
 		}
 	}
 	ndj_record_free(&r);
+}
+
+/* Every line the stage wrote must be a record the next stage takes. */
+static void
+check_output(int fd)
+{
+	off_t size = lseek(fd, 0, SEEK_END);
+	char *out;
+
+	if (size <= 0)
+		return;
+	out = malloc((size_t)size + 1);
+	if (out == NULL || pread(fd, out, (size_t)size, 0) != size)
+		abort();
+	out[size] = '\0';
+	fuzz_check_records(out, (size_t)size);
 	free(out);
 }
 

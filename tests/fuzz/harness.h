@@ -28,6 +28,10 @@ void fuzz_file_close(struct fuzz_file *f);
  */
 void fuzz_run_stage(int argc, char **argv, const uint8_t *in, size_t len);
 
+/* Every line of out[0..size) must be a record the scanner takes, else abort. The
+ * lines' newlines are overwritten. */
+void fuzz_check_records(char *out, size_t size);
+
 /*
  * The convention of the stage targets: input that starts with "#!" has its first line
  * taken as options ("#!--rates rates.csv"), split at spaces; an argument that is not
