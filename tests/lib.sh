@@ -49,3 +49,25 @@ expect_grep() {
 		return 1
 	fi
 }
+
+# start_services: a throwaway PostgreSQL (DATABASE_URL) and the fake eBay server
+# (EBAY_API_BASE, test credentials), both stopped when the test file ends. Without
+# PostgreSQL the file reports one failure and stops.
+start_services() {
+	root=$(cd "$here/.." && pwd)
+	export PGSTATE=$scratch/pg PGOPTIONS="-c client_min_messages=warning"
+	DATABASE_URL=$("$root/scripts/local-pg.sh" start 2>"$scratch/pg-start.log") || {
+		echo "not ok - start a local PostgreSQL"
+		sed 's/^/    /' "$scratch/pg-start.log"
+		exit 0
+	}
+	export DATABASE_URL
+	/usr/bin/python3 "$here/fake_ebay.py" --port-file "$scratch/port" --log "$scratch/fake.log" 2>/dev/null &
+	fake_pid=$!
+	trap 'kill "$fake_pid" 2>/dev/null; "$root/scripts/local-pg.sh" stop >/dev/null 2>&1; rm -rf "$scratch"' EXIT
+	for _ in $(seq 50); do [ -s "$scratch/port" ] && break; sleep 0.1; done
+	EBAY_API_BASE=http://127.0.0.1:$(cat "$scratch/port")
+	export EBAY_API_BASE
+	export EBAY_APP_ID=TestApp-PRD-5ec7e7000 EBAY_CERT_ID=PRD-ce7t5ecret-9f8e
+	export EBAY_CALLS_PER_MINUTE=60000 EBAY_RETRY_BASE_MS=50 LOG_FORMAT=text
+}

@@ -5,22 +5,8 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-root=$(cd "$here/.." && pwd)
-export PGSTATE=$scratch/pg PGOPTIONS="-c client_min_messages=warning"
-DATABASE_URL=$("$root/scripts/local-pg.sh" start 2>"$scratch/pg-start.log") || {
-	echo "not ok - start a local PostgreSQL"
-	sed 's/^/    /' "$scratch/pg-start.log"
-	exit 0
-}
-export DATABASE_URL
-/usr/bin/python3 "$here/fake_ebay.py" --port-file "$scratch/port" --log "$scratch/fake.log" 2>/dev/null &
-fake_pid=$!
-trap 'kill "$fake_pid" 2>/dev/null; "$root/scripts/local-pg.sh" stop >/dev/null 2>&1; rm -rf "$scratch"' EXIT
-for _ in $(seq 50); do [ -s "$scratch/port" ] && break; sleep 0.1; done
-EBAY_API_BASE=http://127.0.0.1:$(cat "$scratch/port")
-export EBAY_API_BASE
-export EBAY_APP_ID=TestApp-PRD-5ec7e7000 EBAY_CERT_ID=PRD-ce7t5ecret-9f8e
-export EBAY_CALLS_PER_MINUTE=60000 EBAY_RETRY_BASE_MS=50 WORKER_ID=t-worker LOG_FORMAT=text
+start_services
+export WORKER_ID=t-worker
 pipeline=$root/pipeline.sh
 
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"; }
