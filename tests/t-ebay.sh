@@ -137,12 +137,13 @@ job_it_cannot_do() {
 
 # valgrind sees what the sanitizers miss: reads inside libcjson, which is not
 # instrumented. An ASan build cannot run under valgrind; there the runs go without it.
+# ldd's output is read whole: under pipefail, `ldd | grep -q` fails whenever grep quits
+# before ldd has written its last line (SIGPIPE), and the ASan build went to valgrind.
 under_valgrind() {
-	if ldd "$(command -v ebay-fetch)" | grep -q libasan; then
-		"$@"
-	else
-		valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect "$@"
-	fi
+	case "$(ldd "$(command -v ebay-fetch)")" in
+	*libasan*) "$@" ;;
+	*) valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect "$@" ;;
+	esac
 }
 
 rest_paging_memory() {
