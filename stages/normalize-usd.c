@@ -142,10 +142,7 @@ put_rate(struct rate_table *t, const struct rate *r)
 			*old = *r;
 		return;
 	}
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 16;
-		t->v = xrealloc(t->v, t->cap * sizeof(*t->v));
-	}
+	BUF_ALLOC_GROW(t->v, t->n + 1, t->cap);
 	t->v[t->n++] = *r;
 }
 
@@ -224,10 +221,7 @@ load_rates(struct rate_table *t, const char *path)
 static void
 add_bound(struct bound_list *l, int is_max, int64_t cents)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 4;
-		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
+	BUF_ALLOC_GROW(l->v, l->n + 1, l->cap);
 	l->v[l->n].is_max = is_max;
 	l->v[l->n].cents = cents;
 	l->n++;
@@ -422,12 +416,10 @@ on_price_point(struct normalizer *n, struct ndj_record *r)
 	int have_amount, have_source_usd, overflow = 0, ship_known = 0, already;
 	int64_t ship = 0;
 
-	if (filtered != NULL && !(filtered->val_len == 4 && memcmp(filtered->val, "true", 4) == 0) &&
-	    !(filtered->val_len == 5 && memcmp(filtered->val, "false", 5) == 0)) {
+	if (ndj_bool(filtered, &already) < 0) {
 		snprintf(r->err, sizeof(r->err), "\"filtered_out\" must be true or false");
 		return NDJ_BAD;
 	}
-	already = filtered != NULL && filtered->val[0] == 't';
 	buf_reset(reason);
 	have_amount = member_decimal(ndj_get(r, "amount"), &n->amount, &amount) == 0;
 	have_source_usd = member_decimal(ndj_get(r, "converted_usd"), &n->amount, &source_usd) == 0;
@@ -449,28 +441,13 @@ on_price_point(struct normalizer *n, struct ndj_record *r)
 	}
 
 	buf_reset(extra);
-	if (c.source != NULL)
-		buf_addf(extra, "\"price_cents\":%" PRId64, c.cents);
-	else
-		buf_adds(extra, "\"price_cents\":null");
-	if (ship_known)
-		buf_addf(extra, ",\"shipping_cents\":%" PRId64, ship);
-	else
-		buf_adds(extra, ",\"shipping_cents\":null");
-	if (c.rate != NULL) {
+	buf_add_member_int(extra, "price_cents", c.cents, c.source != NULL);
+	buf_add_member_int(extra, "shipping_cents", ship, ship_known);
+	if (c.rate != NULL)
 		money_format(&c.rate->usd_per_unit, rate_text, sizeof(rate_text));
-		buf_addf(extra, ",\"fx_rate\":\"%s\"", rate_text);
-		if (c.rate->as_of[0])
-			buf_addf(extra, ",\"fx_as_of\":\"%s\"", c.rate->as_of);
-		else
-			buf_adds(extra, ",\"fx_as_of\":null");
-	} else {
-		buf_adds(extra, ",\"fx_rate\":null,\"fx_as_of\":null");
-	}
-	if (c.source != NULL)
-		buf_addf(extra, ",\"fx_source\":\"%s\"", c.source);
-	else
-		buf_adds(extra, ",\"fx_source\":null");
+	buf_add_member_string(extra, "fx_rate", c.rate != NULL ? rate_text : NULL);
+	buf_add_member_string(extra, "fx_as_of", c.rate != NULL && c.rate->as_of[0] ? c.rate->as_of : NULL);
+	buf_add_member_string(extra, "fx_source", c.source);
 	if (already) {
 		/* Filtered upstream: that reason stands. */
 		buf_adds(extra, ",\"filtered_out\":true,\"filter_reason\":");

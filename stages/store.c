@@ -242,7 +242,7 @@ help(void)
 static int
 is_true(const struct ndj_member *m)
 {
-	return m != NULL && m->val_len == 4 && memcmp(m->val, "true", 4) == 0;
+	return ndj_is_true(m);
 }
 
 /* A member's string value, newly allocated, or NULL when absent, null or not a string. */
@@ -467,13 +467,9 @@ write_job_done(struct store *s, const char *job_id, const char *intake_id, const
 	struct buf *b = &s->extra;
 
 	buf_reset(b);
-	buf_adds(b, "{\"kind\":\"job_done\",\"job_id\":");
-	if (job_id)
-		buf_add_json_string(b, job_id, strlen(job_id));
-	else
-		buf_adds(b, "null");
-	buf_adds(b, ",\"intake_id\":");
-	buf_add_json_string(b, intake_id, strlen(intake_id));
+	buf_adds(b, "{\"kind\":\"job_done\"");
+	buf_add_member_string(b, "job_id", job_id);
+	buf_add_member_string(b, "intake_id", intake_id);
 	buf_addf(b, ",\"valuation_id\":%s,\"completed\":%s}\n", valuation_id ? valuation_id : "null",
 		 completed ? "true" : "false");
 	ndj_write(b->data, b->len);
@@ -613,9 +609,9 @@ on_price_point(struct store *s, struct ndj_record *r)
 	if (check_point(s, r) != 0)
 		return NDJ_BAD;
 	if (s->npoints == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 64;
-		s->starts = xrealloc(s->starts, s->cap * sizeof(*s->starts));
-		s->id_starts = xrealloc(s->id_starts, s->cap * sizeof(*s->id_starts));
+		s->id_starts = buf_grow_array(s->id_starts, sizeof(*s->id_starts), s->npoints + 1,
+					      &(size_t){ s->cap });
+		s->starts = buf_grow_array(s->starts, sizeof(*s->starts), s->npoints + 1, &s->cap);
 	}
 	/* check_point left the external_id in s1. */
 	s->id_starts[s->npoints] = s->ids.len;

@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "curve.h"
 #include "grade.h"
+#include "hash.h"
 #include "log.h"
 #include "money.h"
 #include "ndjson.h"
@@ -173,17 +174,6 @@ help(void)
 /* ---- hash tables, groups, jobs ------------------------------------------ */
 
 static uint64_t
-hash_bytes(const char *s, size_t len)
-{
-	uint64_t h = 1469598103934665603ULL;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	return h;
-}
-
-static uint64_t
 hash_pair(const void *a, const void *b)
 {
 	uint64_t h = (uint64_t)(uintptr_t)a * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)b;
@@ -241,7 +231,7 @@ table_remove(struct table *t, struct hnode *node)
 static struct hnode *
 table_lookup(const struct table *t, const char *key, size_t len)
 {
-	uint64_t h = hash_bytes(key, len);
+	uint64_t h = hash_fnv1a(key, len);
 	struct hnode *e;
 
 	for (e = table_bucket(t, h); e != NULL; e = e->next)
@@ -258,7 +248,7 @@ table_add(struct table *t, struct hnode *node, const char *key, size_t len)
 
 	node->key = copy;
 	node->len = len;
-	node->hash = hash_bytes(key, len);
+	node->hash = hash_fnv1a(key, len);
 	table_insert(t, node);
 	return copy;
 }
@@ -399,10 +389,7 @@ name_index(struct valuator *v, const char *text, size_t len, int lo, int hi)
 	nm->lo = lo;
 	nm->hi = hi;
 	nm->index = (uint32_t)v->nnames;
-	if (v->nnames == v->names_cap) {
-		v->names_cap = v->names_cap ? 2 * v->names_cap : 16;
-		v->names = xrealloc(v->names, v->names_cap * sizeof(*v->names));
-	}
+	BUF_ALLOC_GROW(v->names, v->nnames + 1, v->names_cap);
 	v->names[v->nnames++] = nm;
 	return nm->index + 1;
 }
@@ -928,15 +915,6 @@ explain(struct buf *b, const struct group *g, const struct valuation *val)
 
 /* ---- records ----------------------------------------------------------- */
 
-static void
-add_int_or_null(struct buf *b, const char *name, int64_t v, int present)
-{
-	if (present)
-		buf_addf(b, ",\"%s\":%" PRId64, name, v);
-	else
-		buf_addf(b, ",\"%s\":null", name);
-}
-
 static int
 by_grade_name(const void *a, const void *b)
 {
@@ -1027,10 +1005,10 @@ close_group(struct valuator *v, struct group *g, const char *job, size_t job_len
 		 ",\"candidates\":%zu,\"outliers\":%zu,\"comps\":%zu,\"sold\":%zu,\"ask\":%zu"
 		 ",\"filtered\":%zu",
 		 val.candidates, val.outliers, val.comps, val.sold, val.ask, g->filtered);
-	add_int_or_null(b, "p10_cents", val.p10, has);
-	add_int_or_null(b, "median_cents", val.median, has);
-	add_int_or_null(b, "p90_cents", val.p90, has);
-	add_int_or_null(b, "mean_cents", val.mean, has);
+	buf_add_member_int(b, "p10_cents", val.p10, has);
+	buf_add_member_int(b, "median_cents", val.median, has);
+	buf_add_member_int(b, "p90_cents", val.p90, has);
+	buf_add_member_int(b, "mean_cents", val.mean, has);
 	buf_addf(b,
 		 ",\"confidence\":%d,\"confidence_parts\":{\"comps\":%d,\"reputation\":%d"
 		 ",\"sold_ratio\":%d,\"spread\":%d,\"capped\":",
@@ -1185,8 +1163,12 @@ on_price_point(struct valuator *v, struct ndj_record *r)
 	struct group *g;
 	const char *key;
 	size_t key_len;
-	int priced;
+	int priced, filtered_out;
 
+	if (ndj_bool(filtered, &filtered_out) < 0) {
+		snprintf(r->err, sizeof(r->err), "\"filtered_out\" must be true or false");
+		return NDJ_BAD;
+	}
 	memset(&c, 0, sizeof(c));
 	priced = ndj_int(ndj_get(r, "price_cents"), &c.cents);
 	if (priced < 0 || c.cents < 0) {
@@ -1216,18 +1198,15 @@ on_price_point(struct valuator *v, struct ndj_record *r)
 		free(g->intake);
 		g->intake = xstrndup(intake->val, intake->val_len);
 	}
-	if ((filtered != NULL && filtered->val[0] == 't') || priced != 0) {
+	if (filtered_out || priced != 0) {
 		g->filtered++;
-		if (priced != 0 && !(filtered != NULL && filtered->val[0] == 't')) {
+		if (priced != 0 && !filtered_out) {
 			g->unpriced++;
 			v->unpriced_total++;
 		}
 	} else {
 		c.sold = type != NULL && type->val_len == 6 && memcmp(type->val, "\"sold\"", 6) == 0;
-		if (g->n == g->cap) {
-			g->cap = g->cap ? g->cap * 2 : 16;
-			g->c = xrealloc(g->c, g->cap * sizeof(*g->c));
-		}
+		BUF_ALLOC_GROW(g->c, g->n + 1, g->cap);
 		g->c[g->n++] = c;
 		add_label(g, &v->scratch);
 	}

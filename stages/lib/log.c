@@ -18,7 +18,7 @@ static const char *log_program = "coin-pricer";
 static enum log_level log_threshold = LOG_INFO;
 static int log_json;
 static char **log_secrets;
-static size_t log_nsecrets;
+static size_t log_nsecrets, log_secrets_cap;
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -56,7 +56,7 @@ log_add_secret(const char *secret)
 	/* Shorter strings cannot be hidden without mangling every message. */
 	if (secret == NULL || strlen(secret) < 4)
 		return;
-	log_secrets = xrealloc(log_secrets, (log_nsecrets + 1) * sizeof(*log_secrets));
+	BUF_ALLOC_GROW(log_secrets, log_nsecrets + 1, log_secrets_cap);
 	log_secrets[log_nsecrets++] = xstrdup(secret);
 }
 
@@ -69,7 +69,7 @@ log_cleanup(void)
 		free(log_secrets[i]);
 	free(log_secrets);
 	log_secrets = NULL;
-	log_nsecrets = 0;
+	log_nsecrets = log_secrets_cap = 0;
 }
 
 /* Replace every occurrence of every secret in b by "[redacted]". */

@@ -267,10 +267,7 @@ scan_literal(struct scan *s, const char *word)
 static struct ndj_member *
 new_member(struct ndj_record *r)
 {
-	if (r->nmembers == r->members_cap) {
-		r->members_cap = r->members_cap ? r->members_cap * 2 : 16;
-		r->members = xrealloc(r->members, r->members_cap * sizeof(*r->members));
-	}
+	BUF_ALLOC_GROW(r->members, r->nmembers + 1, r->members_cap);
 	memset(&r->members[r->nmembers], 0, sizeof(r->members[0]));
 	return &r->members[r->nmembers++];
 }
@@ -290,10 +287,7 @@ push_key(struct scan *s, const char *lit, size_t off, size_t len, int decoded)
 	struct ndj_record *r = s->r;
 	struct ndj_key *k;
 
-	if (s->nkeys == r->keys_cap) {
-		r->keys_cap = r->keys_cap ? r->keys_cap * 2 : 64;
-		r->keys = xrealloc(r->keys, r->keys_cap * sizeof(*r->keys));
-	}
+	BUF_ALLOC_GROW(r->keys, s->nkeys + 1, r->keys_cap);
 	k = &r->keys[s->nkeys++];
 	k->off = off;
 	k->len = (uint32_t)len;
@@ -591,6 +585,27 @@ int
 ndj_is_null(const struct ndj_member *m)
 {
 	return m == NULL || (m->val_len == 4 && memcmp(m->val, "null", 4) == 0);
+}
+
+int
+ndj_bool(const struct ndj_member *m, int *v)
+{
+	*v = 0;
+	if (m == NULL)
+		return 1;
+	if (m->val_len == 4 && memcmp(m->val, "true", 4) == 0) {
+		*v = 1;
+		return 0;
+	}
+	return m->val_len == 5 && memcmp(m->val, "false", 5) == 0 ? 0 : -1;
+}
+
+int
+ndj_is_true(const struct ndj_member *m)
+{
+	int v;
+
+	return ndj_bool(m, &v) == 0 && v;
 }
 
 static void

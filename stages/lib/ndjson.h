@@ -91,6 +91,15 @@ const struct ndj_member *ndj_get(const struct ndj_record *r, const char *key);
 int ndj_is_null(const struct ndj_member *m);
 
 /*
+ * Read a member's boolean value into *v (1 for true, 0 for false). Returns 0 for a
+ * boolean, 1 when the member is absent, -1 for null or another type (*v is then 0).
+ */
+int ndj_bool(const struct ndj_member *m, int *v);
+
+/* Whether a member is true (absent, null or any other value is not). */
+int ndj_is_true(const struct ndj_member *m);
+
+/*
  * Decode a member's string value into out (replacing its content). Returns 0 for a
  * string, 1 when the member is absent or null (out is then empty), -1 for another type.
  */
