@@ -50,7 +50,7 @@ struct candidate {
 struct hnode {
 	struct hnode *next;
 	uint64_t hash;
-	const char *key; /* owned by the entry; NULL for a link */
+	char *key; /* owned by the entry; NULL for a link */
 	size_t len;
 };
 
@@ -63,9 +63,7 @@ struct link;
 
 /* What the job record said about the coin: the grade to price at and its curve. */
 struct job {
-	struct hnode node;
-	char *id; /* the job_id's JSON text */
-	size_t len;
+	struct hnode node;  /* its key: the job_id's JSON text */
 	struct link *links; /* the open groups with a point of this job */
 	int has_target;
 	struct grade target;
@@ -73,9 +71,7 @@ struct job {
 };
 
 struct group {
-	struct hnode node;
-	char *key; /* the key's JSON text ("null" when missing) */
-	size_t key_len;
+	struct hnode node;	   /* its key: the key's JSON text ("null" when missing) */
 	uint64_t seq;		   /* order of first appearance */
 	struct group *prev, *next; /* open groups in order of first appearance */
 	struct candidate *c;
@@ -227,11 +223,10 @@ table_remove(struct table *t, struct hnode *node)
 	t->n--;
 }
 
-/* The entry of t whose key is key[0..len), or NULL. */
+/* The entry of t whose key is key[0..len) and whose hash is h, or NULL. */
 static struct hnode *
-table_lookup(const struct table *t, const char *key, size_t len)
+table_lookup_hashed(const struct table *t, const char *key, size_t len, uint64_t h)
 {
-	uint64_t h = hash_fnv1a(key, len);
 	struct hnode *e;
 
 	for (e = table_bucket(t, h); e != NULL; e = e->next)
@@ -240,65 +235,55 @@ table_lookup(const struct table *t, const char *key, size_t len)
 	return NULL;
 }
 
-/* Give a new entry its key (a copy of key[0..len), which it owns) and put it in t. */
-static char *
-table_add(struct table *t, struct hnode *node, const char *key, size_t len)
+/* The entry of t whose key is key[0..len), or NULL. */
+static struct hnode *
+table_lookup(const struct table *t, const char *key, size_t len)
 {
-	char *copy = xstrndup(key, len);
-
-	node->key = copy;
-	node->len = len;
-	node->hash = hash_fnv1a(key, len);
-	table_insert(t, node);
-	return copy;
+	return table_lookup_hashed(t, key, len, hash_fnv1a(key, len));
 }
 
-/* The open group of a key, or NULL. */
-static struct group *
-lookup_group(const struct valuator *v, const char *key, size_t len)
+/*
+ * The entry of t whose key is key[0..len). When there is none, a new one of size bytes
+ * (a struct that starts with its struct hnode), zeroed but for its node, which owns a
+ * copy of the key, is put in t; the caller fills in the rest. *added (when added is
+ * not NULL) says which happened.
+ */
+static struct hnode *
+table_find_or_add(struct table *t, const char *key, size_t len, size_t size, int *added)
 {
-	return (struct group *)table_lookup(&v->groups, key, len);
+	uint64_t h = hash_fnv1a(key, len);
+	struct hnode *e = table_lookup_hashed(t, key, len, h);
+
+	if (added != NULL)
+		*added = e == NULL;
+	if (e != NULL)
+		return e;
+	e = xmalloc(size);
+	memset(e, 0, size);
+	e->key = xstrndup(key, len);
+	e->len = len;
+	e->hash = h;
+	table_insert(t, e);
+	return e;
 }
 
+/* The open group of a key, opened (last in order of appearance) when new. */
 static struct group *
 find_group(struct valuator *v, const char *key, size_t len)
 {
-	struct group *g = lookup_group(v, key, len);
+	int added;
+	struct group *g = (struct group *)table_find_or_add(&v->groups, key, len, sizeof(*g), &added);
 
-	if (g != NULL)
-		return g;
-	g = xmalloc(sizeof(*g));
-	memset(g, 0, sizeof(*g));
-	g->key = table_add(&v->groups, &g->node, key, len);
-	g->key_len = len;
-	g->seq = v->seq++;
-	g->prev = v->last;
-	if (v->last)
-		v->last->next = g;
-	else
-		v->first = g;
-	v->last = g;
+	if (added) {
+		g->seq = v->seq++;
+		g->prev = v->last;
+		if (v->last)
+			v->last->next = g;
+		else
+			v->first = g;
+		v->last = g;
+	}
 	return g;
-}
-
-static struct job *
-lookup_job(const struct valuator *v, const char *id, size_t len)
-{
-	return (struct job *)table_lookup(&v->jobs, id, len);
-}
-
-static struct job *
-find_job(struct valuator *v, const char *id, size_t len)
-{
-	struct job *j = lookup_job(v, id, len);
-
-	if (j != NULL)
-		return j;
-	j = xmalloc(sizeof(*j));
-	memset(j, 0, sizeof(*j));
-	j->id = table_add(&v->jobs, &j->node, id, len);
-	j->len = len;
-	return j;
 }
 
 /* Forget a job whose groups are all closed. */
@@ -306,7 +291,7 @@ static void
 free_job(struct valuator *v, struct job *j)
 {
 	table_remove(&v->jobs, &j->node);
-	free(j->id);
+	free(j->node.key);
 	free(j);
 }
 
@@ -370,7 +355,7 @@ free_group(struct valuator *v, struct group *g)
 		free(g->labels[i]);
 	free(g->intake);
 	free(g->c);
-	free(g->key);
+	free(g->node.key);
 	free(g);
 }
 
@@ -378,13 +363,12 @@ free_group(struct valuator *v, struct group *g)
 static uint32_t
 name_index(struct valuator *v, const char *text, size_t len, int lo, int hi)
 {
-	struct name *nm = (struct name *)table_lookup(&v->names_by_text, text, len);
+	int added;
+	struct name *nm = (struct name *)table_find_or_add(&v->names_by_text, text, len, sizeof(*nm), &added);
 
-	if (nm != NULL)
+	if (!added)
 		return nm->index + 1;
-	nm = xmalloc(sizeof(*nm));
-	memset(nm, 0, sizeof(*nm));
-	nm->text = table_add(&v->names_by_text, &nm->node, text, len);
+	nm->text = nm->node.key;
 	nm->len = len;
 	nm->lo = lo;
 	nm->hi = hi;
@@ -980,26 +964,26 @@ close_group(struct valuator *v, struct group *g, const char *job, size_t job_len
 	struct valuation val;
 	int has = 0;
 
-	compute(v, g, target_of(v, g, job ? lookup_job(v, job, job_len) : NULL), &val);
+	compute(v, g, target_of(v, g, job ? (struct job *)table_lookup(&v->jobs, job, job_len) : NULL), &val);
 	has = val.comps > 0;
 	buf_reset(b);
 	buf_adds(b, "{\"kind\":\"valuation\",\"intake_id\":");
 	if (strcmp(v->group_by, "intake_id") == 0)
-		buf_add(b, g->key, g->key_len);
+		buf_add(b, g->node.key, g->node.len);
 	else
 		buf_adds(b, g->intake ? g->intake : "null");
 	buf_adds(b, ",\"job_id\":");
 	if (job != NULL)
 		buf_add(b, job, job_len);
 	else if (g->last_link != NULL)
-		buf_add(b, g->last_link->job->id, g->last_link->job->len);
+		buf_add(b, g->last_link->job->node.key, g->last_link->job->node.len);
 	else
 		buf_adds(b, "null");
 	if (strcmp(v->group_by, "intake_id") != 0) {
 		buf_adds(b, ",\"group_by\":");
 		buf_add_json_string(b, v->group_by, strlen(v->group_by));
 		buf_adds(b, ",\"group\":");
-		buf_add(b, g->key, g->key_len);
+		buf_add(b, g->node.key, g->node.len);
 	}
 	buf_addf(b,
 		 ",\"candidates\":%zu,\"outliers\":%zu,\"comps\":%zu,\"sold\":%zu,\"ask\":%zu"
@@ -1192,7 +1176,10 @@ on_price_point(struct valuator *v, struct ndj_record *r)
 	member_text(ndj_get(r, v->group_by), &key, &key_len);
 	g = find_group(v, key, key_len);
 	if (!ndj_is_null(job))
-		add_link(v, find_job(v, job->val, job->val_len), g);
+		add_link(v,
+			 (struct job *)table_find_or_add(&v->jobs, job->val, job->val_len, sizeof(struct job),
+							 NULL),
+			 g);
 	if (!ndj_is_null(intake) && (g->intake == NULL || strlen(g->intake) != intake->val_len ||
 				     memcmp(g->intake, intake->val, intake->val_len) != 0)) {
 		free(g->intake);
@@ -1247,7 +1234,8 @@ on_job(struct valuator *v, struct ndj_record *r)
 		return 0;
 	a = cJSON_ParseWithLength(attribution->val, attribution->val_len);
 	if (a != NULL) {
-		struct job *j = find_job(v, job->val, job->val_len);
+		struct job *j = (struct job *)table_find_or_add(&v->jobs, job->val, job->val_len,
+								sizeof(struct job), NULL);
 
 		set_target(j, string_at(a, "grade"), string_at(a, "series"), string_at(a, "title"));
 		cJSON_Delete(a);
@@ -1269,7 +1257,8 @@ on_job_boundary(struct valuator *v, struct ndj_record *r, int failed)
 {
 	const struct ndj_member *job = ndj_get(r, "job_id");
 	const struct ndj_member *key = ndj_get(r, v->group_by);
-	struct job *j = ndj_is_null(job) ? NULL : lookup_job(v, job->val, job->val_len);
+	struct job *j =
+		ndj_is_null(job) ? NULL : (struct job *)table_lookup(&v->jobs, job->val, job->val_len);
 	struct group **close = NULL, *own = NULL;
 	const struct link *l;
 	size_t n = 0, i;
@@ -1278,7 +1267,7 @@ on_job_boundary(struct valuator *v, struct ndj_record *r, int failed)
 		for (l = j->links; l != NULL; l = l->jnext)
 			n++;
 	if (!ndj_is_null(key))
-		own = lookup_group(v, key->val, key->val_len);
+		own = (struct group *)table_lookup(&v->groups, key->val, key->val_len);
 	close = xmalloc((n + 1) * sizeof(*close));
 	n = 0;
 	if (j != NULL)
@@ -1365,7 +1354,7 @@ free_job_entry(struct hnode *e)
 {
 	struct job *j = (struct job *)e;
 
-	free(j->id);
+	free(j->node.key);
 	free(j);
 }
 
