@@ -44,7 +44,8 @@ log_init(const char *program)
 		log_json = !isatty(2);
 }
 
-int
+/* Whether messages of this level are printed. */
+static int
 log_enabled(enum log_level level)
 {
 	return level >= log_threshold;

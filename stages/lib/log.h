@@ -13,9 +13,6 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
  */
 void log_init(const char *program);
 
-/* Whether messages of this level are printed. */
-int log_enabled(enum log_level level);
-
 /*
  * Remember a secret (an app id, a token, a password): every later message has each
  * occurrence replaced by "[redacted]". The string is copied; strings shorter than four

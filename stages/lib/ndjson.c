@@ -39,6 +39,8 @@ struct ndj_key {
 	int decoded; /* off is in r->arena */
 };
 
+static void decode_string(const char *lit, size_t len, struct buf *out);
+
 static int
 scan_fail(struct scan *s, const char *why)
 {
@@ -425,7 +427,7 @@ scan_line(struct scan *s)
 				/* The arena may move as it grows: keep an offset for now. */
 				size_t off = r->arena.len;
 
-				ndj_decode_string(lit, (size_t)(s->p - lit), &r->arena);
+				decode_string(lit, (size_t)(s->p - lit), &r->arena);
 				push_key(s, lit, off, r->arena.len - off, 1);
 			} else {
 				push_key(s, lit, (size_t)(lit + 1 - s->start), (size_t)(s->p - lit) - 2, 0);
@@ -565,7 +567,7 @@ ndj_scan(struct ndj_record *r, char *line, size_t len)
 		return -1;
 	}
 	buf_reset(&r->kind_buf);
-	ndj_decode_string(kind->val, kind->val_len, &r->kind_buf);
+	decode_string(kind->val, kind->val_len, &r->kind_buf);
 	r->kind = r->kind_buf.data;
 	return 0;
 }
@@ -634,8 +636,9 @@ add_utf8(struct buf *out, unsigned cp)
 	}
 }
 
-void
-ndj_decode_string(const char *lit, size_t len, struct buf *out)
+/* Decode a JSON string literal (quotes included, already checked) into out, appending. */
+static void
+decode_string(const char *lit, size_t len, struct buf *out)
 {
 	const char *p = lit + 1, *end = lit + len - 1, *run;
 
@@ -703,7 +706,7 @@ ndj_string(const struct ndj_member *m, struct buf *out)
 		return 1;
 	if (m->val[0] != '"')
 		return -1;
-	ndj_decode_string(m->val, m->val_len, out);
+	decode_string(m->val, m->val_len, out);
 	return 0;
 }
 

@@ -108,9 +108,6 @@ int ndj_string(const struct ndj_member *m, struct buf *out);
 /* Length of the UTF-8 sequence at p (1 to 4 bytes, before end), or 0 when it is not UTF-8. */
 int ndj_utf8_length(const unsigned char *p, const unsigned char *end);
 
-/* Decode a JSON string literal (quotes included, already checked) into out, appending. */
-void ndj_decode_string(const char *lit, size_t len, struct buf *out);
-
 /*
  * Read a JSON integer value into *v. Returns 0, 1 when absent or null, -1 when the
  * value is not an integer that fits in 64 bits.
