@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "db.h"
+#include "exits.h"
 #include "log.h"
 #include "ndjson.h"
 

@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "clock.h"
+#include "exits.h"
 #include "http.h"
 #include "log.h"
 #include "ndjson.h"

@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "exits.h"
 #include "hash.h"
 #include "log.h"
 #include "ndjson.h"

@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "exits.h"
 #include "log.h"
 #include "money.h"
 #include "ndjson.h"

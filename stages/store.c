@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "db.h"
+#include "exits.h"
 #include "log.h"
 #include "money.h"
 #include "ndjson.h"

@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "curve.h"
+#include "exits.h"
 #include "grade.h"
 #include "hash.h"
 #include "log.h"

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exits.h"
 #include "log.h"
 
 #ifdef __SSE2__
