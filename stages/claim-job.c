@@ -207,7 +207,8 @@ help(void)
 	       "  --worker ID       this worker's id (default WORKER_ID, else host:pid)\n"
 	       "  --touch           extend the lock of this worker's running jobs (heartbeat)\n"
 	       "  --release         return this worker's running jobs to pending (after a crash)\n"
-	       "  --help, --version\n"
+	       "  -h, --help        print this help and exit\n"
+	       "  -V, --version     print the version and exit\n"
 	       "\n"
 	       "Claimable: pending jobs whose run_at has come, best priority first, then\n"
 	       "oldest; and running jobs locked longer than JOB_LOCK_TIMEOUT_SECONDS (300).\n"
@@ -376,9 +377,10 @@ main(int argc, char **argv)
 	struct follow f;
 	double deadline;
 
-	log_init("claim-job");
+	if (log_init("claim-job") < 0)
+		return EXIT_CONFIG;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			if (cli_number(optarg, 1, 10000, &limit) < 0) {

@@ -89,7 +89,8 @@ help(void)
 	       "  --rules FILE     rules as NDJSON objects {\"rule_type\",\"rule_value\",\"priority\"}\n"
 	       "  --no-defaults    do not apply the built-in list of decoys\n"
 	       "  --strict         stop at the first bad line\n"
-	       "  --help, --version\n"
+	       "  -h, --help       print this help and exit\n"
+	       "  -V, --version    print the version and exit\n"
 	       "\n"
 	       "A keyword matches when its words stand together among the title's words (ASCII,\n"
 	       "case-insensitive; any character that is not a letter or digit separates words),\n"
@@ -433,9 +434,10 @@ main(int argc, char **argv)
 	int c, defaults = 1, status;
 	size_t i;
 
-	log_init("filter-junk");
+	if (log_init("filter-junk") < 0)
+		return EXIT_CONFIG;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'x':
 			rules_add(&rules, RULE_EXCLUDE_KEYWORDS, optarg, 0);

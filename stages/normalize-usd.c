@@ -81,7 +81,8 @@ help(void)
 	       "  --min-cents N    mark points priced below N cents (\"min_price_cents:N\")\n"
 	       "  --max-cents N    mark points priced above N cents (\"max_price_cents:N\")\n"
 	       "  --strict         stop at the first bad line\n"
-	       "  --help, --version\n"
+	       "  -h, --help       print this help and exit\n"
+	       "  -V, --version    print the version and exit\n"
 	       "\n"
 	       "The job record's min_price_cents and max_price_cents rules apply as well.\n"
 	       "Exit status: 0 ok, 64 usage, 65 some lines were bad, 74 I/O error,\n"
@@ -496,9 +497,10 @@ main(int argc, char **argv)
 	int c, status = EXIT_OK;
 	int64_t cents;
 
-	log_init("normalize-usd");
+	if (log_init("normalize-usd") < 0)
+		return EXIT_CONFIG;
 	opterr = 0;
-	while (status == EXIT_OK && (c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while (status == EXIT_OK && (c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			if (load_rates(&n.file_rates, optarg) < 0)

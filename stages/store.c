@@ -231,7 +231,8 @@ help(void)
 	       "  --worker ID   the worker that claimed the jobs, where a job record does not say\n"
 	       "                (default WORKER_ID)\n"
 	       "  --strict      stop at the first bad line\n"
-	       "  --help, --version\n"
+	       "  -h, --help    print this help and exit\n"
+	       "  -V, --version print the version and exit\n"
 	       "\n"
 	       "On a lost connection it reconnects for up to DB_RECONNECT_SECONDS (60), then\n"
 	       "exits 75; the unfinished job is claimed again later.\n"
@@ -973,11 +974,12 @@ main(int argc, char **argv)
 	int c, status;
 
 	memset(&s, 0, sizeof(s));
-	log_init("store");
+	if (log_init("store") < 0)
+		return EXIT_CONFIG;
 	opterr = 0;
 	s.default_worker = getenv("WORKER_ID");
 	s.reconnect_seconds = (int)cli_env_number("DB_RECONNECT_SECONDS", 60, 1, 86400);
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'W':
 			s.default_worker = optarg;

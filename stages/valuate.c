@@ -163,7 +163,8 @@ help(void)
 	       "  --series NAME     the series whose grade curve --grade uses (Morgan, Peace, ...)\n"
 	       "  --keep-points     pass the price_point records on as well\n"
 	       "  --strict          stop at the first bad line\n"
-	       "  --help, --version\n"
+	       "  -h, --help        print this help and exit\n"
+	       "  -V, --version     print the version and exit\n"
 	       "\n"
 	       "Exit status: 0 ok, 64 usage, 65 some lines were bad, 74 I/O error.\n");
 }
@@ -1382,10 +1383,11 @@ main(int argc, char **argv)
 	const char *grade = NULL, *series = NULL;
 	int c, status;
 
-	log_init("valuate");
+	if (log_init("valuate") < 0)
+		return EXIT_CONFIG;
 	opterr = 0;
 	v.group_by = "intake_id";
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'g':
 			if (*optarg == '\0') {

@@ -22,26 +22,44 @@ static size_t log_nsecrets, log_secrets_cap;
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
-void
+int
 log_init(const char *program)
 {
 	const char *level = getenv("LOG_LEVEL");
 	const char *format = getenv("LOG_FORMAT");
+	int bad_format = 0;
 	size_t i;
 
 	log_program = program;
 	log_threshold = LOG_INFO;
-	for (i = 0; level && i < sizeof(level_names) / sizeof(level_names[0]); i++)
-		if (strcasecmp(level, level_names[i]) == 0)
+	log_json = !isatty(2);
+	/* Set but empty is unset: an .env file may hold "LOG_FORMAT=". */
+	if (format != NULL && *format != '\0') {
+		if (strcasecmp(format, "json") == 0)
+			log_json = 1;
+		else if (strcasecmp(format, "text") == 0)
+			log_json = 0;
+		else
+			bad_format = 1;
+	}
+	if (bad_format) {
+		log_error("LOG_FORMAT=%s is not a log format; use json or text", format);
+		return -1;
+	}
+	if (level == NULL || *level == '\0')
+		return 0;
+	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcasecmp(level, level_names[i]) == 0) {
 			log_threshold = (enum log_level)i;
-	if (level && strcasecmp(level, "warning") == 0)
+			return 0;
+		}
+	}
+	if (strcasecmp(level, "warning") == 0) {
 		log_threshold = LOG_WARN;
-	if (format && strcasecmp(format, "json") == 0)
-		log_json = 1;
-	else if (format && strcasecmp(format, "text") == 0)
-		log_json = 0;
-	else
-		log_json = !isatty(2);
+		return 0;
+	}
+	log_error("LOG_LEVEL=%s is not a log level; use debug, info, warn or error", level);
+	return -1;
 }
 
 /* Whether messages of this level are printed. */

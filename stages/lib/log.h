@@ -25,10 +25,12 @@
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 /*
- * Set the program name and read LOG_LEVEL (debug, info, warn, error; default info)
- * and LOG_FORMAT (json or text; default json when stderr is not a terminal).
+ * Set the program name and read LOG_LEVEL (debug, info, warn or warning, error; default
+ * info) and LOG_FORMAT (json or text; default json when stderr is not a terminal), in
+ * any case; empty is unset. Returns 0, or -1 with the error logged when either holds
+ * anything else: a stage then exits EXIT_CONFIG rather than log at a level nobody asked for.
  */
-void log_init(const char *program);
+int log_init(const char *program);
 
 /*
  * Remember a secret (an app id, a token, a password): every later message has each
