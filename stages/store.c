@@ -611,9 +611,10 @@ on_price_point(struct store *s, struct ndj_record *r)
 	if (check_point(s, r) != 0)
 		return NDJ_BAD;
 	if (s->npoints == s->cap) {
-		s->id_starts = buf_grow_array(s->id_starts, sizeof(*s->id_starts), s->npoints + 1,
-					      &(size_t){ s->cap });
-		s->starts = buf_grow_array(s->starts, sizeof(*s->starts), s->npoints + 1, &s->cap);
+		size_t id_cap = s->cap; /* the two arrays grow together, by s->cap */
+
+		BUF_ALLOC_GROW(s->id_starts, s->npoints + 1, id_cap);
+		BUF_ALLOC_GROW(s->starts, s->npoints + 1, s->cap);
 	}
 	/* check_point left the external_id in s1. */
 	s->id_starts[s->npoints] = s->ids.len;

@@ -109,7 +109,7 @@ bad_log_settings() {
 		"$(jq -r 'select(.program == "'"$stage"'" and .level == "error") | .msg' err.txt)" || return 1
 	LOG_LEVEL=Warning LOG_FORMAT=TEXT "$stage" --version >out.txt 2>err.txt || return 1
 	expect_eq "stderr with LOG_LEVEL=Warning LOG_FORMAT=TEXT" "" "$(cat err.txt)" || return 1
-	LOG_LEVEL= LOG_FORMAT= "$stage" --version >out.txt 2>err.txt || return 1
+	LOG_LEVEL='' LOG_FORMAT='' "$stage" --version >out.txt 2>err.txt || return 1
 	expect_eq "version with both empty" "$stage (coin-pricer) 0.1.0" "$(cat out.txt)"
 }
 
