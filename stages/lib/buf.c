@@ -183,14 +183,25 @@ buf_add_json_string(struct buf *b, const char *s, size_t len)
 	buf_addc(b, '"');
 }
 
+/* Append ,"name": (without the comma after '{' or at the start) in one step: the
+ * streaming stages write several members per record. */
 static void
 add_member_name(struct buf *b, const char *name)
 {
-	if (b->len > 0 && b->data[b->len - 1] != '{')
-		buf_addc(b, ',');
-	buf_addc(b, '"');
-	buf_adds(b, name);
-	buf_add(b, "\":", 2);
+	size_t n = strlen(name);
+	char *p;
+
+	buf_grow(b, n + 4);
+	p = b->data + b->len;
+	if (b->len > 0 && p[-1] != '{')
+		*p++ = ',';
+	*p++ = '"';
+	memcpy(p, name, n);
+	p += n;
+	*p++ = '"';
+	*p++ = ':';
+	*p = '\0';
+	b->len = (size_t)(p - b->data);
 }
 
 void
