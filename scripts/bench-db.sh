@@ -40,6 +40,28 @@ claim_ms() {
 	done | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
+# store of NDJSON against \copy of CSV (the same rows): sets n, store_rate, copy_rate
+# (points/s) and best_store (s). Each twice, alternating; the better time of each counts.
+store_vs_copy() {
+	local t0 t1 t2 t3 best_copy=999999
+	n=$(wc -l <"$2")
+	best_store=999999
+	for _ in 1 2; do
+		sql -c "DELETE FROM price_points" -c "VACUUM price_points"
+		t0=$(now)
+		store <"$1" >/dev/null
+		t1=$(now)
+		sql -c "DELETE FROM price_points" -c "VACUUM price_points"
+		t2=$(now)
+		sql -c "\\copy price_points (intake_id, source_id, job_id, external_id, title, price_type, original_amount, original_currency, price_cents, filtered_out, raw) FROM '$2' WITH (FORMAT csv)"
+		t3=$(now)
+		best_store=$(echo "if ($t1 - $t0 < $best_store) $t1 - $t0 else $best_store" | bc -l)
+		best_copy=$(echo "if ($t3 - $t2 < $best_copy) $t3 - $t2 else $best_copy" | bc -l)
+	done
+	store_rate=$(echo "$n / $best_store" | bc -l)
+	copy_rate=$(echo "$n / $best_copy" | bc -l)
+}
+
 # store against \copy: one job of 20,000 points.
 job=$(sql -c "INSERT INTO scrape_jobs (intake_id, source_id, status, worker_id, locked_at)
 	VALUES ('$intake', '$source', 'running', 'bench', now()) RETURNING id")
@@ -53,23 +75,7 @@ jq -r --arg i "$intake" --arg s "$source" 'select(.kind == "price_point") |
 	[$i, $s, .job_id, .external_id, .title, .price_type, .amount, .currency, .price_cents, false, (.raw | tojson)] | @csv' \
 	"$work/job.ndjson" >"$work/points.csv"
 n=$(wc -l <"$work/points.csv")
-# Each twice, alternating; the better time of each counts.
-best_store=999999
-best_copy=999999
-for _ in 1 2; do
-	sql -c "DELETE FROM price_points" -c "VACUUM price_points"
-	t0=$(now)
-	store <"$work/job.ndjson" >/dev/null
-	t1=$(now)
-	sql -c "DELETE FROM price_points" -c "VACUUM price_points"
-	t2=$(now)
-	sql -c "\\copy price_points (intake_id, source_id, job_id, external_id, title, price_type, original_amount, original_currency, price_cents, filtered_out, raw) FROM '$work/points.csv' WITH (FORMAT csv)"
-	t3=$(now)
-	best_store=$(echo "if ($t1 - $t0 < $best_store) $t1 - $t0 else $best_store" | bc -l)
-	best_copy=$(echo "if ($t3 - $t2 < $best_copy) $t3 - $t2 else $best_copy" | bc -l)
-done
-store_rate=$(echo "$n / $best_store" | bc -l)
-copy_rate=$(echo "$n / $best_copy" | bc -l)
+store_vs_copy "$work/job.ndjson" "$work/points.csv"
 printf 'store, one job of %d points (upsert, log, replay): %.0f points/s\n' "$n" "$store_rate"
 printf 'psql \\copy of the same rows:                       %.0f points/s   store/copy %.2f\n' \
 	"$copy_rate" "$(echo "$store_rate / $copy_rate" | bc -l)"
@@ -95,23 +101,7 @@ jq -c 'select(.kind == "price_point")' "$work/job.ndjson" | head -n 20000 |
 jq -r --arg s "$source" 'select(.kind == "price_point") |
 	[.intake_id, $s, .job_id, .external_id, .title, .price_type, .amount, .currency, .price_cents, false, (.raw | tojson)] | @csv' \
 	"$work/jobs.ndjson" >"$work/jobs.csv"
-n=$(wc -l <"$work/jobs.csv")
-best_store=999999
-best_copy=999999
-for _ in 1 2; do
-	sql -c "DELETE FROM price_points" -c "VACUUM price_points"
-	t0=$(now)
-	store <"$work/jobs.ndjson" >/dev/null
-	t1=$(now)
-	sql -c "DELETE FROM price_points" -c "VACUUM price_points"
-	t2=$(now)
-	sql -c "\\copy price_points (intake_id, source_id, job_id, external_id, title, price_type, original_amount, original_currency, price_cents, filtered_out, raw) FROM '$work/jobs.csv' WITH (FORMAT csv)"
-	t3=$(now)
-	best_store=$(echo "if ($t1 - $t0 < $best_store) $t1 - $t0 else $best_store" | bc -l)
-	best_copy=$(echo "if ($t3 - $t2 < $best_copy) $t3 - $t2 else $best_copy" | bc -l)
-done
-store_rate=$(echo "$n / $best_store" | bc -l)
-copy_rate=$(echo "$n / $best_copy" | bc -l)
+store_vs_copy "$work/jobs.ndjson" "$work/jobs.csv"
 printf 'store, 1,000 jobs of 20 points (%d points, 250 intakes): %.0f points/s, %.1f ms/job\n' "$n" "$store_rate" \
 	"$(echo "$best_store * 1000 / 1000" | bc -l)"
 printf 'psql \\copy of the same rows:                            %.0f points/s   store/copy %.2f\n' \

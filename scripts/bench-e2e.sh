@@ -2,7 +2,9 @@
 # End-to-end speed of the worker: jobs per second through pipeline.sh --once with 1, 2 and
 # 4 workers, against the fake eBay server with no rate limit, side by side with the same
 # stages run once over the same jobs as one batch (the limit of this design), and the
-# database transactions per job (each unnamed statement outside BEGIN is one).
+# statements per job: the database's transactions, with autovacuum off so that only the
+# stages' count (each of their statements is a transaction of its own, connecting
+# included).
 # A throwaway PostgreSQL and fake eBay; figures are printed, not asserted.
 # usage: scripts/bench-e2e.sh [JOBS]   (default 300)
 set -euo pipefail
@@ -24,6 +26,7 @@ export EBAY_APP_ID=BenchApp-PRD-000000000 EBAY_CERT_ID=PRD-bench-cert-0000 EBAY_
 export EBAY_DAILY_CALL_LIMIT=100000000
 
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"; }
+sql -c "ALTER SYSTEM SET autovacuum = off" -c "SELECT pg_reload_conf()" >/dev/null
 
 # JOBS pending jobs over JOBS/4 intakes.
 seed() {
@@ -53,7 +56,7 @@ measure() {
 	t1=$(date +%s%N)
 	x1=$(xacts)
 	finished=$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'completed'")
-	printf '%-34s %5d jobs done  %7.1f jobs/s  %5.1f transactions/job\n' "$label" "$finished" \
+	printf '%-34s %5d jobs done  %7.1f jobs/s  %5.2f statements/job\n' "$label" "$finished" \
 		"$(echo "$finished * 1000000000 / ($t1 - $t0)" | bc -l)" "$(echo "($x1 - $x0 - 3) / $finished" | bc -l)"
 }
 
@@ -62,7 +65,7 @@ batch() {
 		store --worker batch | valuate | store --worker batch
 }
 
-echo "== $jobs jobs, $((jobs / 4)) intakes, 29 listings a job, fake eBay, $(nproc) cores"
+echo "== $jobs jobs, $((jobs / 4)) intakes, 29 listings a job, fake eBay, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 measure "stages once over all jobs (batch)" batch
 for w in 1 2 4; do
 	measure "pipeline.sh --once --workers $w" "$here/pipeline.sh" --once --workers "$w" --env /dev/null
