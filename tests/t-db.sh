@@ -39,6 +39,58 @@ job_stream() {
 	printf '{"kind":"job_end","job_id":"%s","intake_id":"%s"}\n' "$job" "$intake"
 }
 
+# claim-job --follow as WORKER in the background, its stderr at debug level in FILE.
+follow_bg() {
+	POLL_INTERVAL_SECONDS=60 LOG_LEVEL=debug claim-job --follow --worker "$1" >"$1.out" 2>"$2" &
+}
+
+# Claim statements claim-job logged in FILE.
+claims_in() { grep -c 'claim statement' "$1"; }
+
+follow_wakes_only_for_its_own() {
+	local pid i
+	reset_db && sql -c "DELETE FROM scrape_jobs" && add_jobs 2 || return 1
+	sql -c "INSERT INTO scrape_jobs (intake_id, source_id, status, worker_id, locked_at, started_at)
+		SELECT '$intake', '$source', 'running', 'other', now(), now() FROM generate_series(1, 5)" || return 1
+	follow_bg w1 err.txt
+	pid=$!
+	for i in $(seq 50); do [ -s w1.out ] && break; sleep 0.1; done
+	sleep 0.5
+	expect_eq "claimed at start" 1 "$(wc -l <w1.out)" || { kill $pid; return 1; }
+	# Another worker's jobs end: nothing for w1 to do.
+	sql -c "UPDATE scrape_jobs SET status = 'completed' WHERE worker_id = 'other'" || { kill $pid; return 1; }
+	sleep 0.5
+	expect_eq "claims after a claim that filled the room and 5 jobs of another worker ended" 1 \
+		"$(claims_in err.txt)" || { kill $pid; return 1; }
+	# Its own job ends: room for the next one, claimed at once.
+	sql -c "UPDATE scrape_jobs SET status = 'completed' WHERE worker_id = 'w1'" || { kill $pid; return 1; }
+	for i in $(seq 50); do [ "$(wc -l <w1.out)" -eq 2 ] && break; sleep 0.1; done
+	sleep 0.3
+	kill -TERM $pid
+	wait $pid || return 1
+	expect_eq "jobs claimed" 2 "$(wc -l <w1.out)" || return 1
+	expect_eq "claim statements" 2 "$(claims_in err.txt)"
+}
+
+# Through a real PgBouncer in transaction mode: LISTEN is accepted, notifications are
+# dropped. claim-job --follow says so once and polls; directly it says nothing.
+follow_says_when_notifications_are_dropped() {
+	local pooled
+	command -v pgbouncer >/dev/null || { echo "pgbouncer is not installed (scripts/install-deps.sh)"; return 1; }
+	pooled=$(PGBOUNCER_STATE=$PWD/pgb "$root/scripts/local-pgbouncer.sh" start "$DATABASE_URL") || return 1
+	reset_db && sql -c "DELETE FROM scrape_jobs" && add_jobs 1 || return 1
+	DATABASE_URL=$pooled POLL_INTERVAL_SECONDS=7 claim-job --follow --once --in-flight 2 --worker w1 \
+		>pooled.out 2>pooled.err
+	PGBOUNCER_STATE=$PWD/pgb "$root/scripts/local-pgbouncer.sh" stop
+	expect_eq "claimed through the pooler" 1 "$(wc -l <pooled.out)" || return 1
+	expect_eq "said once" 1 "$(grep -c 'notifications do not arrive' pooled.err)" || return 1
+	expect_grep 'transaction-mode pooler.*polling for jobs every 7 s' pooled.err || return 1
+	add_jobs 1 || return 1
+	claim-job --follow --once --in-flight 2 --worker w2 >direct.out 2>direct.err || return 1
+	expect_eq "claimed directly" 1 "$(wc -l <direct.out)" || return 1
+	expect_eq "said directly" 0 "$(grep -c 'notifications do not arrive' direct.err)"
+}
+
 claims_each_job_once() {
 	local i
 	reset_db && sql -c "DELETE FROM scrape_jobs" && add_jobs 20000 || return 1
@@ -157,6 +209,31 @@ restore_is_idempotent() {
 	  printf '{"kind":"job_end","job_id":"%s"}\n' "$job"; } | filter-junk | normalize-usd | store >/dev/null 2>&1 || return 1
 	expect_eq "points" 29 "$(sql -c "SELECT count(*) FROM price_points")" || return 1
 	expect_eq "titles updated" 0 "$(sql -c "SELECT count(*) FROM price_points WHERE title = 'changed'")"
+}
+
+# A second job of the intake: its own points come back whole, the intake's earlier ones
+# only with what valuate reads, and valuate prices them as it does the full records.
+replay_has_what_valuate_reads() {
+	local job2=6f1d2c3b-0000-4000-8000-000000000002 want got
+	reset_db || return 1
+	job_stream w1 | filter-junk | normalize-usd >first.ndjson || return 1
+	store <first.ndjson >/dev/null 2>&1 || return 1
+	sql -c "INSERT INTO scrape_jobs (id, intake_id, source_id, status, worker_id, locked_at, started_at)
+		VALUES ('$job2', '$intake', '$source', 'running', 'w1', now(), now())" || return 1
+	{ jq -c --arg j "$job2" '.job_id = $j' <(head -n 1 first.ndjson)
+	  jq -c --arg j "$job2" 'select(.kind == "price_point") | .job_id = $j | .external_id += "-b"' first.ndjson | head -n 3
+	  printf '{"kind":"job_end","job_id":"%s"}\n' "$job2"; } >second.ndjson
+	store <second.ndjson >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "own points, whole" "3 3" "$(jq -s --arg j "$job2" '[.[] | select(.kind == "price_point" and .job_id == $j)] | "\(length) \([.[] | select(.title != null and .url != null)] | length)"' -r out.ndjson)" || return 1
+	expect_eq "earlier points, not filtered out" 19 "$(jq -s --arg j "$job" '[.[] | select(.kind == "price_point" and .job_id == $j)] | length' out.ndjson)" || return 1
+	expect_eq "earlier points' fields" "adapter certifier designations external_id filtered_out grade grade_hi grade_lo intake_id job_id kind price_cents price_type reputation_weight sold_at source_id stored" \
+		"$(jq -r --arg j "$job" 'select(.kind == "price_point" and .job_id == $j) | keys_unsorted | sort | join(" ")' out.ndjson | sort -u)" || return 1
+	# The same points as the collector wrote them, whole, give the same prices.
+	want=$({ head -n 1 second.ndjson
+		jq -c --arg j "$job2" 'select(.kind == "price_point" and (.filtered_out | not)) | .job_id = $j' first.ndjson
+		sed -n '2,4p' second.ndjson; tail -n 1 second.ndjson; } | valuate | jq -c 'select(.kind == "valuation") | [.candidates, .comps, .p10_cents, .median_cents, .p90_cents, .confidence]')
+	got=$(valuate <out.ndjson | jq -c 'select(.kind == "valuation") | [.candidates, .comps, .p10_cents, .median_cents, .p90_cents, .confidence]')
+	expect_eq "valuation from the replay" "$want" "$got"
 }
 
 odd_titles_verbatim() {
@@ -433,8 +510,11 @@ run_test "claim-job: stale lock reclaimed after the timeout, not before; --touch
 run_test "claim-job: --wait wakes on an INSERT (LISTEN/NOTIFY)" wait_wakes_on_insert
 run_test "claim-job: --wait ends empty with no output and status 0" wait_ends_empty
 run_test "claim-job: 8 processes, 20,000 jobs, each claimed exactly once" claims_each_job_once
+run_test "claim-job --follow: woken by its own jobs ending, not by other workers' (no claim in vain)" follow_wakes_only_for_its_own
+run_test "claim-job --follow: through PgBouncer (transaction mode) says once that it polls, and why" follow_says_when_notifications_are_dropped
 run_test "pipeline: claim | filter-junk | normalize-usd | store | valuate | store" whole_pipeline
 run_test "store: re-storing the same points updates, never duplicates" restore_is_idempotent
+run_test "store: an intake's earlier points come back with what valuate reads, and price the same" replay_has_what_valuate_reads
 run_test "store: quotes, backslashes, SQL and emoji stored verbatim" odd_titles_verbatim
 run_test "store: killed mid-job, or input ending before job_end, stores nothing" killed_mid_job_stores_nothing
 run_test "store: job_error backs off 30 s x 2^(n-1) +-20 %, then failed at max_attempts" backoff_then_failed
