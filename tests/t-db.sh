@@ -175,7 +175,10 @@ wait_wakes_on_insert() {
 	ms=$(((t1 - t0) / 1000000))
 	echo "pickup latency: $ms ms" >&2
 	expect_eq "claimed" 1 "$(wc -l <job.ndjson)" || return 1
-	[ "$ms" -lt 500 ] || { echo "woke after $ms ms"; return 1; }
+	# With a 60 s poll and a 20 s wait only the notification can hand the job over in time;
+	# 3 s leaves room for psql's start and a loaded machine (it was 500 ms, and failed at
+	# load averages above 10 on unchanged code). The latency itself is on stderr above.
+	[ "$ms" -lt 3000 ] || { echo "woke after $ms ms"; return 1; }
 }
 
 wait_ends_empty() {
