@@ -88,6 +88,20 @@ curve_generic(void)
 }
 
 double
+curve_knot_position(double grade)
+{
+	int i;
+
+	if (grade <= curve_knot[0])
+		return 0;
+	for (i = 1; i < CURVE_KNOTS; i++)
+		if (grade <= curve_knot[i])
+			return i - 1 +
+			       (grade - curve_knot[i - 1]) / (double)(curve_knot[i] - curve_knot[i - 1]);
+	return CURVE_KNOTS - 1 + (grade - curve_knot[CURVE_KNOTS - 1]);
+}
+
+double
 curve_log_ratio(const struct curve *c, double grade)
 {
 	int i;
