@@ -30,6 +30,10 @@ static const char *const builtin_excludes[] = {
 	"pendant",	"necklace",  "no coin",
 };
 
+/* More decoys, as add_keywords reads them: an empty slab, often named with its grader. */
+static const char builtin_empty_slabs[] = "empty slab, slab only, empty pcgs holder, empty ngc holder, "
+					  "empty anacs holder, empty pcgs slab, empty ngc slab, box only";
+
 /* A keyword as its words: lower-case ASCII letters and digits, one space between. */
 struct keyword {
 	char *name;  /* as the user wrote it, trimmed: what filter_reason names */
@@ -471,6 +475,8 @@ main(int argc, char **argv)
 	rules_clear(&rules);
 	for (i = 0; defaults && i < sizeof(builtin_excludes) / sizeof(builtin_excludes[0]); i++)
 		add_keywords(&f.builtin, builtin_excludes[i]);
+	if (defaults)
+		add_keywords(&f.builtin, builtin_empty_slabs);
 
 	status = ndj_run(&stage);
 

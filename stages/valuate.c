@@ -30,12 +30,14 @@
 /* The grade method's constants (DESIGN.md "Valuation with a target grade"). */
 #define SIGMA		0.15  /* spread of log prices within one grade */
 #define TAU		0.2   /* how far a published curve is off at another grade */
-#define KAPPA		0.35  /* weight lost per unit of log-price distance */
+#define KAPPA		0.2   /* weight lost per unit of log-price distance */
+#define STEP_VAR	0.01  /* a curve's error variance gained per knot between two grades */
 #define UNGRADED_WEIGHT 0.5   /* an ungraded comp's weight, relative */
 #define HALF_LIFE_DAYS	45.0  /* recency: a comp's weight halves every 45 days */
 #define OUTLIER_SCALES	3.0   /* dropped beyond 3 robust scales of the weighted median */
 #define HUBER_K		1.345 /* Huber's constant, in robust scales */
-#define SLOPE_RIDGE	0.1   /* shrinks the fitted slope of the curve's error towards 0 */
+#define SLOPE_RIDGE	0.05  /* shrinks the fitted slope of the curve's error towards 0 */
+#define SPREAD_CAP_SE	0.08  /* a centre less sure than this (its standard error) caps at 3 */
 
 struct candidate {
 	int64_t cents;
@@ -124,6 +126,7 @@ struct valuation {
 	const char *capped;
 	const struct job *target; /* NULL: the plain method */
 	double n_eff;
+	double se;	     /* grade method: the standard error of the centre, in log price */
 	size_t near, at;     /* comps within one grade step of the target, and at it */
 	size_t *grade_count; /* per name + 1 (0: ungraded), comps only; NULL when none */
 	size_t grade_slots;
@@ -580,6 +583,7 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 	const struct curve *curve = t->curve;
 	double target_mid = (t->target.lo + t->target.hi) / 2.0;
 	double lt = curve_log_ratio(curve, target_mid), newest = NAN;
+	double target_pos = curve_knot_position(target_mid);
 	double total = 0, sq = 0, wmed, scale, mu, slope, rep = 0;
 	int near_lo = grade_step(t->target.lo, -1), near_hi = grade_step(t->target.hi, 1);
 	struct moved *m, *d;
@@ -614,7 +618,8 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 
 			y += lt - l;
 			m[i].s = l - lt;
-			w /= SIGMA * SIGMA + (same ? 0 : TAU * TAU) + KAPPA * KAPPA * dist * dist;
+			w /= SIGMA * SIGMA + (same ? 0 : TAU * TAU) + KAPPA * KAPPA * dist * dist +
+			     STEP_VAR * fabs(curve_knot_position((c->lo + c->hi) / 2.0) - target_pos);
 		} else {
 			w *= UNGRADED_WEIGHT / (SIGMA * SIGMA + TAU * TAU);
 			m[i].s = 0;
@@ -712,7 +717,7 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 		val->mean = cents_of(log(mean / total));
 		val->n_eff = total * total / sq;
 		/* The standard error of the centre, from the weighted spread of y and n_eff. */
-		se = sqrt(var / total / val->n_eff);
+		se = val->se = sqrt(var / total / val->n_eff);
 		/* comps: how many at the target grade and near it, and how much they weigh */
 		val->parts_comps = val->at >= 4 && val->n_eff >= 10    ? 3
 				   : val->at >= 2 && val->n_eff >= 6   ? 2
@@ -730,6 +735,12 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 			val->confidence = 3;
 	} else if (val->near < 2) {
 		val->capped = "no_grade_comps";
+		if (val->confidence > 3)
+			val->confidence = 3;
+	} else if (val->se > SPREAD_CAP_SE) {
+		/* too few comps for how widely their moved prices spread: on the quality
+		 * benchmark such centres miss by more than capped ones with tight comps */
+		val->capped = "few_comps";
 		if (val->confidence > 3)
 			val->confidence = 3;
 	} else if (val->n_eff < 4) {
@@ -799,6 +810,12 @@ add_reason(struct buf *b, const struct valuation *val)
 	}
 	if (val->comps == 0) {
 		buf_adds(b, ": no comps.");
+		return;
+	}
+	if (val->capped && strcmp(val->capped, "few_comps") == 0 && val->target && val->comps >= 3 &&
+	    val->se > SPREAD_CAP_SE) {
+		buf_addf(b, ": too few comps for how widely their prices spread once moved to %s.",
+			 val->target->target.text);
 		return;
 	}
 	if (val->capped && strcmp(val->capped, "few_comps") == 0 && val->target && val->comps >= 3) {

@@ -196,9 +196,9 @@ whole_pipeline() {
 	/usr/bin/python3 "$here/validate.py" out.ndjson || return 1
 	expect_eq "kinds out" "job valuation job_done job_end" "$(jq -r .kind out.ndjson | tr '\n' ' ' | sed 's/ $//')" || return 1
 	expect_eq "job" "completed 1" "$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs")" || return 1
-	expect_eq "points, filtered" "29 10" "$(sql -F ' ' -c "SELECT count(*), count(*) FILTER (WHERE filtered_out) FROM price_points")" || return 1
+	expect_eq "points, filtered" "29 11" "$(sql -F ' ' -c "SELECT count(*), count(*) FILTER (WHERE filtered_out) FROM price_points")" || return 1
 	# The seed coin's grade is VF: priced at that grade, from the title facts store kept.
-	expect_eq "valuation" "4372 9 17 grade VF" \
+	expect_eq "valuation" "4377 9 16 grade VF" \
 		"$(sql -F ' ' -c "SELECT median_cents, confidence, comps, method, target_grade FROM valuations")" || return 1
 	expect_eq "job_done" "true" "$(jq -r 'select(.kind == "job_done") | .completed' out.ndjson)"
 }
@@ -422,7 +422,7 @@ bad_points_do_not_lose_the_job() {
 	expect_eq "valuations" 1 "$(sql -c "SELECT count(*) FROM valuations")" || return 1
 	expect_grep "price_point 192100000002: sold_at \"2026-02-30T10:00:00.000Z\" is not an RFC 3339 time" err.txt || return 1
 	expect_grep "price_point 192100000005[A-Za-z0-9]* left out" err.txt || return 1
-	expect_eq "log row" '{"points": 28, "filtered": 10, "left_out": 1}' \
+	expect_eq "log row" '{"points": 28, "filtered": 11, "left_out": 1}' \
 		"$(sql -c "SELECT metadata FROM scrape_job_logs WHERE message LIKE 'stored%'")"
 }
 

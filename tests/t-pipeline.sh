@@ -173,7 +173,7 @@ batch_two_workers() {
 	LOG_LEVEL=info timeout 300 "$pipeline" --once --workers 2 --env /dev/null 2>err.txt || { tail -n 20 err.txt; return 1; }
 	expect_eq "jobs" "completed 200 1" "$(sql -F ' ' -c "SELECT status, count(*), max(attempts) FROM scrape_jobs GROUP BY 1")" || { grep -v "completed: intake" err.txt | tail -n 30; return 1; }
 	expect_eq "points" "1450 50" "$(sql -F ' ' -c "SELECT count(*), count(DISTINCT intake_id) FROM price_points")" || return 1
-	expect_eq "valuations" "200 4999" "$(sql -F ' ' -c "SELECT count(*), min(median_cents) FILTER (WHERE comps = 17) FROM valuations")" || return 1
+	expect_eq "valuations" "200 4804" "$(sql -F ' ' -c "SELECT count(*), min(median_cents) FILTER (WHERE comps = 16) FROM valuations")" || return 1
 	expect_eq "log lines" 200 "$(grep -c "store: job .* completed: intake" err.txt)" || return 1
 	expect_eq "workers" "t-worker-1 t-worker-2" "$(sql -c "SELECT string_agg(DISTINCT worker_id, ' ' ORDER BY worker_id) FROM scrape_jobs")"
 }

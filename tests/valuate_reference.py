@@ -100,7 +100,8 @@ def grade_counts(comps):
 
 # ---- the grade method (DESIGN.md "Valuation with a target grade", as valuate does it) ----
 
-SIGMA, TAU, KAPPA, UNGRADED, HALF_LIFE, OUT_SCALES, HUBER, RIDGE = 0.15, 0.2, 0.35, 0.5, 45.0, 3.0, 1.345, 0.1
+SIGMA, TAU, KAPPA, UNGRADED, HALF_LIFE, OUT_SCALES, HUBER, RIDGE = 0.15, 0.2, 0.2, 0.5, 45.0, 3.0, 1.345, 0.05
+STEP_VAR, SPREAD_CAP_SE = 0.01, 0.08
 # Attribution grades the generator writes: text -> (lo, hi, canonical text).
 TARGETS = {"MS60": (60, 60, "MS60"), "MS62": (62, 62, "MS62"), "MS63": (63, 63, "MS63"), "ms-64": (64, 64, "MS64"),
            "MS 65": (65, 65, "MS65"), "MS66": (66, 66, "MS66"), "MS67": (67, 67, "MS67"), "MS70": (70, 70, "MS70"),
@@ -119,6 +120,16 @@ def curve_of(series, title):
             if text and word.lower() in text.lower():
                 return CURVES[name]
     return CURVES["generic"]
+
+
+def knot_position(grade):
+    """Where a grade lies among the curve's knots, counted in knots (as curve.c)."""
+    if grade <= KNOTS[0]:
+        return 0.0
+    for i in range(1, len(KNOTS)):
+        if grade <= KNOTS[i]:
+            return i - 1 + (grade - KNOTS[i - 1]) / (KNOTS[i] - KNOTS[i - 1])
+    return len(KNOTS) - 1 + (grade - KNOTS[-1])
 
 
 def step(grade, direction):
@@ -181,7 +192,8 @@ def value_grade(points, target):
             same = lo == lo_t and hi == hi_t and p.get("certifier") is not None
             y += lt - lr
             s = lr - lt
-            w /= SIGMA * SIGMA + (0 if same else TAU * TAU) + KAPPA * KAPPA * dist * dist
+            w /= (SIGMA * SIGMA + (0 if same else TAU * TAU) + KAPPA * KAPPA * dist * dist
+                  + STEP_VAR * abs(knot_position((lo + hi) / 2) - knot_position((lo_t + hi_t) / 2)))
         else:
             w *= UNGRADED / (SIGMA * SIGMA + TAU * TAU)
             s = 0.0
@@ -251,7 +263,8 @@ def value_grade(points, target):
              "spread": 3 if se <= 0.04 else 2 if se <= 0.06 else 1 if se <= 0.08 else 0,
              "capped": None}
     conf = parts["comps"] + parts["reputation"] + parts["sold_ratio"] + parts["spread"]
-    for cap, limit, applies in (("few_comps", 3, k < 3), ("no_grade_comps", 3, near < 2), ("few_comps", 5, n_eff < 4),
+    for cap, limit, applies in (("few_comps", 3, k < 3), ("no_grade_comps", 3, near < 2),
+                                ("few_comps", 3, se > SPREAD_CAP_SE), ("few_comps", 5, n_eff < 4),
                                 ("mostly_ask", 7, 2 * sold < k)):
         if applies:
             parts["capped"], conf = cap, min(conf, limit)

@@ -1,5 +1,7 @@
 /* curve.c: the built-in grade curves. Ratios to MS63 from published price guides (for a
- * common date of each series; see DESIGN.md "Valuation with a target grade"). */
+ * common date of each series; see DESIGN.md "Valuation with a target grade"). Each curve
+ * names its source; a knot no source gives is interpolated in log price between the knots
+ * that are given, kept rising with the grade. Sources were read on 2026-11-29. */
 #include "curve.h"
 
 #include <math.h>
@@ -10,7 +12,7 @@ const int curve_knot[CURVE_KNOTS] = { 4, 8, 12, 20, 40, 50, 55, 58, 60, 62, 63, 
 
 /*                    G4    VG8   F12   VF20  XF40  AU50  AU55  AU58  MS60  MS62  MS63 MS64  MS65  MS66  MS67  MS68 */
 static const struct curve curves[] = {
-	/* 1921-S Morgan dollar; VF20-MS67 as DESIGN.md gives them */
+	/* 1921-S Morgan dollar; VF20-MS67 as DESIGN.md gives them (and the next three) */
 	{ "Morgan",
 	  "the Morgan dollar's",
 	  { 0.30, 0.31, 0.33, 0.36, 0.38, 0.41, 0.45, 0.49, 0.52, 0.80, 1, 1.26, 1.52, 2.69, 8.9, 50 } },
@@ -26,27 +28,38 @@ static const struct curve curves[] = {
 	{ "Mercury",
 	  "the Mercury dime's",
 	  { 0.15, 0.16, 0.17, 0.19, 0.22, 0.25, 0.29, 0.32, 0.41, 0.73, 1, 1.59, 2.95, 7.27, 31.8, 150 } },
-	/* 1964 Kennedy half: circulated near melt; MS65 $30, MS66 $75, MS67 $500 */
+	/* 1964 Kennedy half: circulated near melt; MS65 $30, MS66 $75, MS67 $500 (figures of the
+	 * earlier table; its source is not recorded and no guide was found to check it) */
 	{ "Kennedy",
 	  "the Kennedy half's",
 	  { 0.75, 0.75, 0.76, 0.77, 0.78, 0.80, 0.82, 0.85, 0.88, 0.94, 1, 1.30, 2.1, 5.4, 36, 300 } },
-	/* 1963 Franklin half: circulated near melt, full bell lines aside */
+	/* 1963 Franklin half: circulated near melt (about $10-15), full bell lines aside. MS63
+	 * $15, VF $10-15 (cryptosquirrelz.com, 1963 half dollar value, August 2025); XF $11.55,
+	 * AU $12, MS60 $14, MS65 $40 (robpaulsenlive.com, 1963 half dollar value chart); MS67
+	 * $2,500-2,850 (the same); MS64 and MS66 interpolated from the earlier table. */
 	{ "Franklin",
 	  "the Franklin half's",
-	  { 0.55, 0.55, 0.56, 0.57, 0.60, 0.62, 0.65, 0.68, 0.75, 0.88, 1, 1.40, 3.0, 15, 150, 400 } },
-	/* a common-date Barber dime, quarter or half */
+	  { 0.68, 0.68, 0.69, 0.70, 0.77, 0.80, 0.82, 0.85, 0.93, 0.97, 1, 1.40, 3.0, 15, 180, 400 } },
+	/* a common-date Barber quarter (dimes and halves alike): Good $10-25, Fine $30-50,
+	 * XF45 $100-200, AU $250-400, BU $500-1,000, MS66 $1,500-3,000 (junksilver.co, Barber
+	 * quarter value chart), the middle of each range with BU as MS63; MS67-68 kept. */
 	{ "Barber",
 	  "the Barber coinage's",
-	  { 0.03, 0.04, 0.08, 0.14, 0.25, 0.40, 0.50, 0.60, 0.65, 0.80, 1, 1.50, 3.0, 6.0, 15, 40 } },
-	/* 1937 Buffalo nickel */
+	  { 0.025, 0.035, 0.055, 0.10, 0.18, 0.40, 0.46, 0.55, 0.62, 0.80, 1, 1.40, 2.0, 3.0, 8, 20 } },
+	/* 1937 Buffalo nickel: XF45 $7-9, MS60 $31-32, MS65 $75, MS68 $10,500
+	 * (coinvaluechecker.com and kalaobloomington.com, 1937 Buffalo nickel value charts).
+	 * No MS63 figure is given: MS60 is kept at 0.60 of MS63 and the rest scaled from it. */
 	{ "Buffalo",
 	  "the Buffalo nickel's",
-	  { 0.07, 0.08, 0.10, 0.15, 0.20, 0.35, 0.42, 0.50, 0.60, 0.80, 1, 1.40, 2.2, 4.0, 15, 100 } },
-	/* a common wheat-reverse Lincoln cent */
+	  { 0.05, 0.06, 0.08, 0.11, 0.14, 0.25, 0.33, 0.45, 0.60, 0.80, 1, 1.20, 1.43, 3.0, 12, 200 } },
+	/* 1944-D wheat cent, red-brown: VF $0.10, XF $0.20, MS63RB $0.85, MS65RB $4
+	 * (silverrecyclers.com, 1944 wheat penny); the rest interpolated, MS66-68 scaled from the
+	 * earlier table. */
 	{ "Lincoln",
 	  "the Lincoln cent's",
-	  { 0.05, 0.06, 0.07, 0.08, 0.10, 0.15, 0.20, 0.30, 0.40, 0.70, 1, 1.50, 3.0, 6.0, 20, 100 } },
-	/* 1964 Washington quarter: circulated near melt */
+	  { 0.06, 0.08, 0.10, 0.12, 0.24, 0.30, 0.35, 0.40, 0.50, 0.75, 1, 2.0, 4.7, 9.4, 31, 150 } },
+	/* 1964 Washington quarter: circulated near melt. No published grade table was found
+	 * this session: the earlier figures, unchecked. */
 	{ "Washington",
 	  "the Washington quarter's",
 	  { 0.60, 0.60, 0.61, 0.62, 0.63, 0.65, 0.67, 0.70, 0.75, 0.88, 1, 1.30, 2.5, 6.0, 25, 150 } },
@@ -85,6 +98,20 @@ const struct curve *
 curve_generic(void)
 {
 	return &generic;
+}
+
+double
+curve_knot_position(double grade)
+{
+	int i;
+
+	if (grade <= curve_knot[0])
+		return 0;
+	for (i = 1; i < CURVE_KNOTS; i++)
+		if (grade <= curve_knot[i])
+			return i - 1 +
+			       (grade - curve_knot[i - 1]) / (double)(curve_knot[i] - curve_knot[i - 1]);
+	return CURVE_KNOTS - 1 + (grade - curve_knot[CURVE_KNOTS - 1]);
 }
 
 double

@@ -154,6 +154,29 @@ is_digit(char c)
 }
 
 size_t
+grade_fold(const char *s, size_t len, char *out, size_t max)
+{
+	/* The ASCII letter of each of U+00C0..U+00FF (C3 80..C3 BF in UTF-8); 0: no letter. */
+	static const char latin1[] = "aaaaaaaceeeeiiiidnooooo\0ouuuuyts"
+				     "aaaaaaaceeeeiiiidnooooo\0ouuuuyty";
+	size_t i = 0, k = 0;
+
+	while (i < len && k < max) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == 0xC3 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+		    (unsigned char)s[i + 1] <= 0xBF && latin1[(unsigned char)s[i + 1] - 0x80]) {
+			out[k++] = latin1[(unsigned char)s[i + 1] - 0x80];
+			i += 2;
+			continue;
+		}
+		out[k++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : (char)c;
+		i++;
+	}
+	return k;
+}
+
+size_t
 grade_tokenize(const char *s, size_t len, struct grade_token *t, size_t max)
 {
 	size_t i = 0, n = 0;
@@ -237,6 +260,13 @@ grade_token_number(const struct grade_token *t, size_t max_digits)
 	return v;
 }
 
+int
+grade_number_continues(const struct grade_token *t, size_t n, size_t i)
+{
+	return (t[i].after == ',' || t[i].after == '.') && i + 1 < n && t[i + 1].digits &&
+	       t[i + 1].p == t[i].p + t[i].len + 1;
+}
+
 static int
 is_sheldon(int v)
 {
@@ -278,13 +308,23 @@ number_after(const struct grade_token *t, size_t n, size_t j, int cls)
 	if (j >= n || (v = grade_token_number(&t[j], 2)) < 0 || !is_sheldon(v) || v < c->num_lo ||
 	    v > c->num_hi)
 		return -1;
-	if (t[j].before == '$' || t[j].before == '#' || t[j].after == '%' || t[j].after == ',' ||
-	    (t[j].after == '.' && j + 1 < n && t[j + 1].digits && t[j + 1].glued))
+	if (t[j].before == '$' || t[j].before == '#' || t[j].after == '%' || grade_number_continues(t, n, j))
 		return -1;
+	/* "MS 20 coins" counts; "MS63 x 2" is two coins in MS63 */
 	if (j + 1 < n && !t[j + 1].digits && grade_designation_at(t, n, j + 1, &used) == 0 &&
-	    (t[j + 1].glued || is_unit(&t[j + 1])))
+	    (t[j + 1].glued || is_unit(&t[j + 1])) &&
+	    !(grade_token_is(&t[j + 1], "x") && !t[j + 1].glued && j + 2 < n && t[j + 2].digits))
 		return -1;
 	return v;
+}
+
+/* Whether a token is a number of three digits or more that is no year (1700-2099). */
+static int
+fineness(const struct grade_token *t)
+{
+	int v = grade_token_number(t, 9);
+
+	return t->digits && t->len >= 3 && !(t->len == 4 && v >= 1700 && v <= 2099);
 }
 
 /* Whether the grade word at t[i] (taking used tokens) is something else here. */
@@ -310,9 +350,9 @@ word_refused(const struct grade_token *t, size_t n, size_t i, size_t used, int f
 				return 1;
 	}
 	if (flags & W_AU) {
-		if ((next < n &&
-		     (grade_token_is(&t[next], "gold") || (t[next].digits && t[next].len >= 3))) ||
-		    (i > 0 && (grade_token_is(&t[i - 1], "gold") || (t[i - 1].digits && t[i - 1].len >= 3))))
+		/* "AU .9999", "999 AU": gold's fineness; "AU 1921-S" is a grade before a year. */
+		if ((next < n && (grade_token_is(&t[next], "gold") || fineness(&t[next]))) ||
+		    (i > 0 && (grade_token_is(&t[i - 1], "gold") || fineness(&t[i - 1]))))
 			return 1;
 	}
 	if ((flags & W_GOOD) && next < n &&
@@ -443,6 +483,10 @@ grade_designation_at(const struct grade_token *t, size_t n, size_t i, size_t *us
 		if (i > 0 && t[i].glued && t[i - 1].digits && designation_words[k].bit != GRADE_D_FS &&
 		    (grade_token_number(&t[i - 1], 2) < 60 || grade_token_number(&t[i - 1], 2) > 70))
 			return 0;
+		/* "Semi PL" is a seller's word for a coin no grader called prooflike */
+		if ((designation_words[k].bit & (GRADE_D_PL | GRADE_D_DMPL)) && i > 0 &&
+		    grade_token_is(&t[i - 1], "semi"))
+			return 0;
 		/* FS-101 is a variety's number; UC only right after a grade's number. */
 		if (designation_words[k].bit == GRADE_D_FS && u == 1 && i + 1 < n && t[i + 1].digits)
 			return 0;
@@ -493,10 +537,11 @@ int
 grade_parse(const char *s, size_t len, struct grade *g)
 {
 	struct grade_token t[48];
-	size_t n = grade_tokenize(s, len, t, sizeof(t) / sizeof(t[0]));
-	size_t i = 0, used;
+	char folded[256];
+	size_t n, i = 0, used;
 	unsigned d;
 
+	n = grade_tokenize(folded, grade_fold(s, len, folded, sizeof(folded)), t, sizeof(t) / sizeof(t[0]));
 	if (n > 0 && grade_certifier(&t[0]) != NULL)
 		i++;
 	if ((used = grade_scan(t, n, i, 0, g)) == 0)

@@ -56,6 +56,10 @@ struct grade_token {
 	char after;  /* the byte just after it, 0 at the end */
 };
 
+/* Copy s[0..len) into out[0..max) in lower case, the accented Latin letters of UTF-8 as
+ * their plain ASCII letter ("Détails" is "details"); returns the bytes written. */
+size_t grade_fold(const char *s, size_t len, char *out, size_t max);
+
 /* Split s[0..len) into at most max tokens; returns how many (later ones are ignored). */
 size_t grade_tokenize(const char *s, size_t len, struct grade_token *t, size_t max);
 
@@ -70,6 +74,11 @@ const char *grade_vocabulary(size_t i);
 
 /* The value of a token of at most max_digits (≤ 9) digits, or -1 for another token. */
 int grade_token_number(const struct grade_token *t, size_t max_digits);
+
+/* Whether the number at t[i] goes on after a ',' or '.' ("63,000", "63.5"): then it is
+ * no grade and no year. A comma or period after it that ends a clause ("MS-63, nice",
+ * "1921.") does not. */
+int grade_number_continues(const struct grade_token *t, size_t n, size_t i);
 
 /* Whether token t is the word w (lower-case ASCII), ignoring case. */
 int grade_token_is(const struct grade_token *t, const char *w);

@@ -181,7 +181,8 @@ static const struct {
 	{ "dollars", D_DOLLAR },
 };
 
-/* The problems a title names, each with the name its reason gives. */
+/* The problems a title names, each with the name its reason gives; the last few are the
+ * same in the languages of eBay's other sites (accents folded: "nettoyée"). */
 static const struct {
 	const char *word;
 	const char *problem;
@@ -202,7 +203,11 @@ static const struct {
 	{ "jewelry", "jewelry", 0 },	 { "details", "details", 1 },
 	{ "detail", "details", 1 },	 { "det", "details", 1 },
 	{ "problem", "problem", 1 },	 { "problems", "problem", 1 },
-	{ "cull", "cull", 1 },
+	{ "cull", "cull", 1 },		 { "nettoye", "cleaned", 0 },
+	{ "nettoyee", "cleaned", 0 },	 { "gereinigt", "cleaned", 0 },
+	{ "pulita", "cleaned", 0 },	 { "limpiada", "cleaned", 0 },
+	{ "troue", "holed", 0 },	 { "gelocht", "holed", 0 },
+	{ "dettagli", "details", 1 },
 };
 
 static const struct {
@@ -380,6 +385,10 @@ problem_index(const struct grade_token *t)
 	return -1;
 }
 
+/* What a "free" after a problem word may be about instead: "cleaned, free shipping". */
+static const char *const shipping[] = { "shipping", "ship", "shipped", "postage", "delivery", "returns",
+					"return",   "p",    "s",       "us",	  "usa" };
+
 /* Whether the problem word at t[i] is negated: "not cleaned", "no problems", "never been
  * cleaned", "not cleaned or damaged", "problem free". */
 static int
@@ -387,7 +396,10 @@ problem_negated(const struct grade_token *t, size_t n, size_t i)
 {
 	size_t j = i;
 
-	if (i + 1 < n && grade_token_is(&t[i + 1], "free"))
+	/* "problem free", "scratch-free"; but "cleaned Free Shipping" is a cleaned coin. */
+	if (i + 1 < n && grade_token_is(&t[i + 1], "free") &&
+	    (t[i].after == '-' || !(i + 2 < n && in_list(shipping, sizeof(shipping) / sizeof(shipping[0]),
+							 t[i + 2].p, t[i + 2].len))))
 		return 1;
 	while (j-- > 0) {
 		if (t[j].digits)
@@ -406,7 +418,7 @@ is_year(const struct grade_token *t, size_t n, size_t i)
 	int v = grade_token_number(&t[i], 5);
 
 	if (t[i].len != 4 || v < 1700 || v > 2099 || t[i].before == '$' || t[i].before == '#' ||
-	    t[i].before == '.' || t[i].before == ',' || t[i].after == ',' || t[i].after == '.')
+	    t[i].before == '.' || t[i].before == ',' || grade_number_continues(t, n, i))
 		return 0;
 	if (i + 1 < n && !t[i + 1].digits &&
 	    (grade_token_is(&t[i + 1], "coins") || grade_token_is(&t[i + 1], "pcs") ||
@@ -615,9 +627,7 @@ title_read(const char *s, size_t len, struct title_facts *f)
 	/* A title longer than eBay's is read in its first 512 bytes. */
 	if (len > sizeof(lower))
 		len = sizeof(lower);
-	for (i = 0; i < len; i++)
-		lower[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
-	n = grade_tokenize(lower, len, t, MAX_TOKENS);
+	n = grade_tokenize(lower, grade_fold(s, len, lower, sizeof(lower)), t, MAX_TOKENS);
 	for (i = 0; i < n; i += used) {
 		unsigned kinds = lexicon_kinds(&t[i]);
 
