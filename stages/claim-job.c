@@ -33,6 +33,9 @@
  * jobs (claimed within the last $6 seconds) at $5.
  */
 #define WALK_PRIORITIES "100"
+
+/* How long --follow waits at start for a NOTIFY to itself. */
+#define NOTIFY_CHECK_MS 1000
 static const char claim_sql[] =
 	"WITH RECURSIVE\n"
 	" room AS MATERIALIZED (\n"
@@ -256,6 +259,45 @@ listen_all(struct db *db)
 		db_listen(db, "coin_pricer_done");
 }
 
+/*
+ * A new job wakes every worker; a job leaving "running" (payload: its worker) only its
+ * own, so that K workers do not each claim in vain at every job any of them finishes.
+ */
+static int
+wakes_worker(const char *channel, const char *payload, void *arg)
+{
+	const struct follow *f = arg;
+
+	return strcmp(channel, "coin_pricer_done") != 0 || strcmp(payload, f->worker) == 0;
+}
+
+/*
+ * Whether notifications arrive at all: through a transaction-mode pooler (PgBouncer,
+ * Supabase's) LISTEN is accepted but notifications are dropped without an error, and a
+ * worker waiting for them would only ever wake at the poll. Said once.
+ */
+static int
+notifications_arrive(struct db *db, const struct follow *f)
+{
+	int rc;
+
+	if (!db->listening)
+		return 0;
+	rc = db_notify_arrives(db, "coin_pricer_jobs", NOTIFY_CHECK_MS);
+	if (rc == 1)
+		return 1;
+	log_warn("notifications do not arrive through %s (%s): polling for jobs every %d s "
+		 "(POLL_INTERVAL_SECONDS); connect directly or through a session-mode pooler for "
+		 "pickup at once",
+		 db->target,
+		 rc == 0 ? "a NOTIFY to itself did not come back within 1 s; a transaction-mode "
+			   "pooler such as PgBouncer or Supabase's drops them"
+			 : "the check failed",
+		 f->poll_seconds);
+	db->listening = 0;
+	return 0;
+}
+
 /* How many of the worker's recent jobs are running, or -1. */
 static int
 running_jobs(struct db *db, const struct follow *f)
@@ -282,9 +324,10 @@ follow(struct db *db, const struct follow *f)
 {
 	const char *touch[2] = { f->worker, f->max_seconds };
 	double next_touch = clock_ms() + 1000.0 * f->touch_seconds, ms;
-	int n, woke, running;
+	int n, woke, running, notified;
 
 	listen_all(db);
+	notified = notifications_arrive(db, f);
 	while (!stopping) {
 		if (getppid() == 1) {
 			log_warn("the supervisor is gone: stopping");
@@ -301,9 +344,14 @@ follow(struct db *db, const struct follow *f)
 			goto failed;
 		if (ndj_output_failed())
 			break;
-		if (n > 0)
+		/*
+		 * A claim takes as many jobs as there is room for, or all that are due: the
+		 * next one is worth trying only when woken (a job came, one of ours ended).
+		 * Polling, there is no waking: try again at once.
+		 */
+		if (n > 0 && !db->listening)
 			continue;
-		if (f->once) {
+		if (n == 0 && f->once) {
 			/*
 			 * Nothing claimed: for want of jobs or of room? Only this process claims
 			 * for its worker, so once there is room, there is at least as much at the
@@ -326,7 +374,8 @@ follow(struct db *db, const struct follow *f)
 			ms = f->poll_seconds * 1000.0;
 		if (ms < 1)
 			ms = 1;
-		woke = db->listening ? db_wait_notify(db, (int)ms, STDOUT_FILENO) : 0;
+		woke = db->listening ? db_wait_notify(db, (int)ms, STDOUT_FILENO, wakes_worker, (void *)f)
+				     : 0;
 		if (!db->listening) {
 			/* Polling: still notice a closed output at once. */
 			struct pollfd out = { STDOUT_FILENO, 0, 0 };
@@ -343,6 +392,8 @@ follow(struct db *db, const struct follow *f)
 		if (!db_lost(db) || db_reconnect(db, f->reconnect_seconds) < 0)
 			return db_lost(db) || db->permanent ? db_exit_status(db) : EXIT_SOFTWARE;
 		listen_all(db);
+		if (!notified)
+			db->listening = 0;
 	}
 	return EXIT_OK;
 }
@@ -507,7 +558,7 @@ main(int argc, char **argv)
 			break;
 		ms = (int)(1000 * (left < poll_seconds ? left : poll_seconds)) + 1;
 		if (db.listening) {
-			if (db_wait_notify(&db, ms, -1) < 0 && !stopping && db_lost(&db)) {
+			if (db_wait_notify(&db, ms, -1, NULL, NULL) < 0 && !stopping && db_lost(&db)) {
 				n = -1;
 				break;
 			}

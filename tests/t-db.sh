@@ -39,6 +39,58 @@ job_stream() {
 	printf '{"kind":"job_end","job_id":"%s","intake_id":"%s"}\n' "$job" "$intake"
 }
 
+# claim-job --follow as WORKER in the background, its stderr at debug level in FILE.
+follow_bg() {
+	POLL_INTERVAL_SECONDS=60 LOG_LEVEL=debug claim-job --follow --worker "$1" >"$1.out" 2>"$2" &
+}
+
+# Claim statements claim-job logged in FILE.
+claims_in() { grep -c 'claim statement' "$1"; }
+
+follow_wakes_only_for_its_own() {
+	local pid i
+	reset_db && sql -c "DELETE FROM scrape_jobs" && add_jobs 2 || return 1
+	sql -c "INSERT INTO scrape_jobs (intake_id, source_id, status, worker_id, locked_at, started_at)
+		SELECT '$intake', '$source', 'running', 'other', now(), now() FROM generate_series(1, 5)" || return 1
+	follow_bg w1 err.txt
+	pid=$!
+	for i in $(seq 50); do [ -s w1.out ] && break; sleep 0.1; done
+	sleep 0.5
+	expect_eq "claimed at start" 1 "$(wc -l <w1.out)" || { kill $pid; return 1; }
+	# Another worker's jobs end: nothing for w1 to do.
+	sql -c "UPDATE scrape_jobs SET status = 'completed' WHERE worker_id = 'other'" || { kill $pid; return 1; }
+	sleep 0.5
+	expect_eq "claims after a claim that filled the room and 5 jobs of another worker ended" 1 \
+		"$(claims_in err.txt)" || { kill $pid; return 1; }
+	# Its own job ends: room for the next one, claimed at once.
+	sql -c "UPDATE scrape_jobs SET status = 'completed' WHERE worker_id = 'w1'" || { kill $pid; return 1; }
+	for i in $(seq 50); do [ "$(wc -l <w1.out)" -eq 2 ] && break; sleep 0.1; done
+	sleep 0.3
+	kill -TERM $pid
+	wait $pid || return 1
+	expect_eq "jobs claimed" 2 "$(wc -l <w1.out)" || return 1
+	expect_eq "claim statements" 2 "$(claims_in err.txt)"
+}
+
+# Through a real PgBouncer in transaction mode: LISTEN is accepted, notifications are
+# dropped. claim-job --follow says so once and polls; directly it says nothing.
+follow_says_when_notifications_are_dropped() {
+	local pooled
+	command -v pgbouncer >/dev/null || { echo "pgbouncer is not installed (scripts/install-deps.sh)"; return 1; }
+	pooled=$(PGBOUNCER_STATE=$PWD/pgb "$root/scripts/local-pgbouncer.sh" start "$DATABASE_URL") || return 1
+	reset_db && sql -c "DELETE FROM scrape_jobs" && add_jobs 1 || return 1
+	DATABASE_URL=$pooled POLL_INTERVAL_SECONDS=7 claim-job --follow --once --in-flight 2 --worker w1 \
+		>pooled.out 2>pooled.err
+	PGBOUNCER_STATE=$PWD/pgb "$root/scripts/local-pgbouncer.sh" stop
+	expect_eq "claimed through the pooler" 1 "$(wc -l <pooled.out)" || return 1
+	expect_eq "said once" 1 "$(grep -c 'notifications do not arrive' pooled.err)" || return 1
+	expect_grep 'transaction-mode pooler.*polling for jobs every 7 s' pooled.err || return 1
+	add_jobs 1 || return 1
+	claim-job --follow --once --in-flight 2 --worker w2 >direct.out 2>direct.err || return 1
+	expect_eq "claimed directly" 1 "$(wc -l <direct.out)" || return 1
+	expect_eq "said directly" 0 "$(grep -c 'notifications do not arrive' direct.err)"
+}
+
 claims_each_job_once() {
 	local i
 	reset_db && sql -c "DELETE FROM scrape_jobs" && add_jobs 20000 || return 1
@@ -433,6 +485,8 @@ run_test "claim-job: stale lock reclaimed after the timeout, not before; --touch
 run_test "claim-job: --wait wakes on an INSERT (LISTEN/NOTIFY)" wait_wakes_on_insert
 run_test "claim-job: --wait ends empty with no output and status 0" wait_ends_empty
 run_test "claim-job: 8 processes, 20,000 jobs, each claimed exactly once" claims_each_job_once
+run_test "claim-job --follow: woken by its own jobs ending, not by other workers' (no claim in vain)" follow_wakes_only_for_its_own
+run_test "claim-job --follow: through PgBouncer (transaction mode) says once that it polls, and why" follow_says_when_notifications_are_dropped
 run_test "pipeline: claim | filter-junk | normalize-usd | store | valuate | store" whole_pipeline
 run_test "store: re-storing the same points updates, never duplicates" restore_is_idempotent
 run_test "store: quotes, backslashes, SQL and emoji stored verbatim" odd_titles_verbatim

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -307,34 +308,113 @@ db_listen(struct db *db, const char *channel)
 }
 
 int
-db_wait_notify(struct db *db, int timeout_ms, int watch_fd)
+db_wait_notify(struct db *db, int timeout_ms, int watch_fd, db_notify_wanted *wanted, void *arg)
 {
 	struct pollfd pfd[2];
 	PGnotify *n;
+	double deadline = clock_ms() + timeout_ms, left;
 	int got = 0, rc;
 
 	pfd[0].fd = PQsocket(db->conn);
 	pfd[0].events = POLLIN;
-	pfd[0].revents = 0;
 	pfd[1].fd = watch_fd;
 	pfd[1].events = 0; /* errors and hang-ups are always reported */
-	pfd[1].revents = 0;
 	if (pfd[0].fd < 0)
 		return -1;
-	rc = poll(pfd, watch_fd >= 0 ? 2 : 1, timeout_ms);
-	if (rc < 0)
-		return -1;
-	if (watch_fd >= 0 && (pfd[1].revents & (POLLERR | POLLHUP | POLLNVAL)))
-		return 2;
-	if (rc == 0)
-		return 0;
-	if (!PQconsumeInput(db->conn))
-		return -1;
-	while ((n = PQnotifies(db->conn)) != NULL) {
-		got = 1;
-		PQfreemem(n);
+	/* Until a wanted notification comes or time is up: unwanted ones do not end the wait. */
+	while (!got && (left = deadline - clock_ms()) > 0) {
+		pfd[0].revents = pfd[1].revents = 0;
+		rc = poll(pfd, watch_fd >= 0 ? 2 : 1, (int)left + 1);
+		if (rc < 0)
+			return -1;
+		if (watch_fd >= 0 && (pfd[1].revents & (POLLERR | POLLHUP | POLLNVAL)))
+			return 2;
+		if (rc == 0)
+			return 0;
+		if (!PQconsumeInput(db->conn))
+			return -1;
+		while ((n = PQnotifies(db->conn)) != NULL) {
+			if (wanted == NULL || wanted(n->relname, n->extra, arg))
+				got = 1;
+			PQfreemem(n);
+		}
+		/* Readable with no notification at all: the caller finds out what came. */
+		if (wanted == NULL)
+			break;
 	}
 	return got;
+}
+
+/* A second connection with the options of db's (password included, never shown). */
+static PGconn *
+connect_again(struct db *db)
+{
+	PQconninfoOption *opts = PQconninfo(db->conn), *o;
+	const char **keywords, **values;
+	size_t n = 0;
+	PGconn *conn;
+
+	if (opts == NULL)
+		return NULL;
+	for (o = opts; o->keyword != NULL; o++)
+		n++;
+	keywords = xmalloc((n + 1) * sizeof(*keywords));
+	values = xmalloc((n + 1) * sizeof(*values));
+	n = 0;
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || *o->val == '\0')
+			continue;
+		keywords[n] = o->keyword;
+		values[n++] = o->val;
+	}
+	keywords[n] = values[n] = NULL;
+	conn = PQconnectdbParams(keywords, values, 0);
+	free(keywords);
+	free(values);
+	PQconninfoFree(opts);
+	return conn;
+}
+
+struct notify_check {
+	const char *channel, *payload;
+};
+
+static int
+is_check(const char *channel, const char *payload, void *arg)
+{
+	const struct notify_check *c = arg;
+
+	return strcmp(channel, c->channel) == 0 && strcmp(payload, c->payload) == 0;
+}
+
+int
+db_notify_arrives(struct db *db, const char *channel, int timeout_ms)
+{
+	char payload[64];
+	const char *params[2] = { channel, payload };
+	struct notify_check check = { channel, payload };
+	PGconn *other = connect_again(db);
+	PGresult *res;
+	int rc = -1;
+
+	snprintf(payload, sizeof(payload), "notify-check:%ld:%.0f", (long)getpid(), clock_ms());
+	if (other == NULL || PQstatus(other) != CONNECTION_OK) {
+		log_debug("notification check: no second connection to %s", db->target);
+		goto out;
+	}
+	res = PQexecParams(other, "SELECT pg_notify($1, $2)", 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_debug("notification check: pg_notify failed at %s", db->target);
+		PQclear(res);
+		goto out;
+	}
+	PQclear(res);
+	rc = db_wait_notify(db, timeout_ms, -1, is_check, &check);
+	if (rc < 0)
+		log_debug("notification check: the wait failed at %s", db->target);
+out:
+	PQfinish(other);
+	return rc;
 }
 
 void

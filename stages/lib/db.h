@@ -54,13 +54,29 @@ int db_run(struct db *db, const char *what, const char *sql, int nparams, const 
 /* LISTEN on channel; 0, or -1 when refused (a transaction pooler), logged once as a warning. */
 int db_listen(struct db *db, const char *channel);
 
+/* Which notifications wake a waiter: nonzero for those that do. */
+typedef int db_notify_wanted(const char *channel, const char *payload, void *arg);
+
 /*
- * Wait up to timeout_ms for a notification (or for the connection to become readable).
- * Returns 1 when one arrived, 0 on timeout, -1 when the connection failed or a signal
- * interrupted the wait (errno EINTR). With watch_fd >= 0, also returns 2 as soon as
- * that descriptor reports an error or hang-up (the reader of a pipe went away).
+ * Wait up to timeout_ms for a notification that wanted() accepts (every one when wanted
+ * is NULL); the others are consumed and do not end the wait. Returns 1 when one arrived,
+ * 0 on timeout (with wanted NULL, also when the connection became readable with no
+ * notification), -1 when the connection failed or a signal interrupted the wait (errno
+ * EINTR). With watch_fd >= 0, also returns 2 as soon as that descriptor reports an
+ * error or hang-up (the reader of a pipe went away).
  */
-int db_wait_notify(struct db *db, int timeout_ms, int watch_fd);
+int db_wait_notify(struct db *db, int timeout_ms, int watch_fd, db_notify_wanted *wanted, void *arg);
+
+/*
+ * Whether notifications reach this connection: with LISTEN on channel in force, send a
+ * NOTIFY with a payload of its own from a second, short-lived connection, and wait up to
+ * timeout_ms for it. A second connection, because through a transaction-mode pooler
+ * (PgBouncer, Supabase's) a NOTIFY sent on the listening client may run on the very
+ * server connection that holds the LISTEN and come back, while one from anywhere else
+ * is dropped. Returns 1 when it arrived, 0 when not, -1 when the check itself failed
+ * (logged at debug). Other notifications that arrive meanwhile are consumed.
+ */
+int db_notify_arrives(struct db *db, const char *channel, int timeout_ms);
 
 void db_close(struct db *db);
 
