@@ -477,7 +477,7 @@ done
 wait "$job"'
 
 # Per worker: the pid of its pipeline, its failures in a row and since when.
-declare -A pid failures first_failure
+declare -A pid started failures first_failure
 stopping=0
 
 start_worker() {
@@ -488,6 +488,7 @@ start_worker() {
 		"$pipeline_script" _ "$(worker_id "$k")" "$in_flight" "$once_flag" "$collector_adapters" \
 		"$collector" &
 	pid[$k]=$!
+	started[$k]=$((SECONDS + delay))
 }
 
 on_term() {
@@ -513,7 +514,7 @@ trap cleanup EXIT
 # After a pipeline ended with status: 0 is done (--once, or stopped); 78 stops everything
 # (the configuration must be fixed); anything else returns the worker's jobs to the
 # queue and restarts it after a backoff, or with --once gives up after
-# DB_RECONNECT_SECONDS of failures.
+# DB_RECONNECT_SECONDS of the database (or another service) out of reach.
 ended() {
 	local k=$1 status=$2 id delay now
 	id=$(worker_id "$k")
@@ -533,9 +534,13 @@ ended() {
 		return
 	fi
 	now=$SECONDS
+	# A pipeline that ran a while before it failed starts the backoff afresh; only a
+	# service out of reach (69, 75) counts towards giving up.
+	[ $((now - ${started[$k]})) -lt 10 ] || failures[$k]=0
+	case $status in 69 | 75) first_failure[$k]=${first_failure[$k]:-$now} ;; *) unset "first_failure[$k]" ;; esac
 	failures[$k]=$((${failures[$k]:-0} + 1))
-	first_failure[$k]=${first_failure[$k]:-$now}
-	if [ "$once" = 1 ] && [ $((now - ${first_failure[$k]})) -ge "${DB_RECONNECT_SECONDS:-60}" ]; then
+	if [ "$once" = 1 ] && [ -n "${first_failure[$k]:-}" ] &&
+		[ $((now - ${first_failure[$k]})) -ge "${DB_RECONNECT_SECONDS:-60}" ]; then
 		log error "worker $id: giving up after $((now - ${first_failure[$k]})) s of failures (--once)"
 		exit_status=75
 		return
@@ -561,7 +566,20 @@ while [ ${#pid[@]} -gt 0 ]; do
 	wait -n -p finished "${pid[@]}"
 	status=$?
 	set -e
-	[ -n "${finished:-}" ] || continue # a signal: the trap has run
+	if [ -z "${finished:-}" ]; then
+		# A signal (the trap has run), or a worker that ended while the supervisor ran
+		# something else (bash took its status then, and wait -n no longer sees it).
+		for k in "${!pid[@]}"; do
+			kill -0 "${pid[$k]}" 2>/dev/null && continue
+			set +e
+			wait "${pid[$k]}"
+			status=$?
+			set -e
+			finished=${pid[$k]}
+			break
+		done
+		[ -n "${finished:-}" ] || continue
+	fi
 	for k in "${!pid[@]}"; do
 		[ "${pid[$k]}" = "$finished" ] || continue
 		[ "$status" -eq 0 ] && [ "$stopping" = 0 ] && failures[$k]=0 && unset "first_failure[$k]"

@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 start_services
+start_pgbouncer
 export WORKER_ID=t-worker
 pipeline=$root/pipeline.sh
 
@@ -178,6 +179,10 @@ batch_two_workers() {
 	expect_eq "workers" "t-worker-1 t-worker-2" "$(sql -c "SELECT string_agg(DISTINCT worker_id, ' ' ORDER BY worker_id) FROM scrape_jobs")"
 }
 
+batch_polling() {
+	POLL_INTERVAL_SECONDS=1 batch_two_workers
+}
+
 # SIGTERM with eBay hung: the jobs in flight get --grace seconds, then go back to the queue.
 term_with_ebay_hung() {
 	local pid t0 ms
@@ -244,13 +249,15 @@ help_and_version() {
 }
 
 # A copy of pipeline.sh in a folder of its own with stand-ins for the stages beside it
-# (an installation's layout): each stand-in writes its environment to env.STAGE and ends.
+# (an installation's layout): each stand-in writes its environment to env.STAGE and, as
+# a stage does, reads its input to the end.
 fake_install() {
 	local s
 	mkdir -p inst
 	cp "$pipeline" inst/pipeline.sh
 	for s in claim-job ebay-fetch filter-junk normalize-usd store valuate; do
-		printf '#!/bin/sh\nenv >"%s/env.%s"\n' "$PWD" "$s" >"inst/$s"
+		# shellcheck disable=SC2016 # for the stand-in to expand
+		printf '#!/bin/sh\nenv >"%s/env.%s"\n[ "$0" = "${0%%%%claim-job}" ] && exec cat\n' "$PWD" "$s" >"inst/$s"
 		chmod +x "inst/$s"
 	done
 }
@@ -389,6 +396,9 @@ credentials_checked_at_start() {
 
 run_test "pipeline.sh --once runs every pending job to completion" once_runs_every_job
 run_test "pipeline.sh --workers 2: 200 jobs over 50 intakes, each done once, one log line each" batch_two_workers
+# The same through PgBouncer in transaction mode: notifications do not pass, claim-job polls.
+run_test "through PgBouncer (transaction mode): --once runs every pending job" pooled once_runs_every_job
+run_test "through PgBouncer (transaction mode): 200 jobs, two workers (polling every second)" pooled batch_polling
 run_test "SIGTERM with eBay hung: exits 0 within --grace, nothing left running" term_with_ebay_hung
 run_test "kill -9 of the supervisor: no process left; a restart finishes every job" supervisor_killed
 run_test "a job no collector can do fails with a reason and starves no other" bad_job_does_not_starve
