@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Database benchmark on a throwaway local PostgreSQL: store's rate against psql \copy of
-# the same rows (first, on a fresh database), claim time with 1,000 and with 1,000,000
+# the same rows (first, on a fresh database; one job of 20,000 points, then 1,000 jobs of
+# 20 points as the worker stores them), claim time with 1,000 and with 1,000,000
 # pending jobs (and with 100,000 more waiting out a backoff at a better priority), and 8
 # concurrent claimers.
 # Prints figures and ratios; asserts nothing.
-# usage: BIN=bin scripts/bench-db.sh
+# usage: BIN=bin scripts/bench-db.sh [--store]   (--store: only the store figures)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:-$here/../bin}
@@ -39,6 +40,28 @@ claim_ms() {
 	done | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
+# store of NDJSON against \copy of CSV (the same rows): sets n, store_rate, copy_rate
+# (points/s) and best_store (s). Each twice, alternating; the better time of each counts.
+store_vs_copy() {
+	local t0 t1 t2 t3 best_copy=999999
+	n=$(wc -l <"$2")
+	best_store=999999
+	for _ in 1 2; do
+		sql -c "DELETE FROM price_points" -c "VACUUM price_points"
+		t0=$(now)
+		store <"$1" >/dev/null
+		t1=$(now)
+		sql -c "DELETE FROM price_points" -c "VACUUM price_points"
+		t2=$(now)
+		sql -c "\\copy price_points (intake_id, source_id, job_id, external_id, title, price_type, original_amount, original_currency, price_cents, filtered_out, raw) FROM '$2' WITH (FORMAT csv)"
+		t3=$(now)
+		best_store=$(echo "if ($t1 - $t0 < $best_store) $t1 - $t0 else $best_store" | bc -l)
+		best_copy=$(echo "if ($t3 - $t2 < $best_copy) $t3 - $t2 else $best_copy" | bc -l)
+	done
+	store_rate=$(echo "$n / $best_store" | bc -l)
+	copy_rate=$(echo "$n / $best_copy" | bc -l)
+}
+
 # store against \copy: one job of 20,000 points.
 job=$(sql -c "INSERT INTO scrape_jobs (intake_id, source_id, status, worker_id, locked_at)
 	VALUES ('$intake', '$source', 'running', 'bench', now()) RETURNING id")
@@ -52,27 +75,39 @@ jq -r --arg i "$intake" --arg s "$source" 'select(.kind == "price_point") |
 	[$i, $s, .job_id, .external_id, .title, .price_type, .amount, .currency, .price_cents, false, (.raw | tojson)] | @csv' \
 	"$work/job.ndjson" >"$work/points.csv"
 n=$(wc -l <"$work/points.csv")
-# Each twice, alternating; the better time of each counts.
-best_store=999999
-best_copy=999999
-for _ in 1 2; do
-	sql -c "DELETE FROM price_points" -c "VACUUM price_points"
-	t0=$(now)
-	store <"$work/job.ndjson" >/dev/null
-	t1=$(now)
-	sql -c "DELETE FROM price_points" -c "VACUUM price_points"
-	t2=$(now)
-	sql -c "\\copy price_points (intake_id, source_id, job_id, external_id, title, price_type, original_amount, original_currency, price_cents, filtered_out, raw) FROM '$work/points.csv' WITH (FORMAT csv)"
-	t3=$(now)
-	best_store=$(echo "if ($t1 - $t0 < $best_store) $t1 - $t0 else $best_store" | bc -l)
-	best_copy=$(echo "if ($t3 - $t2 < $best_copy) $t3 - $t2 else $best_copy" | bc -l)
-done
-store_rate=$(echo "$n / $best_store" | bc -l)
-copy_rate=$(echo "$n / $best_copy" | bc -l)
+store_vs_copy "$work/job.ndjson" "$work/points.csv"
 printf 'store, one job of %d points (upsert, log, replay): %.0f points/s\n' "$n" "$store_rate"
 printf 'psql \\copy of the same rows:                       %.0f points/s   store/copy %.2f\n' \
 	"$copy_rate" "$(echo "$store_rate / $copy_rate" | bc -l)"
 sql -c "DELETE FROM price_points" -c "DELETE FROM scrape_jobs"
+
+# store against \copy again, as the worker stores: 1,000 jobs of 20 points each over 250
+# intakes (so that most jobs find earlier points of their intake to replay), one store.
+sql -c "INSERT INTO intakes (id) SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid
+	FROM generate_series(2, 251) i"
+sql -c "INSERT INTO scrape_jobs (intake_id, source_id, status, worker_id, locked_at, started_at)
+	SELECT ('7a2e3d4c-0000-4000-8000-' || lpad((2 + i % 250)::text, 12, '0'))::uuid, '$source',
+		'running', 'bench', now(), now() FROM generate_series(1, 1000) i
+	RETURNING id, intake_id" >"$work/jobs.txt"
+jq -c 'select(.kind == "price_point")' "$work/job.ndjson" | head -n 20000 |
+	awk -F'|' -v source="$source" 'NR == FNR { job[NR] = $1; intake[NR] = $2; next }
+		(FNR - 1) % 20 == 0 {
+			if (k) printf "{\"kind\":\"job_end\",\"job_id\":\"%s\"}\n", job[k]
+			k++
+			printf "{\"kind\":\"job\",\"job_id\":\"%s\",\"intake_id\":\"%s\",\"source_id\":\"%s\",\"worker_id\":\"bench\"}\n", job[k], intake[k], source
+		}
+		{ sub(/"job_id":"[^"]*"/, "\"job_id\":\"" job[k] "\""); sub(/"intake_id":"[^"]*"/, "\"intake_id\":\"" intake[k] "\""); print }
+		END { printf "{\"kind\":\"job_end\",\"job_id\":\"%s\"}\n", job[k] }' "$work/jobs.txt" - >"$work/jobs.ndjson"
+jq -r --arg s "$source" 'select(.kind == "price_point") |
+	[.intake_id, $s, .job_id, .external_id, .title, .price_type, .amount, .currency, .price_cents, false, (.raw | tojson)] | @csv' \
+	"$work/jobs.ndjson" >"$work/jobs.csv"
+store_vs_copy "$work/jobs.ndjson" "$work/jobs.csv"
+printf 'store, 1,000 jobs of 20 points (%d points, 250 intakes): %.0f points/s, %.1f ms/job\n' "$n" "$store_rate" \
+	"$(echo "$best_store * 1000 / 1000" | bc -l)"
+printf 'psql \\copy of the same rows:                            %.0f points/s   store/copy %.2f\n' \
+	"$copy_rate" "$(echo "$store_rate / $copy_rate" | bc -l)"
+sql -c "DELETE FROM price_points" -c "DELETE FROM scrape_jobs" -c "DELETE FROM intakes WHERE id <> '$intake'"
+[ "${1:-}" = --store ] && exit 0
 echo
 
 add_jobs 1000

@@ -2,7 +2,7 @@
 # End-to-end speed of the worker: jobs per second through pipeline.sh --once with 1, 2 and
 # 4 workers, against the fake eBay server with no rate limit, side by side with the same
 # stages run once over the same jobs as one batch (the limit of this design), and the
-# database transactions per job (each unnamed statement outside BEGIN is one).
+# statements per job the stages send (pg_stat_statements' calls; connecting included).
 # A throwaway PostgreSQL and fake eBay; figures are printed, not asserted.
 # usage: scripts/bench-e2e.sh [JOBS]   (default 300)
 set -euo pipefail
@@ -25,6 +25,17 @@ export EBAY_DAILY_CALL_LIMIT=100000000
 
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"; }
 
+# pg_stat_statements counts the statements: it is loaded at server start, so restart the
+# cluster (where scripts/local-pg.sh keeps it) with it.
+pgdir=$PGSTATE/cluster
+[ -f "$PGSTATE/location" ] && pgdir=$(cat "$PGSTATE/location")
+bindir=$(pg_config --bindir)
+[ -x "$bindir/pg_ctl" ] || bindir=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d | sort -V | tail -n 1)
+sql -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
+if [ "$(id -u)" -eq 0 ]; then as_server=(runuser -u postgres --); else as_server=(); fi
+"${as_server[@]}" "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -m fast restart >/dev/null
+sql -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+
 # JOBS pending jobs over JOBS/4 intakes.
 seed() {
 	sql -c "TRUNCATE sources, intakes, fx_rates CASCADE" -f "$here/tests/data/seed.sql" \
@@ -40,21 +51,25 @@ seed() {
 			FROM generate_series(1, $jobs) i" >/dev/null
 }
 
-xacts() { sql -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
+# Statements run in this database so far (this query included).
+statements() {
+	sql -c "SELECT sum(calls) FROM pg_stat_statements
+		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+}
 
 # Run a command over freshly seeded jobs; print jobs/s and transactions per job.
 measure() {
 	local label=$1 t0 t1 x0 x1 finished
 	shift
 	seed
-	x0=$(xacts)
+	x0=$(statements)
 	t0=$(date +%s%N)
 	"$@" >/dev/null 2>"$work/err" || { grep -v "^ " "$work/err" | tail -n 8 >&2; return 1; }
 	t1=$(date +%s%N)
-	x1=$(xacts)
+	x1=$(statements)
 	finished=$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'completed'")
-	printf '%-34s %5d jobs done  %7.1f jobs/s  %5.1f transactions/job\n' "$label" "$finished" \
-		"$(echo "$finished * 1000000000 / ($t1 - $t0)" | bc -l)" "$(echo "($x1 - $x0 - 3) / $finished" | bc -l)"
+	printf '%-34s %5d jobs done  %7.1f jobs/s  %5.2f statements/job\n' "$label" "$finished" \
+		"$(echo "$finished * 1000000000 / ($t1 - $t0)" | bc -l)" "$(echo "($x1 - $x0 - 1) / $finished" | bc -l)"
 }
 
 batch() {
@@ -62,7 +77,7 @@ batch() {
 		store --worker batch | valuate | store --worker batch
 }
 
-echo "== $jobs jobs, $((jobs / 4)) intakes, 29 listings a job, fake eBay, $(nproc) cores"
+echo "== $jobs jobs, $((jobs / 4)) intakes, 29 listings a job, fake eBay, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 measure "stages once over all jobs (batch)" batch
 for w in 1 2 4; do
 	measure "pipeline.sh --once --workers $w" "$here/pipeline.sh" --once --workers "$w" --env /dev/null

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "db.h"
+#include "exits.h"
 #include "log.h"
 #include "ndjson.h"
 
@@ -36,103 +37,118 @@
 
 /* How long --follow waits at start for a NOTIFY to itself. */
 #define NOTIFY_CHECK_MS 1000
-static const char claim_sql[] =
-	"WITH RECURSIVE\n"
-	" room AS MATERIALIZED (\n"
-	"  SELECT CASE WHEN $5::int IS NULL THEN $1::int ELSE least($1::int, greatest(0, $5::int - (\n"
-	"   SELECT count(*) FROM scrape_jobs WHERE worker_id = $4 AND status = 'running'\n"
-	"    AND started_at > now() - make_interval(secs => $6::int)))::int) END AS n),\n"
-	" srcs AS MATERIALIZED (\n"
-	"  SELECT id FROM sources WHERE enabled AND ($3::text IS NULL OR adapter_type = $3)\n"
+#define CLAIM_ROOM                                                                                           \
+	"WITH RECURSIVE\n"                                                                                   \
+	" room AS MATERIALIZED (\n"                                                                          \
+	"  SELECT CASE WHEN $5::int IS NULL THEN $1::int ELSE least($1::int, greatest(0, $5::int - (\n"      \
+	"   SELECT count(*) FROM scrape_jobs WHERE worker_id = $4 AND status = 'running'\n"                  \
+	"    AND started_at > now() - make_interval(secs => $6::int)))::int) END AS n),\n"                   \
+	" srcs AS MATERIALIZED (\n"                                                                          \
+	"  SELECT id FROM sources WHERE enabled AND ($3::text IS NULL OR adapter_type = $3)\n"               \
 	"   AND ($7::text IS NULL OR adapter_type LIKE $7)),\n"
-	" uncollected AS (\n"
-	"  UPDATE scrape_jobs j SET status = 'failed', completed_at = now(),\n"
-	"   error_message = 'no collector for adapter_type ' || s.adapter_type\n"
-	"    || ' (this worker collects ' || $7 || ')'\n"
-	"  FROM sources s WHERE s.id = j.source_id AND j.id IN (\n"
-	"   SELECT p.id FROM sources o JOIN scrape_jobs p ON p.source_id = o.id\n"
-	"   WHERE $7::text IS NOT NULL AND o.enabled AND o.adapter_type NOT LIKE $7\n"
-	"    AND p.status = 'pending' LIMIT 100 FOR UPDATE OF p SKIP LOCKED)\n"
-	"  RETURNING j.id, j.error_message),\n"
-	" uncollected_logged AS (\n"
-	"  INSERT INTO scrape_job_logs (job_id, log_level, message)\n"
-	"  SELECT id, 'error', error_message FROM uncollected),\n"
-	" expired AS (\n"
-	"  UPDATE scrape_jobs SET status = 'failed', completed_at = now(), locked_at = NULL,\n"
-	"   error_message = 'the worker ' || coalesce(worker_id, '?') || ' died on the last attempt'\n"
-	"  WHERE status = 'running' AND locked_at < now() - make_interval(secs => $2::int)\n"
-	"   AND attempts >= max_attempts\n"
-	"  RETURNING id),\n"
-	" spent AS (\n"
-	"  UPDATE scrape_jobs SET status = 'failed', completed_at = now(), locked_at = NULL,\n"
-	"   worker_id = NULL, error_message = 'used up its ' || max_attempts || ' attempts'\n"
-	"    || coalesce(' (last error: ' || error_message || ')', '')\n"
-	"  WHERE id IN (SELECT id FROM scrape_jobs WHERE status = 'pending'\n"
-	"   AND attempts >= max_attempts ORDER BY run_at LIMIT 100 FOR UPDATE SKIP LOCKED)\n"
-	"  RETURNING id, error_message),\n"
-	" spent_logged AS (\n"
-	"  INSERT INTO scrape_job_logs (job_id, log_level, message)\n"
+
+/* The upkeep: jobs no collector of this worker handles, or that used up their attempts. */
+#define CLAIM_UPKEEP                                                                                         \
+	" uncollected AS (\n"                                                                                \
+	"  UPDATE scrape_jobs j SET status = 'failed', completed_at = now(),\n"                              \
+	"   error_message = 'no collector for adapter_type ' || s.adapter_type\n"                            \
+	"    || ' (this worker collects ' || $7 || ')'\n"                                                    \
+	"  FROM sources s WHERE s.id = j.source_id AND j.id IN (\n"                                          \
+	"   SELECT p.id FROM sources o JOIN scrape_jobs p ON p.source_id = o.id\n"                           \
+	"   WHERE $7::text IS NOT NULL AND o.enabled AND o.adapter_type NOT LIKE $7\n"                       \
+	"    AND p.status = 'pending' LIMIT 100 FOR UPDATE OF p SKIP LOCKED)\n"                              \
+	"  RETURNING j.id, j.error_message),\n"                                                              \
+	" uncollected_logged AS (\n"                                                                         \
+	"  INSERT INTO scrape_job_logs (job_id, log_level, message)\n"                                       \
+	"  SELECT id, 'error', error_message FROM uncollected),\n"                                           \
+	" expired AS (\n"                                                                                    \
+	"  UPDATE scrape_jobs SET status = 'failed', completed_at = now(), locked_at = NULL,\n"              \
+	"   error_message = 'the worker ' || coalesce(worker_id, '?') || ' died on the last attempt'\n"      \
+	"  WHERE status = 'running' AND locked_at < now() - make_interval(secs => $2::int)\n"                \
+	"   AND attempts >= max_attempts\n"                                                                  \
+	"  RETURNING id),\n"                                                                                 \
+	" spent AS (\n"                                                                                      \
+	"  UPDATE scrape_jobs SET status = 'failed', completed_at = now(), locked_at = NULL,\n"              \
+	"   worker_id = NULL, error_message = 'used up its ' || max_attempts || ' attempts'\n"               \
+	"    || coalesce(' (last error: ' || error_message || ')', '')\n"                                    \
+	"  WHERE id IN (SELECT id FROM scrape_jobs WHERE status = 'pending'\n"                               \
+	"   AND attempts >= max_attempts ORDER BY run_at LIMIT 100 FOR UPDATE SKIP LOCKED)\n"                \
+	"  RETURNING id, error_message),\n"                                                                  \
+	" spent_logged AS (\n"                                                                               \
+	"  INSERT INTO scrape_job_logs (job_id, log_level, message)\n"                                       \
 	"  SELECT id, 'error', error_message FROM spent),\n"
-	" stale AS (\n"
-	"  SELECT j.id, 0 AS part FROM scrape_jobs j\n"
-	"  WHERE j.status = 'running' AND j.locked_at < now() - make_interval(secs => $2::int)\n"
-	"   AND j.attempts < j.max_attempts AND j.source_id IN (SELECT id FROM srcs)\n"
-	"  ORDER BY j.locked_at LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED),\n"
-	" prios AS (\n"
-	"  (SELECT priority AS p, 1 AS depth FROM scrape_jobs\n"
-	"   WHERE status = 'pending' AND attempts < max_attempts ORDER BY priority LIMIT 1)\n"
-	"  UNION ALL\n"
-	"  SELECT (SELECT j.priority FROM scrape_jobs j WHERE j.status = 'pending'\n"
-	"          AND j.attempts < j.max_attempts AND j.priority > prios.p\n"
-	"          ORDER BY j.priority LIMIT 1), prios.depth + 1\n"
-	"  FROM prios WHERE prios.p IS NOT NULL AND prios.depth < " WALK_PRIORITIES "),\n"
-	" due AS (\n"
-	"  SELECT d.id, 1 AS part FROM prios CROSS JOIN LATERAL (\n"
-	"   SELECT j.id FROM scrape_jobs j\n"
-	"   WHERE j.status = 'pending' AND j.attempts < j.max_attempts AND j.priority = prios.p\n"
-	"    AND j.run_at <= now() AND j.source_id IN (SELECT id FROM srcs)\n"
-	"   ORDER BY j.run_at LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED) d\n"
-	"  WHERE prios.p IS NOT NULL),\n"
-	" walked AS (SELECT max(p) AS last, count(p) AS n FROM prios),\n"
-	" beyond AS (\n"
-	"  SELECT j.id, 2 AS part FROM scrape_jobs j\n"
-	"  WHERE j.status = 'pending' AND j.attempts < j.max_attempts AND j.run_at <= now()\n"
-	"   AND (SELECT n FROM walked) >= " WALK_PRIORITIES " AND j.priority > (SELECT last FROM walked)\n"
-	"   AND j.source_id IN (SELECT id FROM srcs)\n"
-	"  ORDER BY j.run_at LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED),\n"
-	" picked AS MATERIALIZED (\n"
-	"  SELECT id FROM (SELECT id FROM stale UNION ALL SELECT id FROM due\n"
-	"   UNION ALL SELECT id FROM beyond) u LIMIT (SELECT n FROM room)),\n"
-	" claimed AS (\n"
-	"  UPDATE scrape_jobs j SET status = 'running', worker_id = $4, locked_at = now(),\n"
-	"   started_at = now(), attempts = j.attempts + 1, error_message = NULL\n"
-	"  FROM picked WHERE j.id = picked.id\n"
-	"  RETURNING j.id, j.intake_id, j.source_id, j.attempts, j.priority, j.run_at),\n"
-	" logged AS (\n"
-	"  INSERT INTO scrape_job_logs (job_id, log_level, message, metadata)\n"
-	"  SELECT id, 'info', 'claimed by ' || $4,\n"
-	"   json_build_object('attempt', attempts, 'worker_id', $4::text) FROM claimed),\n"
-	" rates AS (\n"
-	"  SELECT json_object_agg(currency, json_build_object('usd_per_unit', usd_per_unit::text,\n"
-	"   'as_of', as_of)) AS fx\n"
-	"  FROM (SELECT DISTINCT ON (currency) currency, usd_per_unit, as_of FROM fx_rates\n"
-	"        ORDER BY currency, as_of DESC) r)\n"
-	"SELECT json_build_object('kind', 'job', 'job_id', c.id, 'intake_id', c.intake_id,\n"
-	"  'source_id', c.source_id, 'attempt', c.attempts, 'worker_id', $4::text,\n"
-	"  'source', json_build_object('name', s.name, 'adapter_type', s.adapter_type,\n"
-	"    'reputation_weight', s.reputation_weight, 'config', s.config),\n"
-	"  'attribution', json_build_object('year', a.year, 'mintmark', a.mintmark,\n"
-	"    'denomination', a.denomination, 'series', a.series, 'title', a.title,\n"
-	"    'grade', a.grade, 'variety', a.variety),\n"
-	"  'rules', (SELECT coalesce(json_agg(json_build_object('rule_type', r.rule_type,\n"
-	"      'rule_value', r.rule_value, 'priority', r.priority) ORDER BY r.priority, r.id), '[]')\n"
-	"    FROM source_rules r WHERE r.source_id = c.source_id AND r.active),\n"
-	"  'fx_rates', coalesce((SELECT fx FROM rates), '{}'))::text,\n"
-	"  (SELECT count(*) FROM expired) + (SELECT count(*) FROM spent)\n"
-	"   + (SELECT count(*) FROM uncollected)\n"
-	"FROM claimed c JOIN sources s ON s.id = c.source_id\n"
-	"LEFT JOIN attributions a ON a.intake_id = c.intake_id\n"
-	"ORDER BY c.priority, c.run_at";
+
+#define CLAIM_PICK(failed)                                                                                   \
+	" stale AS (\n"                                                                                      \
+	"  SELECT j.id, 0 AS part FROM scrape_jobs j\n"                                                      \
+	"  WHERE j.status = 'running' AND j.locked_at < now() - make_interval(secs => $2::int)\n"            \
+	"   AND j.attempts < j.max_attempts AND j.source_id IN (SELECT id FROM srcs)\n"                      \
+	"  ORDER BY j.locked_at LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED),\n"                \
+	" prios AS (\n"                                                                                      \
+	"  (SELECT priority AS p, 1 AS depth FROM scrape_jobs\n"                                             \
+	"   WHERE status = 'pending' AND attempts < max_attempts ORDER BY priority LIMIT 1)\n"               \
+	"  UNION ALL\n"                                                                                      \
+	"  SELECT (SELECT j.priority FROM scrape_jobs j WHERE j.status = 'pending'\n"                        \
+	"          AND j.attempts < j.max_attempts AND j.priority > prios.p\n"                               \
+	"          ORDER BY j.priority LIMIT 1), prios.depth + 1\n"                                          \
+	"  FROM prios WHERE prios.p IS NOT NULL AND prios.depth < " WALK_PRIORITIES "),\n"                   \
+	" due AS (\n"                                                                                        \
+	"  SELECT d.id, 1 AS part FROM prios CROSS JOIN LATERAL (\n"                                         \
+	"   SELECT j.id FROM scrape_jobs j\n"                                                                \
+	"   WHERE j.status = 'pending' AND j.attempts < j.max_attempts AND j.priority = prios.p\n"           \
+	"    AND j.run_at <= now() AND j.source_id IN (SELECT id FROM srcs)\n"                               \
+	"   ORDER BY j.run_at LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED) d\n"                 \
+	"  WHERE prios.p IS NOT NULL),\n"                                                                    \
+	" walked AS (SELECT max(p) AS last, count(p) AS n FROM prios),\n"                                    \
+	" beyond AS (\n"                                                                                     \
+	"  SELECT j.id, 2 AS part FROM scrape_jobs j\n"                                                      \
+	"  WHERE j.status = 'pending' AND j.attempts < j.max_attempts AND j.run_at <= now()\n"               \
+	"   AND (SELECT n FROM walked) >= " WALK_PRIORITIES " AND j.priority > (SELECT last FROM walked)\n"  \
+	"   AND j.source_id IN (SELECT id FROM srcs)\n"                                                      \
+	"  ORDER BY j.run_at LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED),\n"                   \
+	" picked AS MATERIALIZED (\n"                                                                        \
+	"  SELECT id FROM (SELECT id FROM stale UNION ALL SELECT id FROM due\n"                              \
+	"   UNION ALL SELECT id FROM beyond) u LIMIT (SELECT n FROM room)),\n"                               \
+	" claimed AS (\n"                                                                                    \
+	"  UPDATE scrape_jobs j SET status = 'running', worker_id = $4, locked_at = now(),\n"                \
+	"   started_at = now(), attempts = j.attempts + 1, error_message = NULL\n"                           \
+	"  FROM picked WHERE j.id = picked.id\n"                                                             \
+	"  RETURNING j.id, j.intake_id, j.source_id, j.attempts, j.priority, j.run_at),\n"                   \
+	" logged AS (\n"                                                                                     \
+	"  INSERT INTO scrape_job_logs (job_id, log_level, message, metadata)\n"                             \
+	"  SELECT id, 'info', 'claimed by ' || $4,\n"                                                        \
+	"   json_build_object('attempt', attempts, 'worker_id', $4::text) FROM claimed),\n"                  \
+	" rates AS (\n"                                                                                      \
+	"  SELECT json_object_agg(currency, json_build_object('usd_per_unit', usd_per_unit::text,\n"         \
+	"   'as_of', as_of)) AS fx\n"                                                                        \
+	"  FROM (SELECT DISTINCT ON (currency) currency, usd_per_unit, as_of FROM fx_rates\n"                \
+	"        ORDER BY currency, as_of DESC) r)\n"                                                        \
+	"SELECT json_build_object('kind', 'job', 'job_id', c.id, 'intake_id', c.intake_id,\n"                \
+	"  'source_id', c.source_id, 'attempt', c.attempts, 'worker_id', $4::text,\n"                        \
+	"  'source', json_build_object('name', s.name, 'adapter_type', s.adapter_type,\n"                    \
+	"    'reputation_weight', s.reputation_weight, 'config', s.config),\n"                               \
+	"  'attribution', json_build_object('year', a.year, 'mintmark', a.mintmark,\n"                       \
+	"    'denomination', a.denomination, 'series', a.series, 'title', a.title,\n"                        \
+	"    'grade', a.grade, 'variety', a.variety),\n"                                                     \
+	"  'rules', (SELECT coalesce(json_agg(json_build_object('rule_type', r.rule_type,\n"                 \
+	"      'rule_value', r.rule_value, 'priority', r.priority) ORDER BY r.priority, r.id), '[]')\n"      \
+	"    FROM source_rules r WHERE r.source_id = c.source_id AND r.active),\n"                           \
+	"  'fx_rates', coalesce((SELECT fx FROM rates), '{}'))::text,\n"                                     \
+	"  " failed "\n"                                                                                     \
+	"FROM claimed c JOIN sources s ON s.id = c.source_id\n"                                              \
+	"LEFT JOIN attributions a ON a.intake_id = c.intake_id\n"                                            \
+	"ORDER BY c.priority, c.run_at"
+
+static const char claim_sql[] =
+	CLAIM_ROOM CLAIM_UPKEEP CLAIM_PICK("(SELECT count(*) FROM expired) + (SELECT count(*) FROM spent)\n"
+					   "   + (SELECT count(*) FROM uncollected)");
+
+/*
+ * --follow, woken by a notification: the claim without the upkeep, a third cheaper to
+ * plan and run once per job. The full claim still runs at start, at every poll and at
+ * least every POLL_INTERVAL_SECONDS, and before --once ends.
+ */
+static const char quick_claim_sql[] = CLAIM_ROOM CLAIM_PICK("0");
 
 static const char touch_sql[] =
 	"UPDATE scrape_jobs SET locked_at = now() WHERE worker_id = $1 AND status = 'running'";
@@ -209,7 +225,8 @@ help(void)
 	       "  --worker ID       this worker's id (default WORKER_ID, else host:pid)\n"
 	       "  --touch           extend the lock of this worker's running jobs (heartbeat)\n"
 	       "  --release         return this worker's running jobs to pending (after a crash)\n"
-	       "  --help, --version\n"
+	       "  -h, --help        print this help and exit\n"
+	       "  -V, --version     print the version and exit\n"
 	       "\n"
 	       "Claimable: pending jobs whose run_at has come, best priority first, then\n"
 	       "oldest; and running jobs locked longer than JOB_LOCK_TIMEOUT_SECONDS (300).\n"
@@ -218,19 +235,22 @@ help(void)
 	       "wrong password, no such database, bad sslmode or URL, not migrated.\n");
 }
 
-/* Claim once and write the records. Returns how many, or -1 on a database error. */
+/*
+ * Claim once (with claim_sql or quick_claim_sql) and write the records. Returns how many,
+ * or -1 on a database error.
+ */
 static int
-claim(struct db *db, const char *limit, const char *timeout, const char *adapter, const char *worker,
-      const char *in_flight, const char *max_seconds, const char *collects)
+claim(struct db *db, const char *sql, const char *limit, const char *timeout, const char *adapter,
+      const char *worker, const char *in_flight, const char *max_seconds, const char *collects)
 {
 	const char *params[7] = { limit, timeout, adapter, worker, in_flight, max_seconds, collects };
 	double t0 = clock_ms();
-	PGresult *res = db_exec(db, "claim", claim_sql, 7, params);
+	PGresult *res = db_exec(db, "claim", sql, 7, params);
 	int i, n;
 
 	if (res == NULL)
 		return -1;
-	log_debug("claim statement: %.3f ms", clock_ms() - t0);
+	log_debug("claim statement%s: %.3f ms", sql == quick_claim_sql ? " (quick)" : "", clock_ms() - t0);
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		ndj_write(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
@@ -323,8 +343,9 @@ static int
 follow(struct db *db, const struct follow *f)
 {
 	const char *touch[2] = { f->worker, f->max_seconds };
-	double next_touch = clock_ms() + 1000.0 * f->touch_seconds, ms;
-	int n, woke, running, notified;
+	double next_touch = clock_ms() + 1000.0 * f->touch_seconds, ms, last_full = 0;
+	int n, woke = 0, running, notified;
+	const char *sql;
 
 	listen_all(db);
 	notified = notifications_arrive(db, f);
@@ -338,8 +359,14 @@ follow(struct db *db, const struct follow *f)
 				goto failed;
 			next_touch = clock_ms() + 1000.0 * f->touch_seconds;
 		}
-		n = claim(db, f->limit, f->timeout, f->adapter, f->worker, f->in_flight, f->max_seconds,
+		/* Woken by a notification: the quick claim, unless the upkeep is due. */
+		sql = woke == 1 && clock_ms() - last_full < f->poll_seconds * 1000.0 ? quick_claim_sql
+										     : claim_sql;
+		if (sql == claim_sql)
+			last_full = clock_ms();
+		n = claim(db, sql, f->limit, f->timeout, f->adapter, f->worker, f->in_flight, f->max_seconds,
 			  f->collects);
+		woke = 0;
 		if (n < 0)
 			goto failed;
 		if (ndj_output_failed())
@@ -360,8 +387,8 @@ follow(struct db *db, const struct follow *f)
 			if ((running = running_jobs(db, f)) < 0)
 				goto failed;
 			if (running < f->in_flight_n) {
-				n = claim(db, f->limit, f->timeout, f->adapter, f->worker, f->in_flight,
-					  f->max_seconds, f->collects);
+				n = claim(db, claim_sql, f->limit, f->timeout, f->adapter, f->worker,
+					  f->in_flight, f->max_seconds, f->collects);
 				if (n < 0)
 					goto failed;
 				if (n == 0)
@@ -426,9 +453,10 @@ main(int argc, char **argv)
 	struct follow f;
 	double deadline;
 
-	log_init("claim-job");
+	if (log_init("claim-job") < 0)
+		return EXIT_CONFIG;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			if (cli_number(optarg, 1, 10000, &limit) < 0) {
@@ -550,7 +578,7 @@ main(int argc, char **argv)
 		double left;
 		int ms;
 
-		n = claim(&db, limit_text, timeout_text, adapter, worker, NULL, NULL, collects);
+		n = claim(&db, claim_sql, limit_text, timeout_text, adapter, worker, NULL, NULL, collects);
 		if (n != 0 || stopping)
 			break;
 		left = (deadline - clock_ms()) / 1000;

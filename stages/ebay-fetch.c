@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "clock.h"
+#include "exits.h"
 #include "http.h"
 #include "log.h"
 #include "ndjson.h"
@@ -53,7 +54,8 @@ help(void)
 	       "  --record DIR      keep every response with its request (secrets removed) in DIR\n"
 	       "  --replay DIR      answer from DIR, with no network\n"
 	       "  --strict          stop at the first bad line\n"
-	       "  --help, --version\n"
+	       "  -h, --help        print this help and exit\n"
+	       "  -V, --version     print the version and exit\n"
 	       "\n"
 	       "Environment: EBAY_APP_ID, EBAY_CERT_ID (a source's config app_id / cert_id wins),\n"
 	       "EBAY_SANDBOX, EBAY_API_BASE, EBAY_CALLS_PER_MINUTE (60, shared by every ebay-fetch\n"
@@ -382,7 +384,7 @@ parse_options(struct fetcher *f, int *strict, int argc, char **argv)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
 		if (c == 'q') {
 			f->opt.query = optarg;
 		} else if (c == 'a' && (f->opt.api = api_by_name(optarg)) < 0) {
@@ -491,7 +493,8 @@ main(int argc, char **argv)
 
 	memset(&f, 0, sizeof(f));
 	f.opt.api = -1;
-	log_init("ebay-fetch");
+	if (log_init("ebay-fetch") < 0)
+		return EXIT_CONFIG;
 	/* Before anything can be logged: no early error may show a secret. */
 	f.env_app_id = getenv("EBAY_APP_ID");
 	f.env_cert_id = getenv("EBAY_CERT_ID");

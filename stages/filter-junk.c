@@ -12,6 +12,8 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "exits.h"
+#include "hash.h"
 #include "log.h"
 #include "ndjson.h"
 #include "rules.h"
@@ -87,7 +89,8 @@ help(void)
 	       "  --rules FILE     rules as NDJSON objects {\"rule_type\",\"rule_value\",\"priority\"}\n"
 	       "  --no-defaults    do not apply the built-in list of decoys\n"
 	       "  --strict         stop at the first bad line\n"
-	       "  --help, --version\n"
+	       "  -h, --help       print this help and exit\n"
+	       "  -V, --version    print the version and exit\n"
 	       "\n"
 	       "A keyword matches when its words stand together among the title's words (ASCII,\n"
 	       "case-insensitive; any character that is not a letter or digit separates words),\n"
@@ -123,16 +126,6 @@ normalize_words(const char *s, size_t len, struct buf *out)
 	return nwords;
 }
 
-static uint64_t
-word_hash(const char *p, size_t len)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (len--)
-		h = (h ^ (unsigned char)*p++) * 1099511628211ULL;
-	return h;
-}
-
 /* Add each comma-separated keyword of value (a keyword with no words is ignored). */
 static void
 add_keywords(struct keyword_list *l, const char *value)
@@ -154,14 +147,11 @@ add_keywords(struct keyword_list *l, const char *value)
 			b--;
 		n = normalize_words(a, (size_t)(b - a), &words);
 		if (n > 0) {
-			if (l->n == l->cap) {
-				l->cap = l->cap ? l->cap * 2 : 8;
-				l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-			}
+			BUF_ALLOC_GROW(l->v, l->n + 1, l->cap);
 			l->v[l->n].name = xstrndup(a, (size_t)(b - a));
 			l->v[l->n].words = words.data;
 			l->v[l->n].nwords = n;
-			l->v[l->n].first = word_hash(words.data, strcspn(words.data, " "));
+			l->v[l->n].first = hash_fnv1a(words.data, strcspn(words.data, " "));
 			l->n++;
 		} else {
 			buf_free(&words);
@@ -208,13 +198,10 @@ split_title(struct words *w, const char *title, size_t len)
 
 		if (space == NULL)
 			space = end;
-		if (w->n == w->cap) {
-			w->cap = w->cap ? w->cap * 2 : 32;
-			w->v = xrealloc(w->v, w->cap * sizeof(*w->v));
-		}
+		BUF_ALLOC_GROW(w->v, w->n + 1, w->cap);
 		w->v[w->n].p = p;
 		w->v[w->n].len = (size_t)(space - p);
-		w->v[w->n].hash = word_hash(p, w->v[w->n].len);
+		w->v[w->n].hash = hash_fnv1a(p, w->v[w->n].len);
 		w->n++;
 		p = space + 1;
 	}
@@ -324,20 +311,6 @@ on_job(struct filter *f, struct ndj_record *r)
 static const char *const our_fields[] = { "filtered_out", "filter_reason", "grade",	   "grade_lo",
 					  "grade_hi",	  "certifier",	   "designations", "quantity" };
 
-/* Append ,"name":v for a small non-negative integer (no printf: this runs per point). */
-static void
-add_int(struct buf *b, const char *name, int v)
-{
-	char digits[12];
-	size_t n = 0;
-
-	buf_adds(b, name);
-	do
-		digits[sizeof(digits) - ++n] = (char)('0' + v % 10);
-	while ((v /= 10) > 0 && n < sizeof(digits));
-	buf_add(b, digits + sizeof(digits) - n, n);
-}
-
 /* Append the title facts of f->facts (and the quantity, when the point has none). */
 static void
 add_facts(struct filter *f, int add_quantity)
@@ -345,20 +318,10 @@ add_facts(struct filter *f, int add_quantity)
 	const struct title_facts *t = &f->facts;
 	int i, first = 1;
 
-	if (t->has_grade) {
-		buf_adds(&f->extra, ",\"grade\":");
-		buf_add_json_string(&f->extra, t->grade.text, strlen(t->grade.text));
-		add_int(&f->extra, ",\"grade_lo\":", t->grade.lo);
-		add_int(&f->extra, ",\"grade_hi\":", t->grade.hi);
-	} else {
-		buf_adds(&f->extra, ",\"grade\":null,\"grade_lo\":null,\"grade_hi\":null");
-	}
-	if (t->certifier != NULL) {
-		buf_adds(&f->extra, ",\"certifier\":\"");
-		buf_adds(&f->extra, t->certifier);
-		buf_addc(&f->extra, '"');
-	} else
-		buf_adds(&f->extra, ",\"certifier\":null");
+	buf_add_member_string(&f->extra, "grade", t->has_grade ? t->grade.text : NULL);
+	buf_add_member_int(&f->extra, "grade_lo", t->grade.lo, t->has_grade);
+	buf_add_member_int(&f->extra, "grade_hi", t->grade.hi, t->has_grade);
+	buf_add_member_string(&f->extra, "certifier", t->certifier);
 	buf_adds(&f->extra, ",\"designations\":[");
 	for (i = 0; i < GRADE_NDESIGNATIONS; i++) {
 		if (t->designations & (1u << i)) {
@@ -370,7 +333,7 @@ add_facts(struct filter *f, int add_quantity)
 	}
 	buf_addc(&f->extra, ']');
 	if (add_quantity && t->quantity > 0)
-		add_int(&f->extra, ",\"quantity\":", t->quantity);
+		buf_add_member_int(&f->extra, "quantity", t->quantity, 1);
 }
 
 /* The first reason, in DESIGN.md's order, why the point is not a comparable; 0 if none. */
@@ -402,11 +365,10 @@ on_price_point(struct filter *f, struct ndj_record *r)
 	const struct ndj_member *reason_member = ndj_get(r, "filter_reason");
 	const struct ndj_member *quantity_member = ndj_get(r, "quantity");
 	int64_t quantity = 0;
-	int given = !ndj_is_null(quantity_member), ours;
+	int given = !ndj_is_null(quantity_member), ours, already;
 	char reason[512];
 
-	if (filtered != NULL && !(filtered->val_len == 4 && memcmp(filtered->val, "true", 4) == 0) &&
-	    !(filtered->val_len == 5 && memcmp(filtered->val, "false", 5) == 0)) {
+	if (ndj_bool(filtered, &already) < 0) {
 		snprintf(r->err, sizeof(r->err), "\"filtered_out\" must be true or false");
 		return NDJ_BAD;
 	}
@@ -421,7 +383,7 @@ on_price_point(struct filter *f, struct ndj_record *r)
 		quantity = 1000000;
 	title_read(f->title.data ? f->title.data : "", f->title.len, &f->facts);
 	buf_reset(&f->extra);
-	if (filtered != NULL && filtered->val[0] == 't') {
+	if (already) {
 		/* Already filtered upstream: the earlier reason stands. */
 		buf_adds(&f->extra, "\"filtered_out\":true,\"filter_reason\":");
 		if (reason_member != NULL)
@@ -472,9 +434,10 @@ main(int argc, char **argv)
 	int c, defaults = 1, status;
 	size_t i;
 
-	log_init("filter-junk");
+	if (log_init("filter-junk") < 0)
+		return EXIT_CONFIG;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'x':
 			rules_add(&rules, RULE_EXCLUDE_KEYWORDS, optarg, 0);

@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "exits.h"
 #include "log.h"
 #include "money.h"
 #include "ndjson.h"
@@ -80,7 +81,8 @@ help(void)
 	       "  --min-cents N    mark points priced below N cents (\"min_price_cents:N\")\n"
 	       "  --max-cents N    mark points priced above N cents (\"max_price_cents:N\")\n"
 	       "  --strict         stop at the first bad line\n"
-	       "  --help, --version\n"
+	       "  -h, --help       print this help and exit\n"
+	       "  -V, --version    print the version and exit\n"
 	       "\n"
 	       "The job record's min_price_cents and max_price_cents rules apply as well.\n"
 	       "Exit status: 0 ok, 64 usage, 65 some lines were bad, 74 I/O error,\n"
@@ -142,10 +144,7 @@ put_rate(struct rate_table *t, const struct rate *r)
 			*old = *r;
 		return;
 	}
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 16;
-		t->v = xrealloc(t->v, t->cap * sizeof(*t->v));
-	}
+	BUF_ALLOC_GROW(t->v, t->n + 1, t->cap);
 	t->v[t->n++] = *r;
 }
 
@@ -224,10 +223,7 @@ load_rates(struct rate_table *t, const char *path)
 static void
 add_bound(struct bound_list *l, int is_max, int64_t cents)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 4;
-		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
+	BUF_ALLOC_GROW(l->v, l->n + 1, l->cap);
 	l->v[l->n].is_max = is_max;
 	l->v[l->n].cents = cents;
 	l->n++;
@@ -422,12 +418,10 @@ on_price_point(struct normalizer *n, struct ndj_record *r)
 	int have_amount, have_source_usd, overflow = 0, ship_known = 0, already;
 	int64_t ship = 0;
 
-	if (filtered != NULL && !(filtered->val_len == 4 && memcmp(filtered->val, "true", 4) == 0) &&
-	    !(filtered->val_len == 5 && memcmp(filtered->val, "false", 5) == 0)) {
+	if (ndj_bool(filtered, &already) < 0) {
 		snprintf(r->err, sizeof(r->err), "\"filtered_out\" must be true or false");
 		return NDJ_BAD;
 	}
-	already = filtered != NULL && filtered->val[0] == 't';
 	buf_reset(reason);
 	have_amount = member_decimal(ndj_get(r, "amount"), &n->amount, &amount) == 0;
 	have_source_usd = member_decimal(ndj_get(r, "converted_usd"), &n->amount, &source_usd) == 0;
@@ -449,28 +443,13 @@ on_price_point(struct normalizer *n, struct ndj_record *r)
 	}
 
 	buf_reset(extra);
-	if (c.source != NULL)
-		buf_addf(extra, "\"price_cents\":%" PRId64, c.cents);
-	else
-		buf_adds(extra, "\"price_cents\":null");
-	if (ship_known)
-		buf_addf(extra, ",\"shipping_cents\":%" PRId64, ship);
-	else
-		buf_adds(extra, ",\"shipping_cents\":null");
-	if (c.rate != NULL) {
+	buf_add_member_int(extra, "price_cents", c.cents, c.source != NULL);
+	buf_add_member_int(extra, "shipping_cents", ship, ship_known);
+	if (c.rate != NULL)
 		money_format(&c.rate->usd_per_unit, rate_text, sizeof(rate_text));
-		buf_addf(extra, ",\"fx_rate\":\"%s\"", rate_text);
-		if (c.rate->as_of[0])
-			buf_addf(extra, ",\"fx_as_of\":\"%s\"", c.rate->as_of);
-		else
-			buf_adds(extra, ",\"fx_as_of\":null");
-	} else {
-		buf_adds(extra, ",\"fx_rate\":null,\"fx_as_of\":null");
-	}
-	if (c.source != NULL)
-		buf_addf(extra, ",\"fx_source\":\"%s\"", c.source);
-	else
-		buf_adds(extra, ",\"fx_source\":null");
+	buf_add_member_string(extra, "fx_rate", c.rate != NULL ? rate_text : NULL);
+	buf_add_member_string(extra, "fx_as_of", c.rate != NULL && c.rate->as_of[0] ? c.rate->as_of : NULL);
+	buf_add_member_string(extra, "fx_source", c.source);
 	if (already) {
 		/* Filtered upstream: that reason stands. */
 		buf_adds(extra, ",\"filtered_out\":true,\"filter_reason\":");
@@ -518,9 +497,10 @@ main(int argc, char **argv)
 	int c, status = EXIT_OK;
 	int64_t cents;
 
-	log_init("normalize-usd");
+	if (log_init("normalize-usd") < 0)
+		return EXIT_CONFIG;
 	opterr = 0;
-	while (status == EXIT_OK && (c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while (status == EXIT_OK && (c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			if (load_rates(&n.file_rates, optarg) < 0)

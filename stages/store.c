@@ -14,11 +14,17 @@
 #include "buf.h"
 #include "cli.h"
 #include "db.h"
+#include "exits.h"
 #include "log.h"
 #include "money.h"
 #include "ndjson.h"
 
-#define LOST (-2) /* an operation failed because the connection was lost */
+/*
+ * Errors: every function below main either succeeds (0) or logs why and returns -1,
+ * leaving in s->db whether the connection was lost or the failure is for good; only the
+ * record handlers turn a -1 into what ndj_run() wants (an exit status to stop, or
+ * NDJ_BAD), through stop_status(), and main returns it.
+ */
 
 /* The job's points as rows, one per external_id (the last wins). */
 #define INPUT_CTE                                                                                            \
@@ -74,6 +80,21 @@
 	" 'grade', p.grade, 'grade_lo', p.grade_lo, 'grade_hi', p.grade_hi,\n"                               \
 	" 'certifier', p.certifier, 'designations', p.designations, 'stored', true)::text"
 
+/*
+ * An earlier point of the intake, with only what valuate reads: an intake with a long
+ * history costs each of its jobs as little per point as it can (no title, url, amounts
+ * as listed, fx details).
+ */
+#define HISTORY_POINT_JSON                                                                                   \
+	"json_build_object('kind', 'price_point', 'job_id', p.job_id,\n"                                     \
+	" 'intake_id', p.intake_id, 'source_id', p.source_id, 'adapter', p.adapter,\n"                       \
+	" 'external_id', p.external_id, 'price_type', p.price_type,\n"                                       \
+	" 'sold_at', to_char(p.sold_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),\n"          \
+	" 'reputation_weight', s.reputation_weight, 'filtered_out', p.filtered_out,\n"                       \
+	" 'price_cents', p.price_cents, 'grade', p.grade, 'grade_lo', p.grade_lo,\n"                         \
+	" 'grade_hi', p.grade_hi, 'certifier', p.certifier, 'designations', p.designations,\n"               \
+	" 'stored', true)::text"
+
 /* Which stored points valuate gets: the intake's not filtered out, and this job's. */
 #define REPLAY_WHERE(intake, job) "p.intake_id = " intake " AND (NOT p.filtered_out OR p.job_id = " job ")"
 
@@ -100,7 +121,7 @@ static const char job_sql[] =
 						     "SELECT p.id, " POINT_JSON
 						     " FROM ins p JOIN sources s ON s.id = p.source_id\n"
 						     "UNION ALL\n"
-						     "SELECT p.id, " POINT_JSON
+						     "SELECT p.id, " HISTORY_POINT_JSON
 						     " FROM price_points p JOIN sources s ON s.id = p.source_id\n"
 						     "WHERE " REPLAY_WHERE(
 							     "$2",
@@ -215,8 +236,10 @@ help(void)
 	       "variables) and passes on what comes next:\n"
 	       "  price_point  held until the job's job_end, then all of the job's points are\n"
 	       "               upserted in one transaction (intake, source, external_id is a\n"
-	       "               point's identity); every stored point of the intake not filtered\n"
-	       "               out (and this job's filtered ones) is then written out for valuate.\n"
+	       "               point's identity); then the job's points as stored, and the\n"
+	       "               intake's earlier points not filtered out with only the fields\n"
+	       "               valuate reads (no title, url, amount as listed, fx details), are\n"
+	       "               written out for valuate.\n"
 	       "               A sold_at PostgreSQL cannot take is stored as null, a point it\n"
 	       "               refuses is left out (both with a warning); when the points cannot\n"
 	       "               be stored at all, a job_error (retryable) replaces the job_end\n"
@@ -230,7 +253,8 @@ help(void)
 	       "  --worker ID   the worker that claimed the jobs, where a job record does not say\n"
 	       "                (default WORKER_ID)\n"
 	       "  --strict      stop at the first bad line\n"
-	       "  --help, --version\n"
+	       "  -h, --help    print this help and exit\n"
+	       "  -V, --version print the version and exit\n"
 	       "\n"
 	       "On a lost connection it reconnects for up to DB_RECONNECT_SECONDS (60), then\n"
 	       "exits 75; the unfinished job is claimed again later.\n"
@@ -242,7 +266,7 @@ help(void)
 static int
 is_true(const struct ndj_member *m)
 {
-	return m != NULL && m->val_len == 4 && memcmp(m->val, "true", 4) == 0;
+	return ndj_is_true(m);
 }
 
 /* A member's string value, newly allocated, or NULL when absent, null or not a string. */
@@ -276,26 +300,41 @@ worker_of(const struct store *s)
 	return s->worker ? s->worker : s->default_worker;
 }
 
-/* Run op until it succeeds or fails for good, reconnecting after lost connections. */
+/*
+ * Run op (0 or -1) until it succeeds or fails with the connection up, reconnecting
+ * after lost connections. 0, or -1 (with db_lost() still true when reconnecting failed).
+ */
 static int
 with_reconnect(struct store *s, int (*op)(struct store *, void *), void *arg)
 {
-	int tries, rc = LOST;
+	int tries;
 
-	for (tries = 0; tries < 5 && rc == LOST; tries++) {
-		rc = op(s, arg);
-		if (rc == LOST && db_reconnect(&s->db, s->reconnect_seconds) < 0)
-			return EXIT_TEMPFAIL;
+	for (tries = 0; tries < 5; tries++) {
+		if (op(s, arg) == 0)
+			return 0;
+		if (!db_lost(&s->db) || db_reconnect(&s->db, s->reconnect_seconds) < 0)
+			return -1;
 	}
-	return rc == LOST ? EXIT_TEMPFAIL : rc;
+	log_error("lost the connection to %s %d times in a row: giving up", s->db.target, tries);
+	return -1;
 }
 
+/*
+ * The exit status that stops the stream after a failure: 75 when the database cannot
+ * be reached (the job is claimed again later), 78 when retrying will not help.
+ */
+static int
+stop_status(const struct store *s)
+{
+	return db_exit_status(&s->db);
+}
+
+/* A transaction failed: roll it back (unless the connection is gone). -1. */
 static int
 failed(struct store *s)
 {
-	if (db_lost(&s->db))
-		return LOST;
-	PQclear(PQexec(s->db.conn, "ROLLBACK"));
+	if (!db_lost(&s->db))
+		PQclear(PQexec(s->db.conn, "ROLLBACK"));
 	return -1;
 }
 
@@ -312,10 +351,10 @@ point_text(const struct store *s, size_t i, const char **text, size_t *len)
 /*
  * After the one statement failed on some point: the points one at a time, each under
  * a savepoint, leaving out (with a warning naming it) a point that PostgreSQL refuses,
- * then the intake's points for valuate. 0, 1 when the lock was lost, -1 or LOST.
+ * then the intake's points for valuate. 0 (*held 0 when the lock was lost), or -1.
  */
 static int
-commit_one_by_one(struct store *s)
+commit_one_by_one(struct store *s, int *held)
 {
 	const char *hold[2] = { s->job_id, worker_of(s) };
 	const char *params[4] = { NULL, s->intake_id, s->source_id, s->job_id };
@@ -325,18 +364,17 @@ commit_one_by_one(struct store *s)
 	const char *text;
 	size_t i, len;
 	PGresult *res;
-	int held;
 
 	s->left_out = 0;
 	if (db_run(&s->db, "begin", "BEGIN", 0, NULL) < 0 ||
 	    (res = db_exec(&s->db, "hold the job", hold_sql, 2, hold)) == NULL)
 		goto fail;
-	held = PQntuples(res) == 1;
+	*held = PQntuples(res) == 1;
 	PQclear(res);
-	if (!held) {
+	if (!*held) {
 		PQclear(PQexec(s->db.conn, "ROLLBACK"));
 		buf_free(&one);
-		return 1;
+		return 0;
 	}
 	for (i = 0; i < s->npoints; i++) {
 		point_text(s, i, &text, &len);
@@ -372,9 +410,7 @@ commit_one_by_one(struct store *s)
 		goto fail;
 	buf_free(&one);
 	s->replayed = db_exec(&s->db, "read the intake's points", replay_sql, 2, replay_params);
-	if (s->replayed == NULL)
-		return db_lost(&s->db) ? LOST : -1;
-	return 0;
+	return s->replayed ? 0 : -1;
 fail:
 	buf_free(&one);
 	return failed(s);
@@ -382,17 +418,17 @@ fail:
 
 /*
  * The job's points, its log row and the lock check in one statement, and the intake's
- * points for valuate in its result (s->replayed). 0, 1 when the lock was lost, -1 when
- * it cannot be stored, LOST.
+ * points for valuate in its result (s->replayed). 0 (with *(int *)held 0 when the lock
+ * was lost), or -1 (s->db says whether the connection was lost or it is for good).
  */
 static int
-commit_points(struct store *s, void *arg)
+commit_points(struct store *s, void *held)
 {
 	const char *params[7];
 	char npoints[24], nfiltered[24];
 	PGresult *res;
 
-	(void)arg;
+	*(int *)held = 1;
 	PQclear(s->replayed);
 	s->replayed = NULL;
 	s->left_out = 0;
@@ -413,19 +449,18 @@ commit_points(struct store *s, void *arg)
 	if (res != NULL) {
 		if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
 			PQclear(res);
-			return 1;
+			*(int *)held = 0;
+			return 0;
 		}
 		s->replayed = res;
 		return 0;
 	}
-	if (db_lost(&s->db))
-		return LOST;
-	if (s->db.permanent || s->npoints == 0)
+	if (db_lost(&s->db) || s->db.permanent || s->npoints == 0)
 		return -1;
 	log_warn("job %s: storing its %zu price points in one statement failed; storing them one "
 		 "at a time",
 		 s->job_id, s->npoints);
-	return commit_one_by_one(s);
+	return commit_one_by_one(s, held);
 }
 
 /* Write the intake's points (skipping the first row, the lock marker, of job_sql's). */
@@ -467,13 +502,9 @@ write_job_done(struct store *s, const char *job_id, const char *intake_id, const
 	struct buf *b = &s->extra;
 
 	buf_reset(b);
-	buf_adds(b, "{\"kind\":\"job_done\",\"job_id\":");
-	if (job_id)
-		buf_add_json_string(b, job_id, strlen(job_id));
-	else
-		buf_adds(b, "null");
-	buf_adds(b, ",\"intake_id\":");
-	buf_add_json_string(b, intake_id, strlen(intake_id));
+	buf_adds(b, "{\"kind\":\"job_done\"");
+	buf_add_member_string(b, "job_id", job_id);
+	buf_add_member_string(b, "intake_id", intake_id);
 	buf_addf(b, ",\"valuation_id\":%s,\"completed\":%s}\n", valuation_id ? valuation_id : "null",
 		 completed ? "true" : "false");
 	ndj_write(b->data, b->len);
@@ -613,9 +644,10 @@ on_price_point(struct store *s, struct ndj_record *r)
 	if (check_point(s, r) != 0)
 		return NDJ_BAD;
 	if (s->npoints == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 64;
-		s->starts = xrealloc(s->starts, s->cap * sizeof(*s->starts));
-		s->id_starts = xrealloc(s->id_starts, s->cap * sizeof(*s->id_starts));
+		size_t id_cap = s->cap; /* the two arrays grow together, by s->cap */
+
+		BUF_ALLOC_GROW(s->id_starts, s->npoints + 1, id_cap);
+		BUF_ALLOC_GROW(s->starts, s->npoints + 1, s->cap);
 	}
 	/* check_point left the external_id in s1. */
 	s->id_starts[s->npoints] = s->ids.len;
@@ -652,7 +684,7 @@ send_back(struct store *s, void *arg)
 	PGresult *res = db_exec(&s->db, "record the job's failure", error_sql, 5, params);
 
 	if (res == NULL)
-		return db_lost(&s->db) ? LOST : -1;
+		return -1;
 	e->found = PQntuples(res) == 1;
 	if (e->found) {
 		snprintf(e->status, sizeof(e->status), "%s", PQgetvalue(res, 0, 0));
@@ -664,18 +696,14 @@ send_back(struct store *s, void *arg)
 
 /*
  * Send the current job back to pending (retryable, attempts left) or fail it, and add
- * its new status to extra (",\"job_status\":...,\"retry_at\":..."). Returns 0, or the
- * exit status when the failure could not be recorded.
+ * its new status to extra (",\"job_status\":...,\"retry_at\":..."). 0, or -1 when the
+ * failure could not be recorded.
  */
 static int
 record_failure(struct store *s, struct job_error *e, struct buf *extra)
 {
-	int rc = with_reconnect(s, send_back, e);
-
-	if (rc == EXIT_TEMPFAIL)
-		return rc;
-	if (rc != 0)
-		return db_exit_status(&s->db);
+	if (with_reconnect(s, send_back, e) < 0)
+		return -1;
 	if (!e->found) {
 		log_warn("job %s is no longer held by %s: its failure was not recorded", s->job_id,
 			 worker_of(s));
@@ -748,7 +776,7 @@ log_finished(struct store *s, const struct ndj_record *r)
 static int
 on_job_end(struct store *s, struct ndj_record *r)
 {
-	int rc;
+	int rc, held;
 
 	if (is_true(ndj_get(r, "stored"))) {
 		/* The second store: a job whose points gave no valuation is done all the same. */
@@ -759,7 +787,7 @@ on_job_end(struct store *s, struct ndj_record *r)
 			PGresult *res = db_exec(&s->db, "complete the job", complete_sql, 2, params);
 
 			if (res == NULL)
-				return db_lost(&s->db) || s->db.permanent ? db_exit_status(&s->db) : 0;
+				return db_lost(&s->db) || s->db.permanent ? stop_status(s) : 0;
 			completed = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
 			if (completed)
 				s->duration_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
@@ -780,10 +808,10 @@ on_job_end(struct store *s, struct ndj_record *r)
 		snprintf(r->err, sizeof(r->err), "a job_end outside a job");
 		return NDJ_BAD;
 	}
-	rc = with_reconnect(s, commit_points, NULL);
-	if (rc == EXIT_TEMPFAIL)
-		return rc;
-	if (rc == 1) {
+	rc = with_reconnect(s, commit_points, &held);
+	if (rc < 0 && db_lost(&s->db))
+		return stop_status(s);
+	if (rc == 0 && !held) {
 		log_warn("job %s is no longer held by %s (its lock expired and another worker took "
 			 "it): its %zu price points were not stored",
 			 s->job_id, worker_of(s), s->npoints);
@@ -792,10 +820,10 @@ on_job_end(struct store *s, struct ndj_record *r)
 		log_error("job %s: its price points could not be stored, and retrying will not help "
 			  "until the database is fixed",
 			  s->job_id);
-		return EXIT_CONFIG;
+		return stop_status(s);
 	} else if (rc < 0) {
-		if ((rc = store_failed(s)) != 0)
-			return rc;
+		if (store_failed(s) < 0)
+			return stop_status(s);
 		end_job(s);
 	} else {
 		log_debug("job %s: stored %zu price points (%zu filtered out, %zu left out)", s->job_id,
@@ -852,9 +880,9 @@ on_job_error(struct store *s, struct ndj_record *r)
 	e.retryable = is_true(ndj_get(r, "retryable")) ? "true" : "false";
 	rc = record_failure(s, &e, &extra);
 	buf_free(&message);
-	if (rc != 0) {
+	if (rc < 0) {
 		buf_free(&extra);
-		return rc;
+		return stop_status(s);
 	}
 	pass_stored(r, extra.len ? extra.data : NULL);
 	buf_free(&extra);
@@ -878,7 +906,7 @@ insert_valuation(struct store *s, void *arg)
 	PGresult *res = db_exec(&s->db, "store the valuation", valuation_sql, 2, params);
 
 	if (res == NULL)
-		return db_lost(&s->db) ? LOST : -1;
+		return -1;
 	snprintf(v->id, sizeof(v->id), "%s", PQgetvalue(res, 0, 0));
 	v->completed = strcmp(PQgetvalue(res, 0, 1), "0") != 0;
 	v->duration_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
@@ -905,10 +933,10 @@ on_valuation(struct store *s, struct ndj_record *r)
 		return NDJ_BAD;
 	}
 	rc = with_reconnect(s, insert_valuation, &v);
-	if (rc != 0) {
+	if (rc < 0) {
 		buf_free(&intake);
-		if (rc == EXIT_TEMPFAIL)
-			return rc;
+		if (db_lost(&s->db))
+			return stop_status(s);
 		snprintf(r->err, sizeof(r->err), "the valuation could not be stored");
 		return NDJ_BAD;
 	}
@@ -976,11 +1004,12 @@ main(int argc, char **argv)
 	int c, status;
 
 	memset(&s, 0, sizeof(s));
-	log_init("store");
+	if (log_init("store") < 0)
+		return EXIT_CONFIG;
 	opterr = 0;
 	s.default_worker = getenv("WORKER_ID");
 	s.reconnect_seconds = (int)cli_env_number("DB_RECONNECT_SECONDS", 60, 1, 86400);
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'W':
 			s.default_worker = optarg;
@@ -997,15 +1026,16 @@ main(int argc, char **argv)
 	if (s.default_worker == NULL)
 		s.default_worker = "";
 	if (db_connect(&s.db) < 0) {
+		status = db_exit_status(&s.db);
 		ndj_close_output();
-		log_cleanup();
-		return db_exit_status(&s.db);
+		goto out;
 	}
 	status = ndj_run(&stage);
 	if (status == EXIT_TEMPFAIL)
 		log_error("giving up: the database at %s cannot be reached; the unfinished job will "
 			  "be claimed again",
 			  s.db.target);
+out:
 	end_job(&s);
 	free(s.starts);
 	free(s.id_starts);

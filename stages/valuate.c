@@ -17,7 +17,9 @@
 #include "buf.h"
 #include "cli.h"
 #include "curve.h"
+#include "exits.h"
 #include "grade.h"
+#include "hash.h"
 #include "log.h"
 #include "money.h"
 #include "ndjson.h"
@@ -49,7 +51,7 @@ struct candidate {
 struct hnode {
 	struct hnode *next;
 	uint64_t hash;
-	const char *key; /* owned by the entry; NULL for a link */
+	char *key; /* owned by the entry; NULL for a link */
 	size_t len;
 };
 
@@ -62,9 +64,7 @@ struct link;
 
 /* What the job record said about the coin: the grade to price at and its curve. */
 struct job {
-	struct hnode node;
-	char *id; /* the job_id's JSON text */
-	size_t len;
+	struct hnode node;  /* its key: the job_id's JSON text */
 	struct link *links; /* the open groups with a point of this job */
 	int has_target;
 	struct grade target;
@@ -72,9 +72,7 @@ struct job {
 };
 
 struct group {
-	struct hnode node;
-	char *key; /* the key's JSON text ("null" when missing) */
-	size_t key_len;
+	struct hnode node;	   /* its key: the key's JSON text ("null" when missing) */
 	uint64_t seq;		   /* order of first appearance */
 	struct group *prev, *next; /* open groups in order of first appearance */
 	struct candidate *c;
@@ -165,23 +163,13 @@ help(void)
 	       "  --series NAME     the series whose grade curve --grade uses (Morgan, Peace, ...)\n"
 	       "  --keep-points     pass the price_point records on as well\n"
 	       "  --strict          stop at the first bad line\n"
-	       "  --help, --version\n"
+	       "  -h, --help        print this help and exit\n"
+	       "  -V, --version     print the version and exit\n"
 	       "\n"
 	       "Exit status: 0 ok, 64 usage, 65 some lines were bad, 74 I/O error.\n");
 }
 
 /* ---- hash tables, groups, jobs ------------------------------------------ */
-
-static uint64_t
-hash_bytes(const char *s, size_t len)
-{
-	uint64_t h = 1469598103934665603ULL;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	return h;
-}
 
 static uint64_t
 hash_pair(const void *a, const void *b)
@@ -237,11 +225,10 @@ table_remove(struct table *t, struct hnode *node)
 	t->n--;
 }
 
-/* The entry of t whose key is key[0..len), or NULL. */
+/* The entry of t whose key is key[0..len) and whose hash is h, or NULL. */
 static struct hnode *
-table_lookup(const struct table *t, const char *key, size_t len)
+table_lookup_hashed(const struct table *t, const char *key, size_t len, uint64_t h)
 {
-	uint64_t h = hash_bytes(key, len);
 	struct hnode *e;
 
 	for (e = table_bucket(t, h); e != NULL; e = e->next)
@@ -250,65 +237,55 @@ table_lookup(const struct table *t, const char *key, size_t len)
 	return NULL;
 }
 
-/* Give a new entry its key (a copy of key[0..len), which it owns) and put it in t. */
-static char *
-table_add(struct table *t, struct hnode *node, const char *key, size_t len)
+/* The entry of t whose key is key[0..len), or NULL. */
+static struct hnode *
+table_lookup(const struct table *t, const char *key, size_t len)
 {
-	char *copy = xstrndup(key, len);
-
-	node->key = copy;
-	node->len = len;
-	node->hash = hash_bytes(key, len);
-	table_insert(t, node);
-	return copy;
+	return table_lookup_hashed(t, key, len, hash_fnv1a(key, len));
 }
 
-/* The open group of a key, or NULL. */
-static struct group *
-lookup_group(const struct valuator *v, const char *key, size_t len)
+/*
+ * The entry of t whose key is key[0..len). When there is none, a new one of size bytes
+ * (a struct that starts with its struct hnode), zeroed but for its node, which owns a
+ * copy of the key, is put in t; the caller fills in the rest. *added (when added is
+ * not NULL) says which happened.
+ */
+static struct hnode *
+table_find_or_add(struct table *t, const char *key, size_t len, size_t size, int *added)
 {
-	return (struct group *)table_lookup(&v->groups, key, len);
+	uint64_t h = hash_fnv1a(key, len);
+	struct hnode *e = table_lookup_hashed(t, key, len, h);
+
+	if (added != NULL)
+		*added = e == NULL;
+	if (e != NULL)
+		return e;
+	e = xmalloc(size);
+	memset(e, 0, size);
+	e->key = xstrndup(key, len);
+	e->len = len;
+	e->hash = h;
+	table_insert(t, e);
+	return e;
 }
 
+/* The open group of a key, opened (last in order of appearance) when new. */
 static struct group *
 find_group(struct valuator *v, const char *key, size_t len)
 {
-	struct group *g = lookup_group(v, key, len);
+	int added;
+	struct group *g = (struct group *)table_find_or_add(&v->groups, key, len, sizeof(*g), &added);
 
-	if (g != NULL)
-		return g;
-	g = xmalloc(sizeof(*g));
-	memset(g, 0, sizeof(*g));
-	g->key = table_add(&v->groups, &g->node, key, len);
-	g->key_len = len;
-	g->seq = v->seq++;
-	g->prev = v->last;
-	if (v->last)
-		v->last->next = g;
-	else
-		v->first = g;
-	v->last = g;
+	if (added) {
+		g->seq = v->seq++;
+		g->prev = v->last;
+		if (v->last)
+			v->last->next = g;
+		else
+			v->first = g;
+		v->last = g;
+	}
 	return g;
-}
-
-static struct job *
-lookup_job(const struct valuator *v, const char *id, size_t len)
-{
-	return (struct job *)table_lookup(&v->jobs, id, len);
-}
-
-static struct job *
-find_job(struct valuator *v, const char *id, size_t len)
-{
-	struct job *j = lookup_job(v, id, len);
-
-	if (j != NULL)
-		return j;
-	j = xmalloc(sizeof(*j));
-	memset(j, 0, sizeof(*j));
-	j->id = table_add(&v->jobs, &j->node, id, len);
-	j->len = len;
-	return j;
 }
 
 /* Forget a job whose groups are all closed. */
@@ -316,7 +293,7 @@ static void
 free_job(struct valuator *v, struct job *j)
 {
 	table_remove(&v->jobs, &j->node);
-	free(j->id);
+	free(j->node.key);
 	free(j);
 }
 
@@ -380,7 +357,7 @@ free_group(struct valuator *v, struct group *g)
 		free(g->labels[i]);
 	free(g->intake);
 	free(g->c);
-	free(g->key);
+	free(g->node.key);
 	free(g);
 }
 
@@ -388,21 +365,17 @@ free_group(struct valuator *v, struct group *g)
 static uint32_t
 name_index(struct valuator *v, const char *text, size_t len, int lo, int hi)
 {
-	struct name *nm = (struct name *)table_lookup(&v->names_by_text, text, len);
+	int added;
+	struct name *nm = (struct name *)table_find_or_add(&v->names_by_text, text, len, sizeof(*nm), &added);
 
-	if (nm != NULL)
+	if (!added)
 		return nm->index + 1;
-	nm = xmalloc(sizeof(*nm));
-	memset(nm, 0, sizeof(*nm));
-	nm->text = table_add(&v->names_by_text, &nm->node, text, len);
+	nm->text = nm->node.key;
 	nm->len = len;
 	nm->lo = lo;
 	nm->hi = hi;
 	nm->index = (uint32_t)v->nnames;
-	if (v->nnames == v->names_cap) {
-		v->names_cap = v->names_cap ? 2 * v->names_cap : 16;
-		v->names = xrealloc(v->names, v->names_cap * sizeof(*v->names));
-	}
+	BUF_ALLOC_GROW(v->names, v->nnames + 1, v->names_cap);
 	v->names[v->nnames++] = nm;
 	return nm->index + 1;
 }
@@ -928,15 +901,6 @@ explain(struct buf *b, const struct group *g, const struct valuation *val)
 
 /* ---- records ----------------------------------------------------------- */
 
-static void
-add_int_or_null(struct buf *b, const char *name, int64_t v, int present)
-{
-	if (present)
-		buf_addf(b, ",\"%s\":%" PRId64, name, v);
-	else
-		buf_addf(b, ",\"%s\":null", name);
-}
-
 static int
 by_grade_name(const void *a, const void *b)
 {
@@ -1002,35 +966,35 @@ close_group(struct valuator *v, struct group *g, const char *job, size_t job_len
 	struct valuation val;
 	int has = 0;
 
-	compute(v, g, target_of(v, g, job ? lookup_job(v, job, job_len) : NULL), &val);
+	compute(v, g, target_of(v, g, job ? (struct job *)table_lookup(&v->jobs, job, job_len) : NULL), &val);
 	has = val.comps > 0;
 	buf_reset(b);
 	buf_adds(b, "{\"kind\":\"valuation\",\"intake_id\":");
 	if (strcmp(v->group_by, "intake_id") == 0)
-		buf_add(b, g->key, g->key_len);
+		buf_add(b, g->node.key, g->node.len);
 	else
 		buf_adds(b, g->intake ? g->intake : "null");
 	buf_adds(b, ",\"job_id\":");
 	if (job != NULL)
 		buf_add(b, job, job_len);
 	else if (g->last_link != NULL)
-		buf_add(b, g->last_link->job->id, g->last_link->job->len);
+		buf_add(b, g->last_link->job->node.key, g->last_link->job->node.len);
 	else
 		buf_adds(b, "null");
 	if (strcmp(v->group_by, "intake_id") != 0) {
 		buf_adds(b, ",\"group_by\":");
 		buf_add_json_string(b, v->group_by, strlen(v->group_by));
 		buf_adds(b, ",\"group\":");
-		buf_add(b, g->key, g->key_len);
+		buf_add(b, g->node.key, g->node.len);
 	}
 	buf_addf(b,
 		 ",\"candidates\":%zu,\"outliers\":%zu,\"comps\":%zu,\"sold\":%zu,\"ask\":%zu"
 		 ",\"filtered\":%zu",
 		 val.candidates, val.outliers, val.comps, val.sold, val.ask, g->filtered);
-	add_int_or_null(b, "p10_cents", val.p10, has);
-	add_int_or_null(b, "median_cents", val.median, has);
-	add_int_or_null(b, "p90_cents", val.p90, has);
-	add_int_or_null(b, "mean_cents", val.mean, has);
+	buf_add_member_int(b, "p10_cents", val.p10, has);
+	buf_add_member_int(b, "median_cents", val.median, has);
+	buf_add_member_int(b, "p90_cents", val.p90, has);
+	buf_add_member_int(b, "mean_cents", val.mean, has);
 	buf_addf(b,
 		 ",\"confidence\":%d,\"confidence_parts\":{\"comps\":%d,\"reputation\":%d"
 		 ",\"sold_ratio\":%d,\"spread\":%d,\"capped\":",
@@ -1185,8 +1149,12 @@ on_price_point(struct valuator *v, struct ndj_record *r)
 	struct group *g;
 	const char *key;
 	size_t key_len;
-	int priced;
+	int priced, filtered_out;
 
+	if (ndj_bool(filtered, &filtered_out) < 0) {
+		snprintf(r->err, sizeof(r->err), "\"filtered_out\" must be true or false");
+		return NDJ_BAD;
+	}
 	memset(&c, 0, sizeof(c));
 	priced = ndj_int(ndj_get(r, "price_cents"), &c.cents);
 	if (priced < 0 || c.cents < 0) {
@@ -1210,24 +1178,24 @@ on_price_point(struct valuator *v, struct ndj_record *r)
 	member_text(ndj_get(r, v->group_by), &key, &key_len);
 	g = find_group(v, key, key_len);
 	if (!ndj_is_null(job))
-		add_link(v, find_job(v, job->val, job->val_len), g);
+		add_link(v,
+			 (struct job *)table_find_or_add(&v->jobs, job->val, job->val_len, sizeof(struct job),
+							 NULL),
+			 g);
 	if (!ndj_is_null(intake) && (g->intake == NULL || strlen(g->intake) != intake->val_len ||
 				     memcmp(g->intake, intake->val, intake->val_len) != 0)) {
 		free(g->intake);
 		g->intake = xstrndup(intake->val, intake->val_len);
 	}
-	if ((filtered != NULL && filtered->val[0] == 't') || priced != 0) {
+	if (filtered_out || priced != 0) {
 		g->filtered++;
-		if (priced != 0 && !(filtered != NULL && filtered->val[0] == 't')) {
+		if (priced != 0 && !filtered_out) {
 			g->unpriced++;
 			v->unpriced_total++;
 		}
 	} else {
 		c.sold = type != NULL && type->val_len == 6 && memcmp(type->val, "\"sold\"", 6) == 0;
-		if (g->n == g->cap) {
-			g->cap = g->cap ? g->cap * 2 : 16;
-			g->c = xrealloc(g->c, g->cap * sizeof(*g->c));
-		}
+		BUF_ALLOC_GROW(g->c, g->n + 1, g->cap);
 		g->c[g->n++] = c;
 		add_label(g, &v->scratch);
 	}
@@ -1268,7 +1236,8 @@ on_job(struct valuator *v, struct ndj_record *r)
 		return 0;
 	a = cJSON_ParseWithLength(attribution->val, attribution->val_len);
 	if (a != NULL) {
-		struct job *j = find_job(v, job->val, job->val_len);
+		struct job *j = (struct job *)table_find_or_add(&v->jobs, job->val, job->val_len,
+								sizeof(struct job), NULL);
 
 		set_target(j, string_at(a, "grade"), string_at(a, "series"), string_at(a, "title"));
 		cJSON_Delete(a);
@@ -1290,7 +1259,8 @@ on_job_boundary(struct valuator *v, struct ndj_record *r, int failed)
 {
 	const struct ndj_member *job = ndj_get(r, "job_id");
 	const struct ndj_member *key = ndj_get(r, v->group_by);
-	struct job *j = ndj_is_null(job) ? NULL : lookup_job(v, job->val, job->val_len);
+	struct job *j =
+		ndj_is_null(job) ? NULL : (struct job *)table_lookup(&v->jobs, job->val, job->val_len);
 	struct group **close = NULL, *own = NULL;
 	const struct link *l;
 	size_t n = 0, i;
@@ -1299,7 +1269,7 @@ on_job_boundary(struct valuator *v, struct ndj_record *r, int failed)
 		for (l = j->links; l != NULL; l = l->jnext)
 			n++;
 	if (!ndj_is_null(key))
-		own = lookup_group(v, key->val, key->val_len);
+		own = (struct group *)table_lookup(&v->groups, key->val, key->val_len);
 	close = xmalloc((n + 1) * sizeof(*close));
 	n = 0;
 	if (j != NULL)
@@ -1386,7 +1356,7 @@ free_job_entry(struct hnode *e)
 {
 	struct job *j = (struct job *)e;
 
-	free(j->id);
+	free(j->node.key);
 	free(j);
 }
 
@@ -1413,10 +1383,11 @@ main(int argc, char **argv)
 	const char *grade = NULL, *series = NULL;
 	int c, status;
 
-	log_init("valuate");
+	if (log_init("valuate") < 0)
+		return EXIT_CONFIG;
 	opterr = 0;
 	v.group_by = "intake_id";
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'g':
 			if (*optarg == '\0') {

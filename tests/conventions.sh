@@ -76,11 +76,41 @@ help_and_version() {
 	"$stage" --help >out.txt 2>err.txt || return 1
 	expect_grep "^usage: $stage" out.txt || return 1
 	expect_eq "stderr" "" "$(cat err.txt)" || return 1
+	"$stage" -h >short.txt 2>err.txt || return 1
+	expect_eq "-h as --help" "$(cat out.txt)" "$(cat short.txt)" || return 1
+	expect_eq "stderr of -h" "" "$(cat err.txt)" || return 1
+	expect_grep "^  -h, --help " out.txt || return 1
+	expect_grep "^  -V, --version " out.txt || return 1
 	expect_eq "version" "$stage (coin-pricer) 0.1.0" "$("$stage" --version)" || return 1
+	expect_eq "-V" "$stage (coin-pricer) 0.1.0" "$("$stage" -V)" || return 1
 	"$stage" --no-such-option >out.txt 2>err.txt
 	expect_eq "wrong option status" 64 "$?" || return 1
 	expect_grep "^usage: $stage" err.txt || return 1
 	expect_eq "stdout on a wrong option" "" "$(cat out.txt)"
+}
+
+# LOG_LEVEL and LOG_FORMAT: a value the stage does not know is a configuration error
+# (78) naming the variable, the value and what it takes, before anything else is done;
+# case does not matter, and set but empty is unset.
+bad_log_settings() {
+	local stage=$1 rc
+	LOG_LEVEL=verbose "$stage" --version >out.txt 2>err.txt </dev/null
+	rc=$?
+	expect_eq "exit status for LOG_LEVEL=verbose" 78 "$rc" || return 1
+	expect_eq "stdout for LOG_LEVEL=verbose" "" "$(cat out.txt)" || return 1
+	expect_eq "stderr for LOG_LEVEL=verbose" \
+		"$stage: error: LOG_LEVEL=verbose is not a log level; use debug, info, warn or error" "$(cat err.txt)" || return 1
+	LOG_FORMAT=yaml "$stage" --version >out.txt 2>err.txt </dev/null
+	rc=$?
+	expect_eq "exit status for LOG_FORMAT=yaml" 78 "$rc" || return 1
+	expect_eq "stdout for LOG_FORMAT=yaml" "" "$(cat out.txt)" || return 1
+	# The format is unknown, so the message comes in the default one (json: not a terminal).
+	expect_eq "stderr for LOG_FORMAT=yaml" "LOG_FORMAT=yaml is not a log format; use json or text" \
+		"$(jq -r 'select(.program == "'"$stage"'" and .level == "error") | .msg' err.txt)" || return 1
+	LOG_LEVEL=Warning LOG_FORMAT=TEXT "$stage" --version >out.txt 2>err.txt || return 1
+	expect_eq "stderr with LOG_LEVEL=Warning LOG_FORMAT=TEXT" "" "$(cat err.txt)" || return 1
+	LOG_LEVEL='' LOG_FORMAT='' "$stage" --version >out.txt 2>err.txt || return 1
+	expect_eq "version with both empty" "$stage (coin-pricer) 0.1.0" "$(cat out.txt)"
 }
 
 # In a live pipeline a record must come out while the stage still waits for more input.
@@ -190,6 +220,7 @@ run_convention_tests() {
 		run_test "$s: > /dev/full exits 74 with a message" dev_full "$s"
 		run_test "$s: | head -n1 exits 0 with nothing on stderr" head_quiet "$s"
 		run_test "$s: --help, --version, a wrong option" help_and_version "$s"
+		run_test "$s: an unknown LOG_LEVEL or LOG_FORMAT exits 78" bad_log_settings "$s"
 		if [ "${TEST_UNDER_VALGRIND:-0}" != 1 ]; then
 			run_test "$s: records are flushed before a read that would block" live_flush "$s"
 		fi

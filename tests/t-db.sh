@@ -175,7 +175,10 @@ wait_wakes_on_insert() {
 	ms=$(((t1 - t0) / 1000000))
 	echo "pickup latency: $ms ms" >&2
 	expect_eq "claimed" 1 "$(wc -l <job.ndjson)" || return 1
-	[ "$ms" -lt 500 ] || { echo "woke after $ms ms"; return 1; }
+	# With a 60 s poll and a 20 s wait only the notification can hand the job over in time;
+	# 3 s leaves room for psql's start and a loaded machine (it was 500 ms, and failed at
+	# load averages above 10 on unchanged code). The latency itself is on stderr above.
+	[ "$ms" -lt 3000 ] || { echo "woke after $ms ms"; return 1; }
 }
 
 wait_ends_empty() {
@@ -209,6 +212,31 @@ restore_is_idempotent() {
 	  printf '{"kind":"job_end","job_id":"%s"}\n' "$job"; } | filter-junk | normalize-usd | store >/dev/null 2>&1 || return 1
 	expect_eq "points" 29 "$(sql -c "SELECT count(*) FROM price_points")" || return 1
 	expect_eq "titles updated" 0 "$(sql -c "SELECT count(*) FROM price_points WHERE title = 'changed'")"
+}
+
+# A second job of the intake: its own points come back whole, the intake's earlier ones
+# only with what valuate reads, and valuate prices them as it does the full records.
+replay_has_what_valuate_reads() {
+	local job2=6f1d2c3b-0000-4000-8000-000000000002 want got
+	reset_db || return 1
+	job_stream w1 | filter-junk | normalize-usd >first.ndjson || return 1
+	store <first.ndjson >/dev/null 2>&1 || return 1
+	sql -c "INSERT INTO scrape_jobs (id, intake_id, source_id, status, worker_id, locked_at, started_at)
+		VALUES ('$job2', '$intake', '$source', 'running', 'w1', now(), now())" || return 1
+	{ jq -c --arg j "$job2" '.job_id = $j' <(head -n 1 first.ndjson)
+	  jq -c --arg j "$job2" 'select(.kind == "price_point") | .job_id = $j | .external_id += "-b"' first.ndjson | head -n 3
+	  printf '{"kind":"job_end","job_id":"%s"}\n' "$job2"; } >second.ndjson
+	store <second.ndjson >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "own points, whole" "3 3" "$(jq -s --arg j "$job2" '[.[] | select(.kind == "price_point" and .job_id == $j)] | "\(length) \([.[] | select(.title != null and .url != null)] | length)"' -r out.ndjson)" || return 1
+	expect_eq "earlier points, not filtered out" 19 "$(jq -s --arg j "$job" '[.[] | select(.kind == "price_point" and .job_id == $j)] | length' out.ndjson)" || return 1
+	expect_eq "earlier points' fields" "adapter certifier designations external_id filtered_out grade grade_hi grade_lo intake_id job_id kind price_cents price_type reputation_weight sold_at source_id stored" \
+		"$(jq -r --arg j "$job" 'select(.kind == "price_point" and .job_id == $j) | keys_unsorted | sort | join(" ")' out.ndjson | sort -u)" || return 1
+	# The same points as the collector wrote them, whole, give the same prices.
+	want=$({ head -n 1 second.ndjson
+		jq -c --arg j "$job2" 'select(.kind == "price_point" and (.filtered_out | not)) | .job_id = $j' first.ndjson
+		sed -n '2,4p' second.ndjson; tail -n 1 second.ndjson; } | valuate | jq -c 'select(.kind == "valuation") | [.candidates, .comps, .p10_cents, .median_cents, .p90_cents, .confidence]')
+	got=$(valuate <out.ndjson | jq -c 'select(.kind == "valuation") | [.candidates, .comps, .p10_cents, .median_cents, .p90_cents, .confidence]')
+	expect_eq "valuation from the replay" "$want" "$got"
 }
 
 odd_titles_verbatim() {
@@ -489,6 +517,7 @@ run_test "claim-job --follow: woken by its own jobs ending, not by other workers
 run_test "claim-job --follow: through PgBouncer (transaction mode) says once that it polls, and why" follow_says_when_notifications_are_dropped
 run_test "pipeline: claim | filter-junk | normalize-usd | store | valuate | store" whole_pipeline
 run_test "store: re-storing the same points updates, never duplicates" restore_is_idempotent
+run_test "store: an intake's earlier points come back with what valuate reads, and price the same" replay_has_what_valuate_reads
 run_test "store: quotes, backslashes, SQL and emoji stored verbatim" odd_titles_verbatim
 run_test "store: killed mid-job, or input ending before job_end, stores nothing" killed_mid_job_stores_nothing
 run_test "store: job_error backs off 30 s x 2^(n-1) +-20 %, then failed at max_attempts" backoff_then_failed

@@ -25,16 +25,6 @@ ebay_string(const cJSON *o, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static void
-add_member(struct buf *b, const char *name, const char *value)
-{
-	buf_addf(b, ",\"%s\":", name);
-	if (value)
-		buf_add_json_string(b, value, strlen(value));
-	else
-		buf_adds(b, "null");
-}
-
 /* Digits of s[0..n-1] as a number; the caller has checked that they are digits. */
 static int
 digits_value(const char *s, int n)
@@ -150,18 +140,18 @@ ebay_write_point(struct fetcher *f, const struct job *j, struct point *p)
 
 	buf_addf(b, "{\"kind\":\"price_point\",\"job_id\":%s,\"intake_id\":%s,\"source_id\":%s", j->job_id,
 		 j->intake_id, j->source_id);
-	add_member(b, "adapter", ebay_adapters[j->api]);
-	add_member(b, "external_id", p->external_id);
-	add_member(b, "title", p->title);
-	add_member(b, "url", p->url);
-	add_member(b, "condition", p->condition);
-	add_member(b, "price_type", p->price_type);
-	add_member(b, "amount", p->amount);
-	add_member(b, "currency", p->currency);
-	add_member(b, "shipping_amount", p->shipping_amount);
-	add_member(b, "shipping_currency", p->shipping_currency);
-	add_member(b, "converted_usd", p->converted_usd);
-	add_member(b, "sold_at", p->sold_at);
+	buf_add_member_string(b, "adapter", ebay_adapters[j->api]);
+	buf_add_member_string(b, "external_id", p->external_id);
+	buf_add_member_string(b, "title", p->title);
+	buf_add_member_string(b, "url", p->url);
+	buf_add_member_string(b, "condition", p->condition);
+	buf_add_member_string(b, "price_type", p->price_type);
+	buf_add_member_string(b, "amount", p->amount);
+	buf_add_member_string(b, "currency", p->currency);
+	buf_add_member_string(b, "shipping_amount", p->shipping_amount);
+	buf_add_member_string(b, "shipping_currency", p->shipping_currency);
+	buf_add_member_string(b, "converted_usd", p->converted_usd);
+	buf_add_member_string(b, "sold_at", p->sold_at);
 	if (p->quantity > 0)
 		buf_addf(b, ",\"quantity\":%d", p->quantity);
 	buf_addf(b, ",\"reputation_weight\":%.6g,\"raw\":%s}\n", j->reputation, raw ? raw : "null");

@@ -40,6 +40,22 @@ xrealloc(void *p, size_t n)
 	return p;
 }
 
+void *
+buf_grow_array(void *array, size_t size, size_t n, size_t *cap)
+{
+	size_t want = 16;
+
+	if (size == 0 || *cap > (size_t)-1 / 2 / size || n > (size_t)-1 / size)
+		out_of_memory();
+	if (want < 2 * *cap)
+		want = 2 * *cap;
+	if (want < n)
+		want = n;
+	array = xrealloc(array, want * size);
+	*cap = want;
+	return array;
+}
+
 char *
 xstrndup(const char *s, size_t n)
 {
@@ -165,6 +181,58 @@ buf_add_json_string(struct buf *b, const char *s, size_t len)
 	}
 	buf_add(b, s + run, len - run);
 	buf_addc(b, '"');
+}
+
+/* Append ,"name": (without the comma after '{' or at the start) in one step: the
+ * streaming stages write several members per record. */
+static void
+add_member_name(struct buf *b, const char *name)
+{
+	size_t n = strlen(name);
+	char *p;
+
+	buf_grow(b, n + 4);
+	p = b->data + b->len;
+	if (b->len > 0 && p[-1] != '{')
+		*p++ = ',';
+	*p++ = '"';
+	memcpy(p, name, n);
+	p += n;
+	*p++ = '"';
+	*p++ = ':';
+	*p = '\0';
+	b->len = (size_t)(p - b->data);
+}
+
+void
+buf_add_member_string(struct buf *b, const char *name, const char *s)
+{
+	add_member_name(b, name);
+	if (s != NULL)
+		buf_add_json_string(b, s, strlen(s));
+	else
+		buf_add(b, "null", 4);
+}
+
+void
+buf_add_member_int(struct buf *b, const char *name, int64_t v, int present)
+{
+	/* No printf: this runs for every record of the streaming stages. */
+	char digits[24];
+	size_t n = 0;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	add_member_name(b, name);
+	if (!present) {
+		buf_add(b, "null", 4);
+		return;
+	}
+	do
+		digits[sizeof(digits) - ++n] = (char)('0' + u % 10);
+	while ((u /= 10) > 0);
+	if (v < 0)
+		digits[sizeof(digits) - ++n] = '-';
+	buf_add(b, digits + sizeof(digits) - n, n);
 }
 
 void

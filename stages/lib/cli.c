@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 
+#include "exits.h"
 #include "log.h"
 #include "ndjson.h"
 
@@ -19,7 +20,7 @@ cli_common_option(int c, char **argv, const char *program, void (*help)(void), v
 		help();
 		return ndj_close_output();
 	case 'V':
-		printf("%s (coin-pricer) %s\n", program, NDJ_VERSION);
+		printf("%s (coin-pricer) %s\n", program, COIN_PRICER_VERSION);
 		return ndj_close_output();
 	default:
 		log_error("option %s: unknown, or it needs a value", argv[optind - 1]);

@@ -433,7 +433,7 @@ try_once(struct http_client *c, const char *method, const char *url, const char 
 
 	curl_easy_reset(c->curl);
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "coin-pricer/" NDJ_VERSION);
+	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "coin-pricer/" COIN_PRICER_VERSION);
 	curl_easy_setopt(c->curl, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);

@@ -18,33 +18,52 @@ static const char *log_program = "coin-pricer";
 static enum log_level log_threshold = LOG_INFO;
 static int log_json;
 static char **log_secrets;
-static size_t log_nsecrets;
+static size_t log_nsecrets, log_secrets_cap;
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
-void
+int
 log_init(const char *program)
 {
 	const char *level = getenv("LOG_LEVEL");
 	const char *format = getenv("LOG_FORMAT");
+	int bad_format = 0;
 	size_t i;
 
 	log_program = program;
 	log_threshold = LOG_INFO;
-	for (i = 0; level && i < sizeof(level_names) / sizeof(level_names[0]); i++)
-		if (strcasecmp(level, level_names[i]) == 0)
+	log_json = !isatty(2);
+	/* Set but empty is unset: an .env file may hold "LOG_FORMAT=". */
+	if (format != NULL && *format != '\0') {
+		if (strcasecmp(format, "json") == 0)
+			log_json = 1;
+		else if (strcasecmp(format, "text") == 0)
+			log_json = 0;
+		else
+			bad_format = 1;
+	}
+	if (bad_format) {
+		log_error("LOG_FORMAT=%s is not a log format; use json or text", format);
+		return -1;
+	}
+	if (level == NULL || *level == '\0')
+		return 0;
+	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcasecmp(level, level_names[i]) == 0) {
 			log_threshold = (enum log_level)i;
-	if (level && strcasecmp(level, "warning") == 0)
+			return 0;
+		}
+	}
+	if (strcasecmp(level, "warning") == 0) {
 		log_threshold = LOG_WARN;
-	if (format && strcasecmp(format, "json") == 0)
-		log_json = 1;
-	else if (format && strcasecmp(format, "text") == 0)
-		log_json = 0;
-	else
-		log_json = !isatty(2);
+		return 0;
+	}
+	log_error("LOG_LEVEL=%s is not a log level; use debug, info, warn or error", level);
+	return -1;
 }
 
-int
+/* Whether messages of this level are printed. */
+static int
 log_enabled(enum log_level level)
 {
 	return level >= log_threshold;
@@ -56,7 +75,7 @@ log_add_secret(const char *secret)
 	/* Shorter strings cannot be hidden without mangling every message. */
 	if (secret == NULL || strlen(secret) < 4)
 		return;
-	log_secrets = xrealloc(log_secrets, (log_nsecrets + 1) * sizeof(*log_secrets));
+	BUF_ALLOC_GROW(log_secrets, log_nsecrets + 1, log_secrets_cap);
 	log_secrets[log_nsecrets++] = xstrdup(secret);
 }
 
@@ -69,7 +88,7 @@ log_cleanup(void)
 		free(log_secrets[i]);
 	free(log_secrets);
 	log_secrets = NULL;
-	log_nsecrets = 0;
+	log_nsecrets = log_secrets_cap = 0;
 }
 
 /* Replace every occurrence of every secret in b by "[redacted]". */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exits.h"
 #include "log.h"
 
 #ifdef __SSE2__
@@ -38,6 +39,8 @@ struct ndj_key {
 	size_t pos;  /* of the key's opening quote in the line */
 	int decoded; /* off is in r->arena */
 };
+
+static void decode_string(const char *lit, size_t len, struct buf *out);
 
 static int
 scan_fail(struct scan *s, const char *why)
@@ -267,10 +270,7 @@ scan_literal(struct scan *s, const char *word)
 static struct ndj_member *
 new_member(struct ndj_record *r)
 {
-	if (r->nmembers == r->members_cap) {
-		r->members_cap = r->members_cap ? r->members_cap * 2 : 16;
-		r->members = xrealloc(r->members, r->members_cap * sizeof(*r->members));
-	}
+	BUF_ALLOC_GROW(r->members, r->nmembers + 1, r->members_cap);
 	memset(&r->members[r->nmembers], 0, sizeof(r->members[0]));
 	return &r->members[r->nmembers++];
 }
@@ -290,10 +290,7 @@ push_key(struct scan *s, const char *lit, size_t off, size_t len, int decoded)
 	struct ndj_record *r = s->r;
 	struct ndj_key *k;
 
-	if (s->nkeys == r->keys_cap) {
-		r->keys_cap = r->keys_cap ? r->keys_cap * 2 : 64;
-		r->keys = xrealloc(r->keys, r->keys_cap * sizeof(*r->keys));
-	}
+	BUF_ALLOC_GROW(r->keys, s->nkeys + 1, r->keys_cap);
 	k = &r->keys[s->nkeys++];
 	k->off = off;
 	k->len = (uint32_t)len;
@@ -431,7 +428,7 @@ scan_line(struct scan *s)
 				/* The arena may move as it grows: keep an offset for now. */
 				size_t off = r->arena.len;
 
-				ndj_decode_string(lit, (size_t)(s->p - lit), &r->arena);
+				decode_string(lit, (size_t)(s->p - lit), &r->arena);
 				push_key(s, lit, off, r->arena.len - off, 1);
 			} else {
 				push_key(s, lit, (size_t)(lit + 1 - s->start), (size_t)(s->p - lit) - 2, 0);
@@ -571,7 +568,7 @@ ndj_scan(struct ndj_record *r, char *line, size_t len)
 		return -1;
 	}
 	buf_reset(&r->kind_buf);
-	ndj_decode_string(kind->val, kind->val_len, &r->kind_buf);
+	decode_string(kind->val, kind->val_len, &r->kind_buf);
 	r->kind = r->kind_buf.data;
 	return 0;
 }
@@ -591,6 +588,27 @@ int
 ndj_is_null(const struct ndj_member *m)
 {
 	return m == NULL || (m->val_len == 4 && memcmp(m->val, "null", 4) == 0);
+}
+
+int
+ndj_bool(const struct ndj_member *m, int *v)
+{
+	*v = 0;
+	if (m == NULL)
+		return 1;
+	if (m->val_len == 4 && memcmp(m->val, "true", 4) == 0) {
+		*v = 1;
+		return 0;
+	}
+	return m->val_len == 5 && memcmp(m->val, "false", 5) == 0 ? 0 : -1;
+}
+
+int
+ndj_is_true(const struct ndj_member *m)
+{
+	int v;
+
+	return ndj_bool(m, &v) == 0 && v;
 }
 
 static void
@@ -619,8 +637,9 @@ add_utf8(struct buf *out, unsigned cp)
 	}
 }
 
-void
-ndj_decode_string(const char *lit, size_t len, struct buf *out)
+/* Decode a JSON string literal (quotes included, already checked) into out, appending. */
+static void
+decode_string(const char *lit, size_t len, struct buf *out)
 {
 	const char *p = lit + 1, *end = lit + len - 1, *run;
 
@@ -688,7 +707,7 @@ ndj_string(const struct ndj_member *m, struct buf *out)
 		return 1;
 	if (m->val[0] != '"')
 		return -1;
-	ndj_decode_string(m->val, m->val_len, out);
+	decode_string(m->val, m->val_len, out);
 	return 0;
 }
 

@@ -3,6 +3,18 @@
  * JSON object, finding its top-level members without building a tree, passing records
  * through byte for byte, adding fields to them, and the read-transform-write loop
  * that every stage runs.
+ *
+ * Why a scanner of our own for the stream, when cJSON reads everything nested (a job's
+ * source, rules and fx_rates, an eBay response, a rules file):
+ * - pass-through must be byte-exact: a record a stage does not own, and every member of
+ *   one it does, goes out as it came (numbers such as 1e400 or 45.10, escapes, the
+ *   "raw" audit copy), which no parse-and-print round trip guarantees;
+ * - the scanner keeps where each top-level member lies, so that a stage edits a record
+ *   in place (drops and appends members) without rebuilding it;
+ * - speed and flat memory: one pass, no tree and no allocation per value, on every line
+ *   of every stage, where most lines are only looked at and passed on.
+ * The scanner is also the strict gate for records (duplicate keys, lone surrogates,
+ * \u0000): cJSON reads a record's nested values only after the line has passed it.
  */
 #ifndef NDJSON_H
 #define NDJSON_H
@@ -11,21 +23,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-
-#define NDJ_VERSION "0.1.0"
-
-/* sysexits(3) codes, named here so that no stage hard-codes numbers. */
-enum {
-	EXIT_OK = 0,
-	EXIT_USAGE = 64,
-	EXIT_DATAERR = 65,
-	EXIT_NOINPUT = 66,
-	EXIT_UNAVAILABLE = 69,
-	EXIT_SOFTWARE = 70,
-	EXIT_IOERR = 74,
-	EXIT_TEMPFAIL = 75,
-	EXIT_CONFIG = 78
-};
+#include "exits.h" /* its functions return exit statuses; callers include it themselves */
 
 /* Deepest nesting of arrays and objects a line may have. */
 #define NDJ_MAX_DEPTH 512
@@ -91,6 +89,15 @@ const struct ndj_member *ndj_get(const struct ndj_record *r, const char *key);
 int ndj_is_null(const struct ndj_member *m);
 
 /*
+ * Read a member's boolean value into *v (1 for true, 0 for false). Returns 0 for a
+ * boolean, 1 when the member is absent, -1 for null or another type (*v is then 0).
+ */
+int ndj_bool(const struct ndj_member *m, int *v);
+
+/* Whether a member is true (absent, null or any other value is not). */
+int ndj_is_true(const struct ndj_member *m);
+
+/*
  * Decode a member's string value into out (replacing its content). Returns 0 for a
  * string, 1 when the member is absent or null (out is then empty), -1 for another type.
  */
@@ -98,9 +105,6 @@ int ndj_string(const struct ndj_member *m, struct buf *out);
 
 /* Length of the UTF-8 sequence at p (1 to 4 bytes, before end), or 0 when it is not UTF-8. */
 int ndj_utf8_length(const unsigned char *p, const unsigned char *end);
-
-/* Decode a JSON string literal (quotes included, already checked) into out, appending. */
-void ndj_decode_string(const char *lit, size_t len, struct buf *out);
 
 /*
  * Read a JSON integer value into *v. Returns 0, 1 when absent or null, -1 when the

@@ -26,10 +26,7 @@ static const struct {
 void
 rules_add(struct rule_list *l, enum rule_type type, const char *value, long priority)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 8;
-		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
+	BUF_ALLOC_GROW(l->v, l->n + 1, l->cap);
 	l->v[l->n].type = type;
 	l->v[l->n].value = xstrdup(value);
 	l->v[l->n].priority = priority;
