@@ -83,7 +83,8 @@ demo:
 # Stages go to a folder of their own, libexec/coin-pricer, where names such as `store` and
 # `valuate` cannot clash with other programs; coin-pricer finds them there, and runs the
 # worker (pipeline.sh, installed beside them) as `coin-pricer worker`. The migrations go
-# to share/coin-pricer/sql, with migrate.sh beside them (its schemas/sql is a link).
+# to share/coin-pricer/sql, with migrate.sh beside them (its schemas/sql is a link). The
+# manuals, share/man/man1/coin-pricer*.1, are made from the programs' --help (scripts/man.sh).
 LIBEXEC_DIR := $(PREFIX)/libexec/coin-pricer
 SHARE_DIR   := $(PREFIX)/share/coin-pricer
 install: $(PROGRAMS)
@@ -97,10 +98,12 @@ install: $(PROGRAMS)
 	ln -sfn ../sql $(DESTDIR)$(SHARE_DIR)/schemas/sql
 	install -m 0644 scripts/completion.bash \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/coin-pricer
+	scripts/man.sh $(DESTDIR)$(PREFIX)/share/man/man1 $(BIN)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/coin-pricer \
-		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/coin-pricer
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/coin-pricer \
+		$(DESTDIR)$(PREFIX)/share/man/man1/coin-pricer.1 $(DESTDIR)$(PREFIX)/share/man/man1/coin-pricer-*.1
 	rm -rf $(DESTDIR)$(LIBEXEC_DIR) $(DESTDIR)$(SHARE_DIR)
 
 format:

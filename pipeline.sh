@@ -1,23 +1,94 @@
 #!/usr/bin/env bash
-# The coin-pricer worker: one long-lived pipeline per worker, watched and restarted.
-#
+# The coin-pricer worker: one long-lived pipeline per worker, watched and restarted,
 #   claim-job --follow | ebay-fetch | filter-junk | normalize-usd | store | valuate | store
-#
-# usage: pipeline.sh [--once] [--workers K] [--in-flight N] [--grace SECONDS] [--env FILE]
-#   --once           stop when no job is left (default: wait for jobs until SIGTERM)
-#   --workers K      run K pipelines, worker ids WORKER_ID-1 ... WORKER_ID-K (default 1:
-#                    one pipeline with WORKER_ID itself)
-#   --in-flight N    jobs each pipeline holds at once (default 4)
-#   --grace SECONDS  on SIGTERM, how long the jobs in flight may take to finish before
-#                    they are stopped and returned to the queue (default 30)
-#   --env FILE       read settings from FILE (default: .env in the current folder, if any)
-# Settings (environment or the env file): DATABASE_URL, WORKER_ID, POLL_INTERVAL_SECONDS,
-# JOB_LOCK_TIMEOUT_SECONDS, EBAY_* (see ebay-fetch --help), LOG_LEVEL, LOG_FORMAT.
+# `pipeline.sh --help` is its manual (installed as coin-pricer-worker(1)).
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
+version=0.1.0
+
+usage() {
+	cat <<'EOF'
+NAME
+    pipeline.sh - the coin-pricer worker: claims scrape jobs and runs them through the stages
+
+SYNOPSIS
+    pipeline.sh [--once] [--workers K] [--in-flight N] [--grace SECONDS] [--env FILE]
+    pipeline.sh --check [--env FILE]
+    pipeline.sh --help | --version
+
+DESCRIPTION
+    Runs one long-lived pipeline per worker,
+        claim-job --follow | ebay-fetch | filter-junk | normalize-usd | store | valuate | store
+    and watches it. When a stage ends badly the whole pipeline is stopped, the worker's
+    running jobs go back to the queue and the pipeline starts again after a backoff (1, 2,
+    4 ... 64 s). No process of a worker outlives the supervisor, even one killed by
+    SIGKILL. A restarted worker with the same id first returns the jobs its predecessor
+    left running.
+
+    Before it claims anything, it checks its settings and the eBay credentials that the
+    enabled sources need (a token request where the source's API uses OAuth), and refuses
+    to start, with every job left as it is, when they are missing or refused.
+
+    The stages are taken from bin/ beside pipeline.sh (a built repository), else from the
+    folder of pipeline.sh itself (an installation's libexec/coin-pricer), else from PATH.
+
+OPTIONS
+    --once           stop when no job is left (default: wait for jobs until SIGTERM)
+    --workers K      run K pipelines, worker ids WORKER_ID-1 ... WORKER_ID-K (default 1:
+                     one pipeline with WORKER_ID itself)
+    --in-flight N    jobs each pipeline holds at once (default 4)
+    --grace SECONDS  on SIGTERM, how long the jobs in flight may take to finish before
+                     they are stopped and returned to the queue (default 30)
+    --env FILE       read settings from FILE; without it, .env beside pipeline.sh, else
+                     .env in the current folder, if either exists
+    --check          check the settings and the credentials, then exit (0 or 78)
+    -h, --help       this manual; -V, --version: the version
+
+ENVIRONMENT
+    DATABASE_URL              libpq URI or conninfo (else libpq's PG* variables)
+    WORKER_ID                 a stable name per worker (default host:pid)
+    POLL_INTERVAL_SECONDS     polling for new jobs when NOTIFY cannot wake the worker (5)
+    JOB_LOCK_TIMEOUT_SECONDS  a running job whose lock is older is taken over (300)
+    DB_RECONNECT_SECONDS      with --once, how long failures may last before it gives up (60)
+    EBAY_APP_ID, EBAY_CERT_ID the eBay keyset (a source's config app_id / cert_id wins)
+    EBAY_SANDBOX, EBAY_API_BASE, EBAY_REPLAY_DIR, EBAY_*: see ebay-fetch --help; with
+                              EBAY_REPLAY_DIR no credentials are needed
+    LOG_LEVEL                 debug, info, warn (or warning) or error (default info)
+    LOG_FORMAT                json or text (default: text when stderr is a terminal)
+    COIN_PRICER_STATE_DIR     eBay token cache and rate limit (~/.local/state/coin-pricer)
+
+    The settings file has dotenv's shape: KEY=VALUE lines, an optional "export ", values
+    in single quotes (literal) or double quotes (\n, \t, \" and \\ escapes), "#" comments
+    on their own line or after an unquoted value and a space, blank lines. Nothing in it
+    is executed or expanded; what the environment already sets wins. A line that is not
+    KEY=VALUE is skipped with a warning naming the file and line, and so is a key that
+    changes how programs run (PATH, BASH_ENV, LD_*); an unknown key is set with a warning.
+
+SIGNALS
+    SIGTERM, SIGINT  stop claiming; the jobs in flight get --grace seconds to finish, then
+                     go back to the queue; exit 0. A second signal stops them at once.
+
+EXIT STATUS
+    0   stopped by a signal, or with --once no job is left
+    64  wrong usage
+    66  the --env file does not exist
+    75  with --once, the database could not be reached for DB_RECONNECT_SECONDS
+    78  configuration: a setting is wrong, eBay credentials are missing or refused, or a
+        stage reported its configuration wrong (e.g. no such database)
+EOF
+}
+
+synopsis() {
+	usage | sed -n '/^SYNOPSIS/,/^$/p' | sed '1d;/^$/d' >&2
+	exit 64
+}
+
+self=$(readlink -f "${BASH_SOURCE[0]}")
+here=${self%/*}
 if [ -x "$here/bin/claim-job" ]; then
 	PATH="$here/bin:$PATH"
+elif [ -x "$here/claim-job" ]; then
+	PATH="$here:$PATH"
 fi
 export PATH
 
@@ -31,11 +102,12 @@ once=0
 workers=1
 in_flight=4
 grace=30
-env_file=.env
+env_file=
+check_only=0
 number() {
 	if ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -lt "$3" ]; then
 		echo "pipeline.sh: $1 wants a whole number of at least $3, not '$2'" >&2
-		exit 64
+		synopsis
 	fi
 }
 while [ $# -gt 0 ]; do
@@ -44,64 +116,298 @@ while [ $# -gt 0 ]; do
 	--workers) number "$1" "${2:-}" 1 && workers=$2 && shift ;;
 	--in-flight) number "$1" "${2:-}" 1 && in_flight=$2 && shift ;;
 	--grace) number "$1" "${2:-}" 0 && grace=$2 && shift ;;
-	--env) env_file=${2:?--env needs a file}; shift ;;
-	--help)
-		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+	--env)
+		if [ $# -lt 2 ] || [ -z "$2" ]; then
+			echo "pipeline.sh: --env wants a file" >&2
+			synopsis
+		fi
+		env_file=$2
+		shift
+		;;
+	--check) check_only=1 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	-V | --version)
+		echo "pipeline.sh (coin-pricer) $version"
 		exit 0
 		;;
 	*)
-		echo "pipeline.sh: unknown option $1 (see --help)" >&2
-		exit 64
+		echo "pipeline.sh: unknown option $1" >&2
+		synopsis
 		;;
 	esac
 	shift
 done
 
-# KEY=VALUE lines, # comments; values are taken literally (nothing is executed), and
-# what the environment already sets wins.
-read_env() {
-	local line key value
-	while IFS= read -r line || [ -n "$line" ]; do
-		line=${line%$'\r'}
-		case $line in '' | '#'*) continue ;; esac
-		key=${line%%=*}
-		value=${line#*=}
-		key=${key#export }
-		[[ $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
-		if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then
-			value=${BASH_REMATCH[1]}
+# ---- settings ----------------------------------------------------------------------------
+
+# What was said while reading the settings, as "LEVEL<tab>message": logged once the log
+# settings themselves are known.
+notes=()
+
+# Settings coin-pricer knows; any other key is set with a warning (a misspelling?).
+known_key() {
+	case $1 in
+	DATABASE_URL | WORKER_ID | POLL_INTERVAL_SECONDS | JOB_LOCK_TIMEOUT_SECONDS | JOB_MAX_SECONDS | \
+		DB_RECONNECT_SECONDS | LOG_LEVEL | LOG_FORMAT | COIN_PRICER_STATE_DIR | COIN_PRICER_STAGES | \
+		EBAY_APP_ID | EBAY_CERT_ID | EBAY_DEV_ID | EBAY_SANDBOX | EBAY_API_BASE | EBAY_CALLS_PER_MINUTE | \
+		EBAY_DAILY_CALL_LIMIT | EBAY_TIMEOUT_SECONDS | EBAY_MAX_TRIES | EBAY_RETRY_BASE_MS | \
+		EBAY_MAX_RETRY_AFTER_SECONDS | EBAY_RECORD_DIR | EBAY_REPLAY_DIR | PG[A-Z]* | TZ | TMPDIR | \
+		HOME | XDG_STATE_HOME) return 0 ;;
+	esac
+	return 1
+}
+
+# Keys that would change how the worker's programs run rather than configure them.
+unsafe_key() {
+	case $1 in
+	PATH | IFS | ENV | BASH_ENV | SHELLOPTS | BASHOPTS | PS4 | BASH_FUNC_* | LD_* | GCONV_PATH | \
+		LOCPATH | MALLOC_* | GLIBC_TUNABLES) return 0 ;;
+	esac
+	return 1
+}
+
+# The backslash escapes of a double-quoted value: \n \t \r \" \\ (others stay as written).
+unescape() {
+	local s=$1 c
+	unescaped=
+	while [ -n "$s" ]; do
+		c=${s:0:1}
+		if [ "$c" = "\\" ] && [ ${#s} -gt 1 ]; then
+			case ${s:1:1} in
+			n) unescaped+=$'\n' ;;
+			t) unescaped+=$'\t' ;;
+			r) unescaped+=$'\r' ;;
+			'"' | "\\" | "'") unescaped+=${s:1:1} ;;
+			*) unescaped+=${s:0:2} ;;
+			esac
+			s=${s:2}
+		else
+			unescaped+=$c
+			s=${s:1}
 		fi
-		[ -z "${!key+x}" ] && export "$key=$value"
+	done
+}
+
+# read_env FILE: the settings of a dotenv file (see the manual), exported where the
+# environment does not set them. Nothing is executed.
+read_env() {
+	local file=$1 line key value n=0
+	local re_line='^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$'
+	local re_double='^"(([^"\\]|\\.)*)"[[:space:]]*(#.*)?$' re_single="^'([^']*)'[[:space:]]*(#.*)?\$"
+	while IFS= read -r line || [ -n "$line" ]; do
+		n=$((n + 1))
+		line=${line%$'\r'}
+		[[ $line =~ ^[[:space:]]*(#.*)?$ ]] && continue
+		if ! [[ $line =~ $re_line ]]; then
+			notes+=("warn	$file:$n: not KEY=VALUE: line skipped")
+			continue
+		fi
+		key=${BASH_REMATCH[2]}
+		value=${BASH_REMATCH[3]}
+		if [[ $value == \"* ]]; then
+			if ! [[ $value =~ $re_double ]]; then
+				notes+=("warn	$file:$n: $key: a double quote not closed, or text after it: line skipped")
+				continue
+			fi
+			unescape "${BASH_REMATCH[1]}"
+			value=$unescaped
+		elif [[ $value == \'* ]]; then
+			if ! [[ $value =~ $re_single ]]; then
+				notes+=("warn	$file:$n: $key: a single quote not closed, or text after it: line skipped")
+				continue
+			fi
+			value=${BASH_REMATCH[1]}
+		else
+			value=${value%%[[:space:]]#*}
+			value=${value%"${value##*[![:space:]]}"}
+		fi
+		if unsafe_key "$key"; then
+			notes+=("warn	$file:$n: $key is not a coin-pricer setting and would change how programs run: line skipped")
+			continue
+		fi
+		known_key "$key" || notes+=("warn	$file:$n: $key is not a coin-pricer setting (misspelled?); set anyway")
+		[ -n "${!key+x}" ] || export "$key=$value"
 	done <"$1"
 }
-if [ -r "$env_file" ] && [ ! -d "$env_file" ]; then
+
+if [ -n "$env_file" ]; then
+	if [ ! -r "$env_file" ] || [ -d "$env_file" ]; then
+		echo "pipeline.sh: cannot read the settings file $env_file" >&2
+		exit 66
+	fi
+elif [ -f "$here/.env" ]; then
+	env_file=$here/.env
+elif [ -f .env ]; then
+	env_file=$PWD/.env
+fi
+if [ -n "$env_file" ]; then
 	read_env "$env_file"
-elif [ "$env_file" != .env ]; then
-	echo "pipeline.sh: no such file: $env_file" >&2
-	exit 66
+	notes=("info	settings read from $env_file" "${notes[@]}")
+else
+	notes=("info	no settings file ($here/.env or ./.env): settings from the environment alone" "${notes[@]}")
 fi
 
-export WORKER_ID=${WORKER_ID:-$(hostname):$$}
-if [ -z "${LOG_FORMAT:-}" ]; then
+# A configuration error before logging is set up: plain text, exit 78.
+config_error() {
+	echo "pipeline.sh: $*" >&2
+	exit 78
+}
+case ${LOG_LEVEL:-} in
+[Dd][Ee][Bb][Uu][Gg]) log_threshold=0 ;;
+'' | [Ii][Nn][Ff][Oo]) log_threshold=1 ;;
+[Ww][Aa][Rr][Nn] | [Ww][Aa][Rr][Nn][Ii][Nn][Gg]) log_threshold=2 ;;
+[Ee][Rr][Rr][Oo][Rr]) log_threshold=3 ;;
+*) config_error "LOG_LEVEL=${LOG_LEVEL} is not a level: set debug, info, warn (or warning) or error" ;;
+esac
+case ${LOG_FORMAT:-} in
+'')
 	if [ -t 2 ]; then LOG_FORMAT=text; else LOG_FORMAT=json; fi
-fi
+	;;
+[Jj][Ss][Oo][Nn]) LOG_FORMAT=json ;;
+[Tt][Ee][Xx][Tt]) LOG_FORMAT=text ;;
+*) config_error "LOG_FORMAT=${LOG_FORMAT} is not a format: set json or text (or leave it empty: text on a terminal, else json)" ;;
+esac
 export LOG_FORMAT
+[ -n "${WORKER_ID:-}" ] || WORKER_ID=$(hostname):$$
+export WORKER_ID
 
 # A log line without starting a process: the supervisor logs only at starts, stops and
 # failures, never per job (store logs each finished job).
 log() {
-	local level=$1 msg
+	local level=$1 msg n
 	shift
+	case $level in debug) n=0 ;; info) n=1 ;; warn) n=2 ;; *) n=3 ;; esac
+	[ "$n" -ge "$log_threshold" ] || return 0
 	if [ "$LOG_FORMAT" = json ]; then
 		msg=$*
 		msg=${msg//\\/\\\\}
 		msg=${msg//\"/\\\"}
-		printf '{"ts":"%(%Y-%m-%dT%H:%M:%SZ)T","level":"%s","program":"pipeline.sh","worker":"%s","msg":"%s"}\n' \
-			-1 "$level" "${WORKER_ID//\"/}" "$msg" >&2
+		msg=${msg//$'\n'/\\n}
+		msg=${msg//$'\t'/\\t}
+		msg=${msg//[$'\001'-$'\037']/ }
+		TZ=UTC printf '{"ts":"%(%Y-%m-%dT%H:%M:%SZ)T","level":"%s","program":"pipeline.sh","worker":"%s","msg":"%s"}\n' \
+			-1 "$level" "${WORKER_ID//[\"\\]/}" "$msg" >&2
 	else
 		echo "pipeline.sh: $level: $*" >&2
 	fi
 }
+
+for note in "${notes[@]}"; do
+	log "${note%%	*}" "${note#*	}"
+done
+
+# ---- the credentials check ---------------------------------------------------------------
+
+# token_status BASE SCOPE: asks BASE's OAuth endpoint for an application token with the
+# environment's keyset; prints the HTTP status and the answer's error code (000 when BASE
+# cannot be reached). The keyset goes to curl on stdin, never on its command line.
+token_status() {
+	local user="$EBAY_APP_ID:$EBAY_CERT_ID" answer code
+	user=${user//\\/\\\\}
+	user=${user//\"/\\\"}
+	answer=$(printf 'user = "%s"\n' "$user" |
+		curl -sS -m 15 -K - -w '\n%{http_code}' -H 'Content-Type: application/x-www-form-urlencoded' \
+			--data-urlencode grant_type=client_credentials --data-urlencode "scope=$2" \
+			"$1/identity/v1/oauth2/token" 2>/dev/null) || true
+	code=${answer##*$'\n'}
+	answer=${answer%$'\n'*}
+	printf '%s %s\n' "${code:-000}" "$(jq -r '.error // empty' <<<"$answer" 2>/dev/null || true)"
+}
+
+# The eBay credentials every enabled source of the collector needs, as ebay-fetch decides:
+# none with EBAY_REPLAY_DIR; Finding an application id, Insights and Browse the id and the
+# cert id (a source's config app_id / cert_id wins over the environment); for these, a
+# token request to EBAY_API_BASE or eBay with the environment's keyset. Logs each problem
+# and returns 1 when the worker must not start; a check it cannot make is a warning.
+check_credentials() {
+	local rows name api own_id own_cert base code error problems=0 scope
+	local -A asked=()
+	if [ -n "${EBAY_REPLAY_DIR:-}" ]; then
+		log info "EBAY_REPLAY_DIR is set: eBay is answered from recordings, no credentials needed"
+		return 0
+	fi
+	if ! command -v psql >/dev/null; then
+		log warn "psql is not installed: the sources' eBay credentials are not checked before starting"
+		return 0
+	fi
+	if ! rows=$(PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" psql -X -q -At -F $'\t' \
+		-v ON_ERROR_STOP=1 ${DATABASE_URL:+-d "$DATABASE_URL"} -c "SELECT name,
+			regexp_replace(coalesce(config->>'api', adapter_type), '^ebay_', ''),
+			jsonb_typeof(config->'app_id') = 'string' AND config->>'app_id' <> '',
+			jsonb_typeof(config->'cert_id') = 'string' AND config->>'cert_id' <> ''
+			FROM sources WHERE enabled AND adapter_type LIKE '$collector_adapters' ORDER BY name" 2>/dev/null); then
+		log warn "cannot read the sources (is the database reachable?): their eBay credentials are not checked before starting"
+		return 0
+	fi
+	base=${EBAY_API_BASE:-}
+	while [ "${base%/}" != "$base" ]; do base=${base%/}; done
+	if [ -z "$base" ]; then
+		case ${EBAY_SANDBOX:-false} in 1 | true) base=https://api.sandbox.ebay.com ;; *) base=https://api.ebay.com ;; esac
+	elif ! [[ $base =~ ^https://|^http://(127\.|localhost|\[::1\]) ]]; then
+		log error "EBAY_API_BASE must be https://, or http:// to a loopback address"
+		return 1
+	fi
+	while IFS=$'\t' read -r name api own_id own_cert; do
+		[ -n "$name" ] || continue
+		case $api in
+		finding)
+			if [ "$own_id" != t ] && [ -z "${EBAY_APP_ID:-}" ]; then
+				log error "source \"$name\" (eBay Finding) needs an application id: set EBAY_APP_ID (developer.ebay.com, your keyset) or the source's config app_id, or disable the source"
+				problems=$((problems + 1))
+			fi
+			continue
+			;;
+		insights) scope=https://api.ebay.com/oauth/api_scope/buy.marketplace.insights ;;
+		browse) scope=https://api.ebay.com/oauth/api_scope ;;
+		*) continue ;; # ebay-fetch fails these jobs with the reason
+		esac
+		if [ "$own_id" = t ] && [ "$own_cert" = t ]; then
+			log info "source \"$name\" has its own keyset in its config: not checked here"
+			continue
+		fi
+		if { [ "$own_id" != t ] && [ -z "${EBAY_APP_ID:-}" ]; } || { [ "$own_cert" != t ] && [ -z "${EBAY_CERT_ID:-}" ]; }; then
+			log error "source \"$name\" (eBay $api) needs eBay credentials: set EBAY_APP_ID and EBAY_CERT_ID (developer.ebay.com, your keyset) or the source's config app_id and cert_id, or disable the source"
+			problems=$((problems + 1))
+			continue
+		fi
+		if [ "$own_id" = t ] || [ "$own_cert" = t ]; then
+			continue # half of the keyset in the config: nothing to try with the environment's
+		fi
+		if ! command -v curl >/dev/null || ! command -v jq >/dev/null; then
+			log warn "curl or jq is not installed: the eBay credentials are not tried before starting"
+			continue
+		fi
+		[ -n "${asked[$scope]:-}" ] || asked[$scope]=$(token_status "$base" "$scope")
+		read -r code error <<<"${asked[$scope]}"
+		case $code in
+		200) log debug "source \"$name\": eBay gave a token" ;;
+		400 | 401 | 403)
+			if [ "$error" = invalid_scope ] && [ "$api" = insights ]; then
+				log error "source \"$name\": eBay refused the Marketplace Insights scope: this keyset is not approved for it; ask eBay for access, use adapter_type ebay_browse (asking prices), or disable the source"
+			else
+				log error "source \"$name\": eBay refused the credentials (HTTP $code${error:+, $error}): check EBAY_APP_ID and EBAY_CERT_ID, and EBAY_SANDBOX for sandbox keys"
+			fi
+			problems=$((problems + 1))
+			;;
+		*) log warn "source \"$name\": could not ask eBay for a token now (HTTP $code): the credentials are not checked before starting" ;;
+		esac
+	done <<<"$rows"
+	[ "$problems" -eq 0 ]
+}
+
+if ! check_credentials; then
+	log error "not starting: fix the eBay credentials above (no job was touched)"
+	exit 78
+fi
+if [ "$check_only" = 1 ]; then
+	log info "the settings and the credentials are good: the worker can start"
+	exit 0
+fi
+
+# ---- the workers ---------------------------------------------------------------------------
 
 worker_id() {
 	if [ "$workers" -eq 1 ]; then echo "$WORKER_ID"; else echo "$WORKER_ID-$1"; fi
@@ -171,7 +477,7 @@ done
 wait "$job"'
 
 # Per worker: the pid of its pipeline, its failures in a row and since when.
-declare -A pid failures first_failure
+declare -A pid started failures first_failure
 stopping=0
 
 start_worker() {
@@ -182,6 +488,7 @@ start_worker() {
 		"$pipeline_script" _ "$(worker_id "$k")" "$in_flight" "$once_flag" "$collector_adapters" \
 		"$collector" &
 	pid[$k]=$!
+	started[$k]=$((SECONDS + delay))
 }
 
 on_term() {
@@ -207,7 +514,7 @@ trap cleanup EXIT
 # After a pipeline ended with status: 0 is done (--once, or stopped); 78 stops everything
 # (the configuration must be fixed); anything else returns the worker's jobs to the
 # queue and restarts it after a backoff, or with --once gives up after
-# DB_RECONNECT_SECONDS of failures.
+# DB_RECONNECT_SECONDS of the database (or another service) out of reach.
 ended() {
 	local k=$1 status=$2 id delay now
 	id=$(worker_id "$k")
@@ -227,9 +534,13 @@ ended() {
 		return
 	fi
 	now=$SECONDS
+	# A pipeline that ran a while before it failed starts the backoff afresh; only a
+	# service out of reach (69, 75) counts towards giving up.
+	[ $((now - ${started[$k]})) -lt 10 ] || failures[$k]=0
+	case $status in 69 | 75) first_failure[$k]=${first_failure[$k]:-$now} ;; *) unset "first_failure[$k]" ;; esac
 	failures[$k]=$((${failures[$k]:-0} + 1))
-	first_failure[$k]=${first_failure[$k]:-$now}
-	if [ "$once" = 1 ] && [ $((now - ${first_failure[$k]})) -ge "${DB_RECONNECT_SECONDS:-60}" ]; then
+	if [ "$once" = 1 ] && [ -n "${first_failure[$k]:-}" ] &&
+		[ $((now - ${first_failure[$k]})) -ge "${DB_RECONNECT_SECONDS:-60}" ]; then
 		log error "worker $id: giving up after $((now - ${first_failure[$k]})) s of failures (--once)"
 		exit_status=75
 		return
@@ -255,7 +566,20 @@ while [ ${#pid[@]} -gt 0 ]; do
 	wait -n -p finished "${pid[@]}"
 	status=$?
 	set -e
-	[ -n "${finished:-}" ] || continue # a signal: the trap has run
+	if [ -z "${finished:-}" ]; then
+		# A signal (the trap has run), or a worker that ended while the supervisor ran
+		# something else (bash took its status then, and wait -n no longer sees it).
+		for k in "${!pid[@]}"; do
+			kill -0 "${pid[$k]}" 2>/dev/null && continue
+			set +e
+			wait "${pid[$k]}"
+			status=$?
+			set -e
+			finished=${pid[$k]}
+			break
+		done
+		[ -n "${finished:-}" ] || continue
+	fi
 	for k in "${!pid[@]}"; do
 		[ "${pid[$k]}" = "$finished" ] || continue
 		[ "$status" -eq 0 ] && [ "$stopping" = 0 ] && failures[$k]=0 && unset "first_failure[$k]"

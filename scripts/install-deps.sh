@@ -20,6 +20,7 @@ packages=(
 	clang             # a test's UBSan build (clang's UBSan reports what gcc's does not)
 	gnuplot-nox       # coin-pricer plot draws valuations as PNG and SVG (no X11 needed)
 	libxml2-utils     # xmllint: the tests check that plot writes well-formed SVG
+	groff-base        # groff: the tests render the manuals make install writes
 	pgbouncer         # scripts/local-pgbouncer.sh: the tests through a transaction pooler
 )
 # Only for the make targets that need them: --fuzz (make fuzz), --leaks (make

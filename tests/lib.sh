@@ -64,10 +64,37 @@ start_services() {
 	export DATABASE_URL
 	/usr/bin/python3 "$here/fake_ebay.py" --port-file "$scratch/port" --log "$scratch/fake.log" 2>/dev/null &
 	fake_pid=$!
-	trap 'kill "$fake_pid" 2>/dev/null; "$root/scripts/local-pg.sh" stop >/dev/null 2>&1; rm -rf "$scratch"' EXIT
+	trap 'stop_services' EXIT
 	for _ in $(seq 50); do [ -s "$scratch/port" ] && break; sleep 0.1; done
 	EBAY_API_BASE=http://127.0.0.1:$(cat "$scratch/port")
 	export EBAY_API_BASE
 	export EBAY_APP_ID=TestApp-PRD-5ec7e7000 EBAY_CERT_ID=PRD-ce7t5ecret-9f8e
 	export EBAY_CALLS_PER_MINUTE=60000 EBAY_RETRY_BASE_MS=50 LOG_FORMAT=text
+}
+
+# start_pgbouncer, after start_services: a PgBouncer in transaction mode in front of that
+# PostgreSQL (what Supabase's transaction pooler is), stopped with it. PGBOUNCER_URL goes
+# through it, DATABASE_URL stays direct; `pooled CMD...` runs CMD with DATABASE_URL through
+# it. Without PgBouncer the file reports one failure and stops.
+start_pgbouncer() {
+	export PGBOUNCER_STATE=$scratch/pgbouncer
+	PGBOUNCER_URL=$("$root/scripts/local-pgbouncer.sh" start "$DATABASE_URL" 2>"$scratch/pgb-start.log") || {
+		echo "not ok - start a local PgBouncer in transaction mode"
+		sed 's/^/    /' "$scratch/pgb-start.log"
+		exit 0
+	}
+	export PGBOUNCER_URL
+}
+
+# shellcheck disable=SC2317 # called by the trap
+stop_services() {
+	kill "$fake_pid" 2>/dev/null
+	[ -z "${PGBOUNCER_URL:-}" ] || "$root/scripts/local-pgbouncer.sh" stop >/dev/null 2>&1
+	"$root/scripts/local-pg.sh" stop >/dev/null 2>&1
+	rm -rf "$scratch"
+}
+
+# pooled CMD...: CMD with DATABASE_URL through PgBouncer (start_pgbouncer).
+pooled() {
+	DATABASE_URL=$PGBOUNCER_URL "$@"
 }

@@ -66,7 +66,7 @@ parses_coins() {
 		1921 P Morgan dollar ef 45|[1921,"P","Morgan","dollar","XF45"]
 	EOF
 	got=$("$cp" price --print-job --year 1922 --mint d --series Peace --denomination '$1' --grade 'AU 58' 1923)
-	expect_eq "options win" '{"kind":"job","job_id":null,"intake_id":null,"source_id":null,"attempt":1,"worker_id":null,"source":{"name":"eBay","adapter_type":"ebay_insights","reputation_weight":1,"config":{}},"attribution":{"year":1922,"mintmark":"D","denomination":"dollar","series":"Peace","title":null,"grade":"AU 58","variety":null},"rules":[],"fx_rates":{}}' "$got" || return 1
+	expect_eq "options win" '{"kind":"job","job_id":null,"intake_id":null,"source_id":null,"attempt":1,"source":{"name":"eBay","adapter_type":"ebay_insights","reputation_weight":1,"config":{}},"attribution":{"year":1922,"mintmark":"D","denomination":"dollar","series":"Peace","title":null,"grade":"AU 58","variety":null},"rules":[],"fx_rates":{}}' "$got" || return 1
 	"$cp" price --print-job 1921 --mint X 2>err.txt
 	expect_eq "bad mint" 64 $? || return 1
 	"$cp" price --print-job 2>err.txt
@@ -100,6 +100,10 @@ price_json_and_plot() {
 	expect_eq "kinds" '{"job":1,"job_end":1,"price_point":29,"valuation":1}' \
 		"$(jq -sc 'group_by(.kind) | map({(.[0].kind): length}) | add' p.ndjson)" || return 1
 	expect_eq "median" 4804 "$(jq 'select(.kind == "valuation") | .median_cents' p.ndjson)" || return 1
+	# Every record as its schema says. An ad-hoc job has no ids (null, as in every other
+	# kind's schema) and, with no worker, no worker_id at all.
+	/usr/bin/python3 "$here/validate.py" p.ndjson || return 1
+	expect_eq "worker_id" false "$(jq -s '.[0] | has("worker_id")' p.ndjson)" || return 1
 	expect_eq "printed" "out.png" "$("$cp" plot - --output out.png <p.ndjson)" || return 1
 	expect_eq "png" "89504e470d0a1a0a" "$(head -c 8 out.png | od -An -tx1 | tr -d ' \n')" || return 1
 	"$cp" plot - --format svg -o - <p.ndjson >out.svg || return 1
@@ -276,9 +280,15 @@ doctor_checks() {
 	expect_grep '^  ok    role coin_pricer bypasses row-level security$' out.txt || return 1
 	expect_grep '^  ok    row-level security on every table$' out.txt || return 1
 	expect_grep '^All is well.$' out.txt || return 1
+	expect_grep '^  ok    the worker would start (pipeline.sh --check)$' out.txt || return 1
 	env -u EBAY_APP_ID -u EBAY_CERT_ID "$cp" doctor >out.txt 2>&1
 	expect_eq "no credentials" 78 $? || return 1
 	expect_grep '^  FIX   EBAY_APP_ID and EBAY_CERT_ID are not set' out.txt || return 1
+	# The worker's own start checks, shared: what would make it refuse to start.
+	expect_grep '^  FIX   source "eBay Sold Listings" (eBay Finding) needs an application id: set EBAY_APP_ID' out.txt || return 1
+	LOG_LEVEL=loud "$cp" doctor >out.txt 2>&1
+	expect_eq "bad LOG_LEVEL" 78 $? || return 1
+	expect_grep '^  FIX   LOG_LEVEL=loud is not a level' out.txt || return 1
 	fault '{"path": "/identity", "kind": "not_approved", "times": 1}'
 	fault '{"path": "/identity", "kind": "not_approved", "times": 1}'
 	"$cp" doctor >out.txt 2>&1
@@ -338,6 +348,21 @@ make_install() {
 	env -u COIN_PRICER_STAGES PATH=/usr/bin:/bin "$dest$prefix/bin/coin-pricer" price 1921-S Morgan dollar \
 		--api finding --category 39464 --replay "$replay" >out.txt || return 1
 	expect_eq "installed price" '  Median price:   $48.04   (16 comps)' "$(sed -n 2p out.txt)" || return 1
+	# The installed worker finds the stages beside itself in libexec and runs the job.
+	reset || return 1
+	env -u COIN_PRICER_STAGES PATH=/usr/bin:/bin "$dest$prefix/libexec/coin-pricer/pipeline.sh" --once --env /dev/null \
+		2>worker.err || { cat worker.err; return 1; }
+	expect_eq "installed worker" "completed 29" "$(sql -F ' ' -c "SELECT status, (SELECT count(*) FROM price_points) FROM scrape_jobs")" || return 1
+	# The manuals: one page per program, made from its --help, that man can read.
+	for f in coin-pricer coin-pricer-worker coin-pricer-claim-job coin-pricer-ebay-fetch coin-pricer-filter-junk \
+		coin-pricer-normalize-usd coin-pricer-store coin-pricer-valuate; do
+		[ -s "$dest$prefix/share/man/man1/$f.1" ] || { echo "no manual $f.1"; return 1; }
+	done
+	groff -man -Tutf8 -P-cbou -rLL=100n -ww "$dest$prefix/share/man/man1/coin-pricer-worker.1" 2>man.err >man.txt || { cat man.err; return 1; }
+	expect_grep '^       --grace SECONDS  on SIGTERM' man.txt || return 1
+	groff -man -Tutf8 -P-cbou -rLL=100n -ww "$dest$prefix/share/man/man1/coin-pricer-valuate.1" 2>man.err >man.txt || { cat man.err; return 1; }
+	expect_grep "^       $(valuate --help | head -n 1 | sed 's/[][]/\\&/g')" man.txt || return 1
+	[ ! -s man.err ] || { cat man.err; return 1; }
 	make -s -C "$root" uninstall DESTDIR="$dest" PREFIX="$prefix" >make.log 2>&1 || { cat make.log; return 1; }
 	expect_eq "left after uninstall" "" "$(find "$dest" -type f)"
 }

@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 start_services
+start_pgbouncer
 export WORKER_ID=t-worker
 pipeline=$root/pipeline.sh
 
@@ -178,6 +179,10 @@ batch_two_workers() {
 	expect_eq "workers" "t-worker-1 t-worker-2" "$(sql -c "SELECT string_agg(DISTINCT worker_id, ' ' ORDER BY worker_id) FROM scrape_jobs")"
 }
 
+batch_polling() {
+	POLL_INTERVAL_SECONDS=1 batch_two_workers
+}
+
 # SIGTERM with eBay hung: the jobs in flight get --grace seconds, then go back to the queue.
 term_with_ebay_hung() {
 	local pid t0 ms
@@ -220,13 +225,188 @@ supervisor_killed() {
 	expect_eq "points" "145" "$(sql -c "SELECT count(*) FROM price_points")"
 }
 
+help_and_version() {
+	local section
+	"$pipeline" --help >out.txt || return 1
+	for section in NAME SYNOPSIS DESCRIPTION OPTIONS ENVIRONMENT SIGNALS 'EXIT STATUS'; do
+		expect_grep "^$section\$" out.txt || return 1
+	done
+	expect_grep '^    78  configuration' out.txt || return 1
+	expect_eq "-h" "$(cat out.txt)" "$("$pipeline" -h)" || return 1
+	# The version of the stages it runs, in their shape.
+	expect_eq "--version" "$(claim-job --version | sed 's/^claim-job/pipeline.sh/')" "$("$pipeline" --version)" || return 1
+	"$pipeline" --frobnicate >out.txt 2>err.txt
+	expect_eq "wrong option" 64 $? || return 1
+	expect_eq "nothing on stdout" "" "$(cat out.txt)" || return 1
+	expect_grep "unknown option --frobnicate" err.txt || return 1
+	expect_grep '^    pipeline.sh \[--once\]' err.txt || return 1
+	"$pipeline" --workers 0 2>err.txt
+	expect_eq "--workers 0" 64 $? || return 1
+	"$pipeline" --env 2>err.txt
+	expect_eq "--env without a file" 64 $? || return 1
+	"$pipeline" --env no-such.env 2>err.txt
+	expect_eq "--env with no such file" 66 $?
+}
+
+# A copy of pipeline.sh in a folder of its own with stand-ins for the stages beside it
+# (an installation's layout): each stand-in writes its environment to env.STAGE and ends.
+fake_install() {
+	local s
+	mkdir -p inst
+	cp "$pipeline" inst/pipeline.sh
+	for s in claim-job ebay-fetch filter-junk normalize-usd store valuate; do
+		printf '#!/bin/sh\nenv >"%s/env.%s"\n' "$PWD" "$s" >"inst/$s"
+		chmod +x "inst/$s"
+	done
+}
+
+# The settings file as dotenv reads it: every shape of line, warnings naming file and
+# line, nothing executed; the environment wins.
+# shellcheck disable=SC2016 # the file's dollars and backticks must stay as written
+env_file_dotenv() {
+	local want
+	fake_install
+	cat >my.env <<-'EOF'
+		# a comment line
+		   # an indented one
+
+		export WORKER_ID="from-env-file"
+		PLAIN=plain value  # a comment after a space
+		HASH=a#b
+		HASH_AT_START=#not-a-comment
+		EMPTY=
+		SPACED = around the sign
+		SINGLE='it is $HOME and \n # as written' # comment
+		DOUBLE="tab\there \"quoted\" # kept"
+		TOUCH=$(touch executed)
+		BACKTICK=`touch executed2`
+		BAD KEY=1
+		no equals sign here
+		UNCLOSED="never closed
+		FROM_ENV=from the file
+		LD_PRELOAD=/tmp/evil.so
+		BASH_ENV=/tmp/evil.sh
+	EOF
+	printf 'CRLF=windows\r\nLAST=no newline' >>my.env
+	FROM_ENV=from-the-environment LOG_LEVEL=warn env -u WORKER_ID PATH=/usr/bin:/bin \
+		inst/pipeline.sh --once --env my.env 2>err.txt || { cat err.txt; return 1; }
+	[ -s env.claim-job ] || { echo "claim-job did not run"; cat err.txt; return 1; }
+	want=$(printf '%s\n' 'BACKTICK=`touch executed2`' CRLF=windows EMPTY= FROM_ENV=from-the-environment \
+		HASH=a#b HASH_AT_START=#not-a-comment LAST='no newline' PLAIN='plain value' \
+		"SINGLE=it is \$HOME and \\n # as written" SPACED='around the sign' 'TOUCH=$(touch executed)' \
+		WORKER_ID=from-env-file)
+	expect_eq "settings" "$want" "$(grep -E '^(BACKTICK|CRLF|EMPTY|FROM_ENV|HASH|HASH_AT_START|LAST|PLAIN|SINGLE|SPACED|TOUCH|WORKER_ID)=' env.claim-job | sort)" || return 1
+	expect_eq "double quotes" "$(printf 'DOUBLE=tab\there "quoted" # kept')" "$(grep '^DOUBLE=' env.claim-job)" || return 1
+	if grep -q '^\(UNCLOSED\|LD_PRELOAD\|BASH_ENV\)=' env.claim-job || [ -e executed ] || [ -e executed2 ]; then
+		echo "a line was executed or a skipped key set"
+		return 1
+	fi
+	expect_grep "my.env:14: not KEY=VALUE: line skipped" err.txt || return 1
+	expect_grep "my.env:15: not KEY=VALUE: line skipped" err.txt || return 1
+	expect_grep "my.env:16: UNCLOSED: a double quote not closed" err.txt || return 1
+	expect_grep "my.env:5: PLAIN is not a coin-pricer setting (misspelled?)" err.txt || return 1
+	expect_grep "my.env:18: LD_PRELOAD is not a coin-pricer setting and would change how programs run" err.txt || return 1
+	expect_grep "my.env:19: BASH_ENV" err.txt
+}
+
+# Without --env: .env beside pipeline.sh, else in the current folder; it says which.
+env_file_fallback() {
+	fake_install
+	mkdir -p cwd
+	echo WORKER_ID=from-cwd >cwd/.env
+	(cd cwd && env -u WORKER_ID LOG_LEVEL=info ../inst/pipeline.sh --once 2>../err.txt) || { cat err.txt; return 1; }
+	expect_grep "^WORKER_ID=from-cwd$" env.claim-job || return 1
+	expect_grep "settings read from $PWD/cwd/.env" err.txt || return 1
+	echo WORKER_ID=from-beside >inst/.env
+	(cd cwd && env -u WORKER_ID LOG_LEVEL=info ../inst/pipeline.sh --once 2>../err.txt) || { cat err.txt; return 1; }
+	expect_grep "^WORKER_ID=from-beside$" env.claim-job || return 1
+	expect_grep "settings read from $PWD/inst/.env" err.txt || return 1
+	rm inst/.env cwd/.env
+	(cd cwd && LOG_LEVEL=info ../inst/pipeline.sh --once 2>../err.txt) || { cat err.txt; return 1; }
+	expect_grep "no settings file" err.txt
+}
+
+# Nothing was claimed, released or changed: the seed's job pending with no attempt, and a
+# job this worker left running stays as it was.
+jobs_untouched() {
+	expect_eq "jobs untouched" "pending 0 running 1" \
+		"$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs ORDER BY status" | tr '\n' ' ' | sed 's/ $//')"
+}
+leave_a_running_job() {
+	sql -c "INSERT INTO scrape_jobs (intake_id, source_id, status, attempts, worker_id, locked_at, started_at)
+		VALUES ('7a2e3d4c-0000-4000-8000-000000000001', '8b3f4e5d-0000-4000-8000-000000000001',
+			'running', 1, '$WORKER_ID', now(), now())"
+}
+
+bad_log_settings_refused() {
+	reset && leave_a_running_job || return 1
+	LOG_LEVEL=verbose "$pipeline" --once --env /dev/null 2>err.txt
+	expect_eq "LOG_LEVEL" 78 $? || return 1
+	expect_grep "LOG_LEVEL=verbose is not a level: set debug, info, warn (or warning) or error" err.txt || return 1
+	LOG_FORMAT=yaml "$pipeline" --once --env /dev/null 2>err.txt
+	expect_eq "LOG_FORMAT" 78 $? || return 1
+	expect_grep "LOG_FORMAT=yaml is not a format: set json or text" err.txt || return 1
+	printf 'LOG_LEVEL=Warning\nLOG_FORMAT=JSON\n' >ok.env
+	env -u LOG_FORMAT "$pipeline" --check --env ok.env 2>err.txt || { cat err.txt; return 1; }
+	jobs_untouched
+}
+
+# A collector's credentials missing or refused: exit 78 before anything is claimed,
+# saying what to set.
+credentials_checked_at_start() {
+	local asked
+	reset && leave_a_running_job || return 1
+	asked=$(grep -c '"/identity/v1/oauth2/token"' "$scratch/fake.log")
+	env -u EBAY_APP_ID "$pipeline" --once --env /dev/null 2>err.txt
+	expect_eq "no app id, Finding" 78 $? || return 1
+	expect_grep 'source "eBay Sold Listings" (eBay Finding) needs an application id: set EBAY_APP_ID' err.txt || return 1
+	expect_grep "not starting" err.txt || return 1
+	jobs_untouched || return 1
+	# The same with the application id in the source's config; or answered from recordings.
+	env -u EBAY_APP_ID EBAY_REPLAY_DIR="$here/data/replay" "$pipeline" --check --env /dev/null 2>err.txt ||
+		{ cat err.txt; return 1; }
+	sql -c "UPDATE sources SET config = config || '{\"app_id\": \"Own-App-Id-1\"}'" || return 1
+	env -u EBAY_APP_ID "$pipeline" --check --env /dev/null 2>err.txt || { cat err.txt; return 1; }
+	# Browse needs the cert id too, and a token: refused, then not approved for Insights.
+	sql -c "INSERT INTO sources (name, adapter_type) VALUES ('eBay Asking Prices', 'ebay_browse')" || return 1
+	env -u EBAY_CERT_ID "$pipeline" --once --env /dev/null 2>err.txt
+	expect_eq "no cert id, Browse" 78 $? || return 1
+	expect_grep 'source "eBay Asking Prices" (eBay browse) needs eBay credentials: set EBAY_APP_ID and EBAY_CERT_ID' err.txt || return 1
+	fault '{"path": "/identity", "status": 401, "times": 1}'
+	"$pipeline" --once --env /dev/null 2>err.txt
+	expect_eq "refused" 78 $? || return 1
+	expect_grep 'source "eBay Asking Prices": eBay refused the credentials (HTTP 401' err.txt || return 1
+	if grep -q "$EBAY_CERT_ID" err.txt; then echo "the cert id was printed"; return 1; fi
+	jobs_untouched || return 1
+	sql -c "UPDATE sources SET adapter_type = 'ebay_insights' WHERE name = 'eBay Asking Prices'" || return 1
+	fault '{"path": "/identity", "kind": "not_approved", "times": 1}'
+	"$pipeline" --once --env /dev/null 2>err.txt
+	expect_eq "not approved" 78 $? || return 1
+	expect_grep 'eBay refused the Marketplace Insights scope' err.txt || return 1
+	jobs_untouched || return 1
+	# eBay unreachable is no reason to refuse: the jobs retry later.
+	fault '{"path": "/identity", "status": 503, "times": 1}'
+	"$pipeline" --check --env /dev/null 2>err.txt || { cat err.txt; return 1; }
+	expect_grep 'could not ask eBay for a token now (HTTP 503)' err.txt || return 1
+	"$pipeline" --check --env /dev/null 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "token requests" $((asked + 4)) "$(grep -c '"/identity/v1/oauth2/token"' "$scratch/fake.log")"
+}
+
 run_test "pipeline.sh --once runs every pending job to completion" once_runs_every_job
 run_test "pipeline.sh --workers 2: 200 jobs over 50 intakes, each done once, one log line each" batch_two_workers
+# The same through PgBouncer in transaction mode: notifications do not pass, claim-job polls.
+run_test "through PgBouncer (transaction mode): --once runs every pending job" pooled once_runs_every_job
+run_test "through PgBouncer (transaction mode): 200 jobs, two workers (polling every second)" pooled batch_polling
 run_test "SIGTERM with eBay hung: exits 0 within --grace, nothing left running" term_with_ebay_hung
 run_test "kill -9 of the supervisor: no process left; a restart finishes every job" supervisor_killed
 run_test "a job no collector can do fails with a reason and starves no other" bad_job_does_not_starve
 run_test "no database: --once gives up (75); a configuration error stops at once (78)" once_gives_up_without_database
 run_test "pipeline.sh reads the env file literally" env_file_read
+run_test "pipeline.sh --help is a manual; --version; wrong options exit 64" help_and_version
+run_test "the settings file is read as dotenv reads it, never executed" env_file_dotenv
+run_test "without --env: .env beside pipeline.sh, else in the current folder" env_file_fallback
+run_test "LOG_LEVEL / LOG_FORMAT not known: refused (78), jobs untouched" bad_log_settings_refused
+run_test "eBay credentials missing or refused: refused at start (78), jobs untouched" credentials_checked_at_start
 run_test "SIGTERM while waiting for jobs: stops at once, status 0" term_while_waiting
 run_test "SIGTERM during a job: the job completes, then it stops" term_finishes_the_job
 run_test "a stage killed mid-job: the job goes back to the queue and is done again" crash_returns_job

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# stages: pipeline
+# Chaos: pipeline.sh --workers 2 over 100 jobs against a real PostgreSQL and the fake eBay
+# while processes of the worker (any stage, claim-job, a worker's shell, the supervisor)
+# are killed with SIGKILL at random moments; the supervisor is started again when it was
+# the one killed. Then every job has ended with its points and valuation exactly once, no
+# job ran twice at the same time, and nothing of the worker is left.
+# CHAOS_SEED=N replays one sequence of kills (the seed is printed when the test fails).
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+start_services
+export WORKER_ID=t-chaos COIN_PRICER_STATE_DIR=$scratch/state TMPDIR=$scratch/tmp
+mkdir -p "$TMPDIR"
+pipeline=$root/pipeline.sh
+jobs=100
+kills=10
+
+sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"; }
+fault() { curl -s -X POST -d "$1" "$EBAY_API_BASE/_fault" >/dev/null; }
+
+# One job per intake, so that a job's points are its own: none can hide another's loss.
+# The history: every change of a job's status or attempt, and every point and valuation
+# written, with the writing connection (its pid and when it connected), the transaction
+# and the time.
+setup() {
+	sql -c "TRUNCATE sources, intakes, fx_rates CASCADE" && sql -f "$here/data/seed.sql" &&
+		sql -c "DELETE FROM scrape_jobs;
+		INSERT INTO intakes (id) SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid
+			FROM generate_series(2, $jobs + 1) i;
+		INSERT INTO attributions (intake_id, year, mintmark, denomination, series)
+			SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 1921, 'S', 'dollar', 'Morgan'
+			FROM generate_series(2, $jobs + 1) i;
+		INSERT INTO scrape_jobs (intake_id, source_id, priority)
+			SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid,
+				'8b3f4e5d-0000-4000-8000-000000000001', 10
+			FROM generate_series(2, $jobs + 1) i;
+		CREATE FUNCTION chaos_backend_start() RETURNS timestamptz LANGUAGE sql AS
+			'SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()';
+		CREATE TABLE chaos_history (id bigserial PRIMARY KEY, job_id uuid, what text, status text,
+			old_status text, attempts int, worker text, old_worker text, job_status text,
+			backend int DEFAULT pg_backend_pid(), tx bigint DEFAULT txid_current(),
+			backend_start timestamptz DEFAULT chaos_backend_start(),
+			at timestamptz DEFAULT clock_timestamp());
+		CREATE FUNCTION chaos_job() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN
+			IF NEW.status IS DISTINCT FROM OLD.status OR NEW.attempts IS DISTINCT FROM OLD.attempts THEN
+				INSERT INTO chaos_history (job_id, what, status, old_status, attempts, worker, old_worker)
+				VALUES (NEW.id, 'job', NEW.status, OLD.status, NEW.attempts, NEW.worker_id, OLD.worker_id);
+			END IF;
+			RETURN NULL; END \$\$;
+		CREATE FUNCTION chaos_write() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN
+			INSERT INTO chaos_history (job_id, what, job_status)
+			VALUES (NEW.job_id, TG_ARGV[0], (SELECT status FROM scrape_jobs WHERE id = NEW.job_id));
+			RETURN NULL; END \$\$;
+		CREATE TRIGGER chaos_job AFTER UPDATE ON scrape_jobs FOR EACH ROW EXECUTE FUNCTION chaos_job();
+		CREATE TRIGGER chaos_point AFTER INSERT ON price_points FOR EACH ROW EXECUTE FUNCTION chaos_write('point');
+		CREATE TRIGGER chaos_valuation AFTER INSERT ON valuations FOR EACH ROW EXECUTE FUNCTION chaos_write('valuation');"
+}
+
+# The supervisor and every process of its workers: each worker is a session of its own,
+# recorded in sessions.txt so that the end can look for what is left of any of them.
+worker_processes() {
+	local w
+	echo "$sup"
+	for w in $(pgrep -P "$sup"); do
+		pgrep -s "$w" && echo "$w" >>sessions.txt
+	done
+}
+
+start_supervisor() {
+	"$pipeline" --once --workers 2 --env /dev/null 2>>err.txt &
+	sup=$!
+	echo "$sup" >>supervisors.txt
+}
+
+chaos() {
+	local seed=${CHAOS_SEED:-$RANDOM} n=0 victims target what left i t0
+	RANDOM=$seed
+	echo "seed $seed"
+	setup || return 1
+	# Every eBay page takes 0.15 s: a job takes a third of a second or more, and kills
+	# land in the middle of jobs.
+	fault '{"path": "/services", "kind": "slow", "seconds": 0.15, "times": 100000}'
+	t0=$SECONDS
+	start_supervisor
+	while [ "$n" -lt "$kills" ] && [ $((SECONDS - t0)) -lt 60 ]; do
+		sleep "$((RANDOM % 3)).$((RANDOM % 10))"
+		kill -0 "$sup" 2>/dev/null || break # --once: no job left
+		mapfile -t victims < <(worker_processes)
+		target=${victims[RANDOM % ${#victims[@]}]}
+		what=$(ps -o comm= -p "$target") || continue
+		kill -KILL "$target" 2>/dev/null || continue
+		n=$((n + 1))
+		echo "kill $n: $what ($target) at $((SECONDS - t0)) s"
+		if [ "$target" = "$sup" ]; then
+			wait "$sup" 2>/dev/null
+			start_supervisor
+		fi
+	done
+	[ "$n" -ge 5 ] || { echo "only $n kills before the jobs ran out"; return 1; }
+	for ((i = 0; i < 900; i++)); do
+		kill -0 "$sup" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$sup" 2>/dev/null; then
+		echo "the worker did not finish within 90 s of the last kill"
+		sql -F ' ' -c "SELECT status, count(*) FROM scrape_jobs GROUP BY 1"
+		tail -n 20 err.txt
+		kill -TERM "$sup"
+		sleep 5
+		kill -KILL "$sup" 2>/dev/null
+		return 1
+	fi
+	wait "$sup" || { echo "the last supervisor exited $?"; tail -n 20 err.txt; return 1; }
+	echo "done in $((SECONDS - t0)) s"
+
+	# Every job ended: completed, or failed with its reason.
+	expect_eq "jobs not ended, or failed with no reason" "" \
+		"$(sql -c "SELECT id, status FROM scrape_jobs WHERE status <> 'completed'
+			AND (status <> 'failed' OR coalesce(error_message, '') = '')")" || return 1
+	# Each completed job's intake has the fixture's 29 points, once each, written by that
+	# job, and one valuation; a job that did not complete has none.
+	expect_eq "completed jobs whose points or valuation are not the fixture's" "" \
+		"$(sql -c "SELECT j.id, (SELECT count(*) FROM price_points p WHERE p.intake_id = j.intake_id),
+				(SELECT count(*) FROM valuations v WHERE v.job_id = j.id)
+			FROM scrape_jobs j WHERE j.status = 'completed' AND (
+				(SELECT count(*) FROM price_points p WHERE p.intake_id = j.intake_id AND p.job_id = j.id) <> 29
+				OR (SELECT count(*) FROM price_points p WHERE p.intake_id = j.intake_id) <> 29
+				OR (SELECT count(*) FROM valuations v WHERE v.job_id = j.id) <> 1
+				OR (SELECT count(*) FROM valuations v WHERE v.intake_id = j.intake_id AND v.comps <> 17) > 0)")" || return 1
+	expect_eq "valuations of jobs that did not complete" 0 \
+		"$(sql -c "SELECT count(*) FROM valuations v JOIN scrape_jobs j ON j.id = v.job_id WHERE j.status <> 'completed'")" || return 1
+	expect_eq "points" "$(sql -c "SELECT 29 * count(*) FROM scrape_jobs WHERE status = 'completed'")" \
+		"$(sql -c "SELECT count(*) FROM price_points p JOIN scrape_jobs j ON j.id = p.job_id WHERE j.status = 'completed'")" || return 1
+	expect_eq "attempts beyond max_attempts" 0 "$(sql -c "SELECT count(*) FROM scrape_jobs WHERE attempts > max_attempts")" || return 1
+
+	# No job ran twice at the same time: a job is claimed only when it is not running, and
+	# everything written for a job is written while it runs, by a connection of its
+	# current run: none made before an earlier run of the same worker was released.
+	expect_eq "claims of a running job" "" \
+		"$(sql -c "SELECT job_id, at FROM chaos_history WHERE what = 'job' AND status = 'running' AND old_status = 'running'")" || return 1
+	expect_eq "writes for a job that was not running" "" \
+		"$(sql -c "SELECT w.job_id, w.what, w.job_status, w.at FROM chaos_history w
+			WHERE w.what IN ('point', 'valuation') AND w.job_status <> 'running'
+			AND NOT EXISTS (SELECT 1 FROM chaos_history c WHERE c.tx = w.tx AND c.job_id = w.job_id
+				AND c.what = 'job' AND c.status = 'completed' AND c.old_status = 'running')")" || return 1
+	expect_eq "writes by a connection older than the release of an earlier run" "" \
+		"$(sql -c "SELECT w.job_id, w.what, w.backend, w.at FROM chaos_history w
+			CROSS JOIN LATERAL (SELECT c.worker FROM chaos_history c WHERE c.job_id = w.job_id
+				AND c.what = 'job' AND c.status = 'running' AND c.id < w.id ORDER BY c.id DESC LIMIT 1) run
+			WHERE (w.what IN ('point', 'valuation') OR (w.what = 'job' AND w.status = 'completed'))
+			AND EXISTS (SELECT 1 FROM chaos_history r WHERE r.job_id = w.job_id AND r.what = 'job'
+				AND r.old_status = 'running' AND r.status <> 'completed' AND r.worker IS NULL
+				AND r.old_worker = run.worker AND r.id < w.id AND w.backend_start < r.at)")" || return 1
+
+	# Nothing of the worker left: no process of any worker's session, no supervisor, no
+	# temporary folder.
+	sleep 0.5
+	left=$(ps -e -o sid=,pid=,comm= | awk 'NR == FNR { s[$1] = 1; next } ($1 in s)' sessions.txt -)
+	expect_eq "processes of the workers left" "" "$left" || return 1
+	while read -r i; do
+		! kill -0 "$i" 2>/dev/null || { echo "supervisor $i left"; return 1; }
+	done <supervisors.txt
+	expect_eq "temporary files left" "" "$(find "$TMPDIR" -mindepth 1)"
+}
+
+run_test "kill -9 at random ($kills times, any process of the worker): every job done once, nothing left" chaos
