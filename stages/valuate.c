@@ -107,6 +107,7 @@ struct valuator {
 	struct name **names; /* the distinct `grade` texts seen */
 	size_t nnames, names_cap;
 	struct job fallback; /* --grade and --series, for points of no job with a grade */
+	struct job adhoc;    /* the last job record with a null job_id (ebay-fetch --query) */
 };
 
 /* A distinct `grade` text of the points. */
@@ -958,7 +959,8 @@ add_grades(struct buf *b, const struct valuator *v, const struct valuation *val)
 }
 
 /* The grade to price g at: the closing job's, else its latest job's that has one, else
- * --grade's, else none (the plain method). */
+ * (for points of no job) the last ad-hoc job record's, else --grade's, else none (the
+ * plain method). */
 static const struct job *
 target_of(const struct valuator *v, const struct group *g, const struct job *closing)
 {
@@ -970,6 +972,8 @@ target_of(const struct valuator *v, const struct group *g, const struct job *clo
 	for (l = g->links; l != NULL; l = l->gnext)
 		if (l->job->has_target)
 			t = l->job;
+	if (t == NULL && g->links == NULL && v->adhoc.has_target)
+		t = &v->adhoc;
 	if (t == NULL && v->fallback.has_target)
 		t = &v->fallback;
 	return t;
@@ -1249,12 +1253,14 @@ on_job(struct valuator *v, struct ndj_record *r)
 	cJSON *a;
 
 	ndj_pass(r);
-	if (ndj_is_null(job) || attribution == NULL || attribution->val[0] != '{')
+	if (attribution == NULL || attribution->val[0] != '{')
 		return 0;
 	a = cJSON_ParseWithLength(attribution->val, attribution->val_len);
 	if (a != NULL) {
-		struct job *j = (struct job *)table_find_or_add(&v->jobs, job->val, job->val_len,
-								sizeof(struct job), NULL);
+		struct job *j = ndj_is_null(job)
+					? &v->adhoc
+					: (struct job *)table_find_or_add(&v->jobs, job->val, job->val_len,
+									  sizeof(struct job), NULL);
 
 		set_target(j, string_at(a, "grade"), string_at(a, "series"), string_at(a, "title"));
 		cJSON_Delete(a);

@@ -416,6 +416,27 @@ env_example() {
 	expect_grep '^/.env$' "$root/.gitignore"
 }
 
+# The README's "Price your first coin", run as written in a folder that stands for the
+# repository, doing only what its reader does by hand: copying the intake id that add prints.
+readme_walkthrough() {
+	local f
+	mkdir -p walk && for f in "$root"/*; do ln -s "$f" walk/; done
+	sed -n '/^## Price your first coin/,/^## The stages/p' "$root/README.md" |
+		awk '/^```sh$/ { on = 1; next } /^```$/ { on = 0 } on' >walk/steps.sh
+	expect_eq "commands in the walk-through" 10 "$(grep -c '^[A-Za-z]' walk/steps.sh)" || { cat walk/steps.sh; return 1; }
+	grep -q '^coin-pricer add .*#' walk/steps.sh || { echo "no add line"; return 1; }
+	sed -i -e 's/^coin-pricer add \(.*[^ ]\) *#.*$/out=$(coin-pricer add \1); printf "%s\\n" "$out"; ID=$(sed -n "s,^intake ,,p" <<<"$out")/' \
+		-e 's/ ID / "$ID" /' walk/steps.sh
+	(cd walk && env -u DATABASE_URL -u PGSTATE -u EBAY_API_BASE -u EBAY_APP_ID -u EBAY_CERT_ID PATH="$BIN:$PWD/scripts:$PATH" bash -euo pipefail steps.sh) >walk.out 2>walk.err ||
+		{ (cd walk && scripts/local-pg.sh stop) >/dev/null 2>&1; cat walk.err; return 1; }
+	# The same price at the grade, ad hoc (price) and from the worker (show).
+	expect_eq "prices printed (price, show)" 2 "$(grep -cx '  Price at VF:    \$43\.76   (16 comps)' walk.out)" || { cat walk.out; return 1; }
+	expect_grep '^intake [0-9a-f-]\{36\}$' walk.out || return 1
+	expect_grep 'completed' walk.out || return 1
+	xmllint --noout walk/morgan.svg || return 1
+	expect_eq "cluster left" "" "$(find walk/.state -mindepth 2 2>/dev/null)"
+}
+
 run_test "coin-pricer --help and --version, every command; wrong ones exit 64" help_everywhere
 run_test "price reads coins as people write them" parses_coins
 run_test "price from a recording, no database: the answer, exactly" price_replay
@@ -429,6 +450,7 @@ run_test "plot INTAKE: PNG by default, SVG by suffix" plot_intake
 run_test "status lists failures; requeue sends them back" failures_and_requeue
 run_test "doctor: all well, then each thing to fix (exit 78)" doctor_checks
 run_test "row-level security on every table; a role without policies sees nothing" row_level_security
+run_test "the README's walk-through, price your first coin, as written" readme_walkthrough
 run_test "make install DESTDIR: the installed coin-pricer finds its stages" make_install
 run_test "bash completion of commands and options" completion
 run_test "systemd unit passes systemd-analyze verify" systemd_unit
