@@ -119,7 +119,8 @@ chaos() {
 		"$(sql -c "SELECT id, status FROM scrape_jobs WHERE status <> 'completed'
 			AND (status <> 'failed' OR coalesce(error_message, '') = '')")" || return 1
 	# Each completed job's intake has the fixture's 29 points, once each, written by that
-	# job, and one valuation; a job that did not complete has none.
+	# job, and one valuation of 16 comps (the fixture at its grade); a job that did not
+	# complete has none.
 	expect_eq "completed jobs whose points or valuation are not the fixture's" "" \
 		"$(sql -c "SELECT j.id, (SELECT count(*) FROM price_points p WHERE p.intake_id = j.intake_id),
 				(SELECT count(*) FROM valuations v WHERE v.job_id = j.id)
@@ -127,7 +128,7 @@ chaos() {
 				(SELECT count(*) FROM price_points p WHERE p.intake_id = j.intake_id AND p.job_id = j.id) <> 29
 				OR (SELECT count(*) FROM price_points p WHERE p.intake_id = j.intake_id) <> 29
 				OR (SELECT count(*) FROM valuations v WHERE v.job_id = j.id) <> 1
-				OR (SELECT count(*) FROM valuations v WHERE v.intake_id = j.intake_id AND v.comps <> 17) > 0)")" || return 1
+				OR (SELECT count(*) FROM valuations v WHERE v.intake_id = j.intake_id AND v.comps <> 16) > 0)")" || return 1
 	expect_eq "valuations of jobs that did not complete" 0 \
 		"$(sql -c "SELECT count(*) FROM valuations v JOIN scrape_jobs j ON j.id = v.job_id WHERE j.status <> 'completed'")" || return 1
 	expect_eq "points" "$(sql -c "SELECT 29 * count(*) FROM scrape_jobs WHERE status = 'completed'")" \
