@@ -7,6 +7,12 @@
 # Prints figures and ratios; asserts nothing.
 # usage: BIN=bin scripts/bench-db.sh [--store]   (--store: only the store figures)
 set -euo pipefail
+usage='usage: BIN=bin scripts/bench-db.sh [--store]   (--store: only the store figures)'
+case "$*" in
+"" | --store) ;;
+-h | --help) echo "$usage" && exit 0 ;;
+*) echo "$usage" >&2 && exit 64 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:-$here/../bin}
 export PATH="$BIN:$PATH" LOG_LEVEL=warn PGOPTIONS="-c client_min_messages=warning"

@@ -6,6 +6,14 @@
 # A throwaway PostgreSQL and fake eBay; figures are printed, not asserted.
 # usage: scripts/bench-e2e.sh [JOBS]   (default 300)
 set -euo pipefail
+usage='usage: scripts/bench-e2e.sh [JOBS]   (default 300)'
+case "${1:-}" in
+-h | --help) echo "$usage" && exit 0 ;;
+esac
+if [ $# -gt 1 ] || ! [[ ${1:-1} =~ ^[1-9][0-9]*$ ]]; then
+	echo "$usage" >&2
+	exit 64
+fi
 here=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${1:-300}
 make -s -C "$here" -j2 >/dev/null
