@@ -394,6 +394,25 @@ by_cents(const void *a, const void *b)
 	return (x->cents > y->cents) - (x->cents < y->cents);
 }
 
+/* Hold the confidence at max at most, for the reason why (a capped value of DESIGN). */
+static void
+cap_confidence(struct valuation *val, const char *why, int max)
+{
+	val->capped = why;
+	if (val->confidence > max)
+		val->confidence = max;
+}
+
+/* Keep the confidence in 1..10. */
+static void
+clamp_confidence(struct valuation *val)
+{
+	if (val->confidence < 1)
+		val->confidence = 1;
+	if (val->confidence > 10)
+		val->confidence = 10;
+}
+
 /*
  * The type-7 percentile k/100 of sorted x[0..n-1], times 100, exact:
  * h = (n-1)k/100, result = x[floor h] + frac(h) (x[floor h + 1] - x[floor h]).
@@ -470,19 +489,11 @@ compute_plain(struct group *g, struct valuation *val)
 		val->parts_spread = 4 * spread <= med ? 3 : 2 * spread <= med ? 2 : spread <= med ? 1 : 0;
 	}
 	val->confidence = val->parts_comps + val->parts_reputation + val->parts_sold + val->parts_spread;
-	if (m < 3) {
-		val->capped = "few_comps";
-		if (val->confidence > 3)
-			val->confidence = 3;
-	} else if (2 * val->sold < m) {
-		val->capped = "mostly_ask";
-		if (val->confidence > 7)
-			val->confidence = 7;
-	}
-	if (val->confidence < 1)
-		val->confidence = 1;
-	if (val->confidence > 10)
-		val->confidence = 10;
+	if (m < 3)
+		cap_confidence(val, "few_comps", 3);
+	else if (2 * val->sold < m)
+		cap_confidence(val, "mostly_ask", 7);
+	clamp_confidence(val);
 }
 
 /* ---- the valuation at a target grade ----------------------------------- */
@@ -730,33 +741,19 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 	val->parts_reputation = rep >= (double)k * 800000 ? 2 : rep >= (double)k * 500000 ? 1 : 0;
 	val->parts_sold = 5 * val->sold >= 4 * k ? 2 : 2 * val->sold >= k ? 1 : 0;
 	val->confidence = val->parts_comps + val->parts_reputation + val->parts_sold + val->parts_spread;
-	if (k < 3) {
-		val->capped = "few_comps";
-		if (val->confidence > 3)
-			val->confidence = 3;
-	} else if (val->near < 2) {
-		val->capped = "no_grade_comps";
-		if (val->confidence > 3)
-			val->confidence = 3;
-	} else if (val->se > SPREAD_CAP_SE) {
+	if (k < 3)
+		cap_confidence(val, "few_comps", 3);
+	else if (val->near < 2)
+		cap_confidence(val, "no_grade_comps", 3);
+	else if (val->se > SPREAD_CAP_SE) {
 		/* too few comps for how widely their moved prices spread: on the quality
 		 * benchmark such centres miss by more than capped ones with tight comps */
-		val->capped = "few_comps";
-		if (val->confidence > 3)
-			val->confidence = 3;
-	} else if (val->n_eff < 4) {
-		val->capped = "few_comps";
-		if (val->confidence > 5)
-			val->confidence = 5;
-	} else if (2 * val->sold < k) {
-		val->capped = "mostly_ask";
-		if (val->confidence > 7)
-			val->confidence = 7;
-	}
-	if (val->confidence < 1)
-		val->confidence = 1;
-	if (val->confidence > 10)
-		val->confidence = 10;
+		cap_confidence(val, "few_comps", 3);
+	} else if (val->n_eff < 4)
+		cap_confidence(val, "few_comps", 5);
+	else if (2 * val->sold < k)
+		cap_confidence(val, "mostly_ask", 7);
+	clamp_confidence(val);
 	free(m);
 	free(d);
 }
