@@ -184,6 +184,13 @@ static const char release_sql[] =
 
 static volatile sig_atomic_t stopping;
 
+/*
+ * The process that started this one, as it was at start: when getppid() no longer says
+ * it, the parent is gone (whoever adopted this process, init or a subreaper such as
+ * systemd --user, tini or a container runtime, is not the parent that was).
+ */
+static pid_t parent;
+
 static void
 on_signal(int sig)
 {
@@ -350,7 +357,7 @@ follow(struct db *db, const struct follow *f)
 	listen_all(db);
 	notified = notifications_arrive(db, f);
 	while (!stopping) {
-		if (getppid() == 1) {
+		if (getppid() != parent) {
 			log_warn("the supervisor is gone: stopping");
 			break;
 		}
@@ -453,6 +460,7 @@ main(int argc, char **argv)
 	struct follow f;
 	double deadline;
 
+	parent = getppid();
 	if (log_init("claim-job") < 0)
 		return EXIT_CONFIG;
 	opterr = 0;
@@ -509,7 +517,11 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	/* A long-lived claimer ends with the supervisor that started it. */
+	/*
+	 * A long-lived claimer ends with the supervisor that started it: SIGTERM when it
+	 * dies, and a parent already gone before the signal was asked for is seen by the
+	 * check of getppid() against the parent at start.
+	 */
 	if (following)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (worker == NULL || *worker == '\0') {

@@ -225,6 +225,30 @@ supervisor_killed() {
 	expect_eq "points" "145" "$(sql -c "SELECT count(*) FROM price_points")"
 }
 
+# claim-job --follow whose parent is PID 1 (a container's init, here of a PID namespace of
+# its own): the parent is alive, so it claims (it took getppid() == 1 for "the supervisor
+# is gone" and stopped before claiming anything).
+claim_follow_child_of_pid1() {
+	reset || return 1
+	POLL_INTERVAL_SECONDS=1 timeout 60 unshare --pid --fork sh -c \
+		'claim-job --follow --once --in-flight 5 --worker t-pid1 >claimed.txt; echo "status $?"' >out.txt 2>err.txt
+	expect_eq "status" "status 0" "$(cat out.txt)" || { cat err.txt; return 1; }
+	expect_eq "claimed" "6f1d2c3b-0000-4000-8000-000000000001" "$(jq -r .job_id claimed.txt)" || { cat err.txt; return 1; }
+	expect_eq "job" "running t-pid1" "$(sql -F ' ' -c "SELECT status, worker_id FROM scrape_jobs")"
+}
+
+# Under a subreaper (systemd --user, tini, a container runtime) an orphan is adopted by
+# it, not by init: claim-job --follow still ends when the process that started it dies.
+claim_follow_under_subreaper() {
+	reset && sql -c "DELETE FROM scrape_jobs" || return 1
+	# PR_SET_CHILD_SUBREAPER is 36; the setting survives the exec of the shell.
+	# shellcheck disable=SC2016 # expanded by that shell
+	python3 -c 'import ctypes, os, sys; ctypes.CDLL(None).prctl(36, 1, 0, 0, 0); os.execvp("sh", sys.argv[1:])' sh -c '
+		sh -c "claim-job --follow --worker t-sub >/dev/null 2>err.txt & echo \$! >claimer.pid; sleep 1"
+		for i in $(seq 50); do kill -0 "$(cat claimer.pid)" 2>/dev/null || exit 0; sleep 0.1; done
+		kill -KILL "$(cat claimer.pid)"; exit 1' || { echo "claim-job outlived its parent under a subreaper"; cat err.txt; return 1; }
+}
+
 help_and_version() {
 	local section
 	"$pipeline" --help >out.txt || return 1
@@ -402,6 +426,8 @@ run_test "kill -9 of the supervisor: no process left; a restart finishes every j
 run_test "a job no collector can do fails with a reason and starves no other" bad_job_does_not_starve
 run_test "no database: --once gives up (75); a configuration error stops at once (78)" once_gives_up_without_database
 run_test "pipeline.sh reads the env file literally" env_file_read
+run_test "claim-job --follow as a child of PID 1 (a container's init) claims" claim_follow_child_of_pid1
+run_test "claim-job --follow under a subreaper ends when its parent dies" claim_follow_under_subreaper
 run_test "pipeline.sh --help is a manual; --version; wrong options exit 64" help_and_version
 run_test "the settings file is read as dotenv reads it, never executed" env_file_dotenv
 run_test "without --env: .env beside pipeline.sh, else in the current folder" env_file_fallback
