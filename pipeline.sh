@@ -415,9 +415,11 @@ worker_id() {
 
 # One worker: after a delay, the pipeline. Every process of it carries the parent-death
 # signal, so that none outlives the supervisor: supervisor > worker > pipeline > stages.
-# The worker looks at its stages once a second (one sleep, never a process per job): when one
-# ends while the stage before it still runs, the pipeline is broken and all of it is
-# stopped. SIGTERM stops the claiming; the jobs in flight then have GRACE seconds.
+# The worker looks at its stages twice a second, starting no process but its nap (a sleep
+# it waits for together with the pipeline, so that the end of the pipeline ends the wait
+# at once): when a stage ends while the one before it still runs, the pipeline is broken
+# and all of it is stopped. SIGTERM stops the claiming; the jobs in flight then have
+# GRACE seconds.
 # shellcheck disable=SC2016 # expanded by the pipeline's own shell
 pipeline_script='set -o pipefail
 d="setpriv --pdeathsig KILL" id=$1
@@ -438,30 +440,44 @@ on_term() {
 	return 0
 }
 trap on_term TERM INT
-nap() { sleep "$1" & wait $!; }
+# Wait SECONDS, or less when the pipeline ends or a signal comes.
+napper= job=
+nap() {
+	sleep "$1" &
+	napper=$!
+	wait -n "$napper" $job
+}
 [ "$delay" -gt 0 ] && nap "$delay"
 [ -n "$stop_at" ] && exit 0
 setpriv --pdeathsig KILL bash -c "$@" &
 job=$!
-state() { { read -r _ _ s _ <"/proc/$1/stat"; } 2>/dev/null && echo "$s" || echo X; }
-# The stages, in the order they were started.
-while [ ${#pids[@]} -lt 7 ] && kill -0 "$job" 2>/dev/null; do
+# The state of a process in s: Z (ended, not yet reaped) or X (gone) once it ended. Bash
+# reaps a child only when it waits, so "kill -0" would take an ended one for running.
+state() { s=X; { read -r _ _ s _ <"/proc/$1/stat"; } 2>/dev/null; }
+runs() { state "$1"; case $s in Z | X) return 1 ;; esac; }
+# The stages, in the order they were started: the children of the pipeline shell.
+while [ ${#pids[@]} -lt 7 ] && runs "$job"; do
 	nap 0.05
 	sorted=()
-	for p in /proc/[0-9]*; do
-		{ read -r pid _ _ ppid _ <"$p/stat"; } 2>/dev/null || continue
-		[ "$ppid" = "$job" ] && sorted[pid]=1
-	done
+	kids=
+	if [ -r "/proc/$job/task/$job/children" ]; then
+		{ read -r -a kids <"/proc/$job/task/$job/children"; } 2>/dev/null
+		for p in "${kids[@]}"; do sorted[p]=1; done
+	else
+		for p in /proc/[0-9]*; do
+			{ read -r pid _ _ ppid _ <"$p/stat"; } 2>/dev/null || continue
+			[ "$ppid" = "$job" ] && sorted[pid]=1
+		done
+	fi
 	pids=("${!sorted[@]}")
 done
 [ -n "$stop_at" ] && on_term
-while kill -0 "$job" 2>/dev/null; do
-	nap 1
+while runs "$job"; do
+	nap 0.5
 	[ -n "$stop_at" ] && on_term
 	broken=
 	for ((i = 1; i < ${#pids[@]}; i++)); do
-		case $(state "${pids[i]}") in Z | X) ;; *) continue ;; esac
-		case $(state "${pids[i - 1]}") in Z | X) ;; *) broken=1 ;; esac
+		! runs "${pids[i]}" && runs "${pids[i - 1]}" && broken=1
 	done
 	if [ -n "$broken" ] || { [ -n "$stop_at" ] && [ "$SECONDS" -ge "$stop_at" ]; }; then
 		if [ -n "$broken" ]; then
@@ -469,11 +485,12 @@ while kill -0 "$job" 2>/dev/null; do
 		else
 			echo "pipeline.sh: warn: jobs still in flight after the grace period: stopping them" >&2
 		fi
-		kill -KILL "${pids[@]}" 2>/dev/null
+		kill -KILL "${pids[@]}" "$napper" 2>/dev/null
 		wait "$job"
 		exit 70
 	fi
 done
+kill "$napper" 2>/dev/null
 wait "$job"'
 
 # Per worker: the pid of its pipeline, its failures in a row and since when.

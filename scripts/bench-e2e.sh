@@ -65,9 +65,10 @@ statements() {
 		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
 }
 
-# Run a command over freshly seeded jobs; print jobs/s and transactions per job.
+# Run a command over freshly seeded jobs; print jobs/s, the ratio to the first run (the
+# batch), statements per job and the load average (1 min) as it ended.
 measure() {
-	local label=$1 t0 t1 x0 x1 finished
+	local label=$1 t0 t1 x0 x1 finished rate
 	shift
 	seed
 	x0=$(statements)
@@ -76,9 +77,13 @@ measure() {
 	t1=$(date +%s%N)
 	x1=$(statements)
 	finished=$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'completed'")
-	printf '%-34s %5d jobs done  %7.1f jobs/s  %5.2f statements/job\n' "$label" "$finished" \
-		"$(echo "$finished * 1000000000 / ($t1 - $t0)" | bc -l)" "$(echo "($x1 - $x0 - 1) / $finished" | bc -l)"
+	rate=$(echo "$finished * 1000000000 / ($t1 - $t0)" | bc -l)
+	[ -n "$batch_rate" ] || batch_rate=$rate
+	printf '%-34s %5d jobs done  %7.1f jobs/s  %4.2f of the batch  %5.2f statements/job  load %s\n' \
+		"$label" "$finished" "$rate" "$(echo "$rate / $batch_rate" | bc -l)" \
+		"$(echo "($x1 - $x0 - 1) / $finished" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
 }
+batch_rate=
 
 batch() {
 	claim-job --limit "$jobs" --worker batch | ebay-fetch | filter-junk | normalize-usd |

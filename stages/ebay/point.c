@@ -237,6 +237,15 @@ ebay_parse_body(const struct buf *body)
 
 	buf_grow(&clean, body->len);
 	while (p < end) {
+		const char *run = p;
+
+		/* Plain ASCII, the bulk of a body, in one copy. */
+		while (p < end && (unsigned char)*p < 0x80 && *p != '\\')
+			p++;
+		if (p > run) {
+			buf_add(&clean, run, (size_t)(p - run));
+			continue;
+		}
 		if (*p == '\\' && (unit = escape_unit(p, end)) >= 0) {
 			if (unit >= 0xd800 && unit <= 0xdbff && escape_unit(p + 6, end) >= 0xdc00 &&
 			    escape_unit(p + 6, end) <= 0xdfff) {
