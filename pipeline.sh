@@ -36,7 +36,8 @@ OPTIONS
     --once           stop when no job is left (default: wait for jobs until SIGTERM)
     --workers K      run K pipelines, worker ids WORKER_ID-1 ... WORKER_ID-K (default 1:
                      one pipeline with WORKER_ID itself)
-    --in-flight N    jobs each pipeline holds at once (default 4)
+    --in-flight N    jobs each pipeline holds at once (default 8); it claims again
+                     when half of them have finished
     --grace SECONDS  on SIGTERM, how long the jobs in flight may take to finish before
                      they are stopped and returned to the queue (default 30)
     --env FILE       read settings from FILE; without it, .env beside pipeline.sh, else
@@ -100,7 +101,7 @@ collector=ebay-fetch
 
 once=0
 workers=1
-in_flight=4
+in_flight=8
 grace=30
 env_file=
 check_only=0

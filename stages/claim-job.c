@@ -287,15 +287,26 @@ listen_all(struct db *db)
 }
 
 /*
- * A new job wakes every worker; a job leaving "running" (payload: its worker) only its
- * own, so that K workers do not each claim in vain at every job any of them finishes.
+ * What wakes a waiting --follow: a new job wakes every worker; jobs leaving "running"
+ * (payload: their worker) only their own, so that K workers do not each claim in vain at
+ * every job any of them finishes, and only once `want` of them have ended, so that one
+ * claim takes several jobs (a claim per job was a fifth of the database's work per job).
  */
+struct wake {
+	const struct follow *f;
+	int ended, want;
+};
+
 static int
 wakes_worker(const char *channel, const char *payload, void *arg)
 {
-	const struct follow *f = arg;
+	struct wake *w = arg;
 
-	return strcmp(channel, "coin_pricer_done") != 0 || strcmp(payload, f->worker) == 0;
+	if (strcmp(channel, "coin_pricer_done") != 0)
+		return 1;
+	if (strcmp(payload, w->f->worker) != 0)
+		return 0;
+	return ++w->ended >= w->want;
 }
 
 /*
@@ -351,7 +362,8 @@ follow(struct db *db, const struct follow *f)
 {
 	const char *touch[2] = { f->worker, f->max_seconds };
 	double next_touch = clock_ms() + 1000.0 * f->touch_seconds, ms, last_full = 0;
-	int n, woke = 0, running, notified;
+	int n, woke = 0, running, notified, batch = (int)(f->in_flight_n + 1) / 2;
+	struct wake w = { f, 0, 1 };
 	const char *sql;
 
 	listen_all(db);
@@ -376,6 +388,12 @@ follow(struct db *db, const struct follow *f)
 		woke = 0;
 		if (n < 0)
 			goto failed;
+		/*
+		 * Claim again once half the jobs in flight have ended; but when this claim
+		 * found fewer jobs than that (the queue runs dry), at the end of each.
+		 */
+		w.ended = 0;
+		w.want = n >= batch ? batch : 1;
 		if (ndj_output_failed())
 			break;
 		/*
@@ -408,8 +426,7 @@ follow(struct db *db, const struct follow *f)
 			ms = f->poll_seconds * 1000.0;
 		if (ms < 1)
 			ms = 1;
-		woke = db->listening ? db_wait_notify(db, (int)ms, STDOUT_FILENO, wakes_worker, (void *)f)
-				     : 0;
+		woke = db->listening ? db_wait_notify(db, (int)ms, STDOUT_FILENO, wakes_worker, &w) : 0;
 		if (!db->listening) {
 			/* Polling: still notice a closed output at once. */
 			struct pollfd out = { STDOUT_FILENO, 0, 0 };
