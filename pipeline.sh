@@ -534,13 +534,21 @@ trap cleanup EXIT
 # queue and restarts it after a backoff, or with --once gives up after
 # DB_RECONNECT_SECONDS of the database (or another service) out of reach.
 ended() {
-	local k=$1 status=$2 id delay now
+	local k=$1 status=$2 id delay now i
 	id=$(worker_id "$k")
-	unset "pid[$k]"
 	if [ "$status" -ne 0 ]; then
 		log error "worker $id: a stage failed (status $status); returning the job to the queue"
+		# Not before its processes are gone (they die with it, but not at the same
+		# instant), and then a moment for the database to run what the last of them sent:
+		# a statement of an old process must not land after its job went back to the queue.
+		for ((i = 0; i < 50; i++)); do
+			pgrep -s "${pid[$k]}" >/dev/null || break
+			sleep 0.1
+		done
+		sleep 0.5
 		claim-job --release --worker "$id" 2>/dev/null || true
 	fi
+	unset "pid[$k]"
 	if [ "$status" -eq 78 ]; then
 		log error "stopping: the configuration must be fixed first (see the message above)"
 		stopping=1
