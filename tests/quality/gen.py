@@ -270,7 +270,7 @@ def generate(k, out, truth_out):
         attribution = {"year": m["year"], "mintmark": m["mint"] or "P", "denomination": m["denom"],
                        "series": m["series"], "title": m["words"][0], "grade": grade_name(m["target"]),
                        "variety": None}
-        points, clean = [], []
+        points, clean, true_grades = [], [], {}
         ts = m["target"]
         n_junk = int(round(k.comps * k.junk / (1 - k.junk)))
         for i in range(k.comps + n_junk):
@@ -285,6 +285,7 @@ def generate(k, out, truth_out):
                     price *= rng.choice([0.05, 0.1, 8, 10, 25])
                 else:
                     clean.append((g, price, day))
+                    true_grades["%d" % i] = g
                 junk = False
             else:
                 title, price = junk_listing(rng, m, k, today)
@@ -314,7 +315,8 @@ def generate(k, out, truth_out):
             truth = price_at(m, ts)
             truth_out.write(json.dumps({"job_id": job, "truth_cents": truth * 100, "oracle_cents": oracle(m, clean, ts) * 100,
                                         "published_cents": oracle(dict(m, curve=CURVES[m["series"]]), clean, ts) * 100,
-                                        "series": m["series"], "target": ts, "drift": m["drift"]}) + "\n")
+                                        "series": m["series"], "target": ts, "drift": m["drift"],
+                                        "curve": m["curve"], "grades": true_grades}) + "\n")
 
 
 def oracle(m, clean, t):
