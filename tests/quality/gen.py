@@ -82,13 +82,15 @@ def log_ratio(ratios, g):
 
 
 def perturb(rng, ratios, jitter):
-    """A market's own curve: the guide's, bent by a smooth random walk and a tilt."""
+    """A market's own curve: the guide's, bent by a smooth random walk and a tilt, then
+    scaled back to 1 at MS63. (The bend is not zeroed at MS63: the walk is far from 0 by
+    then, and zeroing it there made a kink at MS63 alone, some 25 % off its neighbours.)"""
     out, walk = [], 0.0
     tilt = rng.gauss(0, jitter / 2)
     for k, r in zip(KNOTS, ratios):
         walk += rng.gauss(0, jitter / 2)
         bend = walk + tilt * (k - 63) / 10
-        out.append(r * math.exp(bend if k != 63 else 0))
+        out.append(r * math.exp(bend))
     # keep the curve rising with the grade
     for i in range(1, len(out)):
         out[i] = max(out[i], out[i - 1] * 1.001)
