@@ -134,7 +134,7 @@
 	"      'rule_value', r.rule_value, 'priority', r.priority) ORDER BY r.priority, r.id), '[]')\n"      \
 	"    FROM source_rules r WHERE r.source_id = c.source_id AND r.active),\n"                           \
 	"  'fx_rates', coalesce((SELECT fx FROM rates), '{}'))::text,\n"                                     \
-	"  " failed "\n"                                                                                     \
+	"  " failed ", (SELECT n FROM room)\n"                                                               \
 	"FROM claimed c JOIN sources s ON s.id = c.source_id\n"                                              \
 	"LEFT JOIN attributions a ON a.intake_id = c.intake_id\n"                                            \
 	"ORDER BY c.priority, c.run_at"
@@ -244,11 +244,12 @@ help(void)
 
 /*
  * Claim once (with claim_sql or quick_claim_sql) and write the records. Returns how many,
- * or -1 on a database error.
+ * or -1 on a database error; *room (when not NULL and jobs were claimed) is how many it
+ * had room for: claiming fewer, the queue ran dry.
  */
 static int
 claim(struct db *db, const char *sql, const char *limit, const char *timeout, const char *adapter,
-      const char *worker, const char *in_flight, const char *max_seconds, const char *collects)
+      const char *worker, const char *in_flight, const char *max_seconds, const char *collects, int *room)
 {
 	const char *params[7] = { limit, timeout, adapter, worker, in_flight, max_seconds, collects };
 	double t0 = clock_ms();
@@ -263,6 +264,8 @@ claim(struct db *db, const char *sql, const char *limit, const char *timeout, co
 		ndj_write(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
 		ndj_write("\n", 1);
 	}
+	if (n > 0 && room)
+		*room = (int)strtol(PQgetvalue(res, 0, 2), NULL, 10);
 	if (n > 0 && strcmp(PQgetvalue(res, 0, 1), "0") != 0)
 		log_warn("failed %s job(s) whose worker died on their last attempt", PQgetvalue(res, 0, 1));
 	if (n > 0)
@@ -362,7 +365,7 @@ follow(struct db *db, const struct follow *f)
 {
 	const char *touch[2] = { f->worker, f->max_seconds };
 	double next_touch = clock_ms() + 1000.0 * f->touch_seconds, ms, last_full = 0;
-	int n, woke = 0, running, notified, batch = (int)(f->in_flight_n + 1) / 2;
+	int n, woke = 0, running, notified, batch = (int)(f->in_flight_n + 1) / 2, room = 0;
 	struct wake w = { f, 0, 1 };
 	const char *sql;
 
@@ -384,16 +387,16 @@ follow(struct db *db, const struct follow *f)
 		if (sql == claim_sql)
 			last_full = clock_ms();
 		n = claim(db, sql, f->limit, f->timeout, f->adapter, f->worker, f->in_flight, f->max_seconds,
-			  f->collects);
+			  f->collects, &room);
 		woke = 0;
 		if (n < 0)
 			goto failed;
 		/*
 		 * Claim again once half the jobs in flight have ended; but when this claim
-		 * found fewer jobs than that (the queue runs dry), at the end of each.
+		 * found fewer jobs than it had room for (the queue runs dry), at the end of each.
 		 */
 		w.ended = 0;
-		w.want = n >= batch ? batch : 1;
+		w.want = n > 0 && n >= room ? batch : 1;
 		if (ndj_output_failed())
 			break;
 		/*
@@ -413,7 +416,7 @@ follow(struct db *db, const struct follow *f)
 				goto failed;
 			if (running < f->in_flight_n) {
 				n = claim(db, claim_sql, f->limit, f->timeout, f->adapter, f->worker,
-					  f->in_flight, f->max_seconds, f->collects);
+					  f->in_flight, f->max_seconds, f->collects, NULL);
 				if (n < 0)
 					goto failed;
 				if (n == 0)
@@ -607,7 +610,8 @@ main(int argc, char **argv)
 		double left;
 		int ms;
 
-		n = claim(&db, claim_sql, limit_text, timeout_text, adapter, worker, NULL, NULL, collects);
+		n = claim(&db, claim_sql, limit_text, timeout_text, adapter, worker, NULL, NULL, collects,
+			  NULL);
 		if (n != 0 || stopping)
 			break;
 		left = (deadline - clock_ms()) / 1000;
