@@ -99,7 +99,7 @@
  * those it holds, log, and return each held job's points and its intake's earlier points
  * for valuate. The statement does not see its own writes, so a job's points come from
  * what the upsert returns and the rest from the table; the jobs of one statement have
- * distinct intakes, so no job needs the points of another. Each held job has a first
+ * distinct intakes (flush_batch()), so no job needs the points of another. Each held job has a first
  * row with its number k and a null id, then its points; a job not held has no row. Parameters: $1 the jobs' points ([[point,...],...]), $2 jobs, $3 intakes,
  * $4 sources, $5 workers, $6 points, $7 filtered out (arrays, in the jobs' order).
  * The lock check reads worker_id through IS NOT DISTINCT FROM, which no index serves:
@@ -234,6 +234,10 @@ struct job {
 	/* In a batch: its job record when that waits to be written with the batch (empty
 	 * when written already), and its job_end record. */
 	struct buf job_line, end_line;
+	/* Once stored: the outcome (0, or -1 and s->db says why), whether it was held, and
+	 * its rows [from, to) of res (owned when own_res). */
+	PGresult *res;
+	int own_res, rc, held, from, to;
 };
 
 /*
@@ -330,6 +334,8 @@ clear_job(struct job *j)
 	buf_reset(&j->job_line);
 	buf_reset(&j->end_line);
 	j->npoints = j->nfiltered = j->left_out = 0;
+	j->res = NULL;
+	j->own_res = j->rc = j->held = j->from = j->to = 0;
 }
 
 static void
@@ -485,7 +491,8 @@ fail:
 
 /* One field of n jobs as a PostgreSQL array literal in b (replacing it). */
 static void
-add_array(struct buf *b, const struct job *jobs, size_t n, const char *(*field)(const struct job *))
+add_array(struct buf *b, const struct job *jobs, const size_t *idx, size_t n,
+	  const char *(*field)(const struct job *))
 {
 	const char *p;
 	size_t i;
@@ -494,7 +501,7 @@ add_array(struct buf *b, const struct job *jobs, size_t n, const char *(*field)(
 	buf_addc(b, '{');
 	for (i = 0; i < n; i++) {
 		buf_adds(b, i ? ",\"" : "\"");
-		for (p = field(&jobs[i]); *p; p++) {
+		for (p = field(&jobs[idx[i]]); *p; p++) {
 			if (*p == '"' || *p == '\\')
 				buf_addc(b, '\\');
 			buf_addc(b, *p);
@@ -506,7 +513,8 @@ add_array(struct buf *b, const struct job *jobs, size_t n, const char *(*field)(
 
 /* Which jobs of the batch run_jobs() stores. */
 struct batch_run {
-	size_t first, n;
+	const size_t *idx; /* indexes into s->batch */
+	size_t n;
 };
 
 static const char *
@@ -542,7 +550,8 @@ static int
 run_jobs(struct store *s, void *arg)
 {
 	const struct batch_run *run = arg;
-	const struct job *jobs = s->batch + run->first;
+	const struct job *jobs = s->batch;
+	const size_t *idx = run->idx;
 	struct buf doc = BUF_INIT, of_job = BUF_INIT;
 	struct buf arrays[6] = { BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT };
 	const char *params[8];
@@ -556,26 +565,26 @@ run_jobs(struct store *s, void *arg)
 	for (i = 0; i < run->n; i++) {
 		size_t p;
 
-		if (jobs[i].npoints) {
+		if (jobs[idx[i]].npoints) {
 			if (doc.len > 1)
 				buf_addc(&doc, ',');
 			/* points.data is "[point,point,...": without its "[" */
-			buf_add(&doc, jobs[i].points.data + 1, jobs[i].points.len - 1);
+			buf_add(&doc, jobs[idx[i]].points.data + 1, jobs[idx[i]].points.len - 1);
 		}
-		for (p = 0; p < jobs[i].npoints; p++)
+		for (p = 0; p < jobs[idx[i]].npoints; p++)
 			buf_addf(&of_job, "%s%zu", of_job.len > 1 ? "," : "", i + 1);
 	}
 	buf_addc(&doc, ']');
 	buf_addc(&of_job, '}');
-	add_array(&arrays[0], jobs, run->n, job_id_of);
-	add_array(&arrays[1], jobs, run->n, intake_of);
-	add_array(&arrays[2], jobs, run->n, source_of);
-	add_array(&arrays[3], jobs, run->n, job_worker_of);
+	add_array(&arrays[0], jobs, idx, run->n, job_id_of);
+	add_array(&arrays[1], jobs, idx, run->n, intake_of);
+	add_array(&arrays[2], jobs, idx, run->n, source_of);
+	add_array(&arrays[3], jobs, idx, run->n, job_worker_of);
 	buf_addc(&arrays[4], '{');
 	buf_addc(&arrays[5], '{');
 	for (i = 0; i < run->n; i++) {
-		buf_addf(&arrays[4], "%s%zu", i ? "," : "", jobs[i].npoints);
-		buf_addf(&arrays[5], "%s%zu", i ? "," : "", jobs[i].nfiltered);
+		buf_addf(&arrays[4], "%s%zu", i ? "," : "", jobs[idx[i]].npoints);
+		buf_addf(&arrays[5], "%s%zu", i ? "," : "", jobs[idx[i]].nfiltered);
 	}
 	buf_addc(&arrays[4], '}');
 	buf_addc(&arrays[5], '}');
@@ -685,7 +694,7 @@ write_job_done(struct store *s, const char *job_id, const char *intake_id, const
 }
 
 static int flush_batch(struct store *s);
-static int in_batch(const struct store *s, const char *job_id, const char *intake_id);
+static int in_batch(const struct store *s, const char *job_id);
 
 static int
 on_job(struct store *s, struct ndj_record *r)
@@ -701,9 +710,9 @@ on_job(struct store *s, struct ndj_record *r)
 		snprintf(r->err, sizeof(r->err), "a job record needs string job_id, intake_id and source_id");
 		return NDJ_BAD;
 	}
-	/* A job record waits with the batch; before one of a job or intake in the batch, or
-	 * after one that waited already (its job had no job_end), the batch is stored. */
-	if (s->nbatch && (s->cur.job_line.len || in_batch(s, job_id, intake_id))) {
+	/* A job record waits with the batch; before one of a job in the batch, or after one
+	 * that waited already (its job had no job_end), the batch is stored. */
+	if (s->nbatch && (s->cur.job_line.len || in_batch(s, job_id))) {
 		int status = flush_batch(s);
 
 		if (status != 0) {
@@ -1006,82 +1015,127 @@ finish_stored(struct store *s, const PGresult *res, int from, int to, int rc, in
 }
 
 /*
- * Job i of the batch on its own, after the batch's statement failed: its own statement,
- * and when that fails too, one point at a time. 0, or an exit status to stop.
+ * Job i of the batch on its own, after the statement of its round failed: its own
+ * statement, and when that fails too, one point at a time; its outcome in the job.
+ * 0, or -1 when the connection is lost for good.
  */
 static int
 store_alone(struct store *s, size_t i)
 {
-	struct batch_run one = { i, 1 };
-	int rc, held = 1, status;
+	struct batch_run one = { &i, 1 };
+	struct job *j = &s->batch[i];
+	int rc, held = 1;
 
 	rc = with_reconnect(s, run_jobs, &one);
-	swap_jobs(&s->cur, &s->batch[i]);
-	if (rc < 0 && db_lost(&s->db)) {
-		status = stop_status(s);
+	if (rc < 0 && db_lost(&s->db))
+		return -1;
+	if (rc < 0 && !s->db.permanent && j->npoints > 0) {
+		swap_jobs(&s->cur, j);
+		log_warn("job %s: storing its %zu price points in one statement failed; storing them "
+			 "one at a time",
+			 s->cur.job_id, s->cur.npoints);
+		rc = commit_one_by_one(s, &held);
+		swap_jobs(&s->cur, j);
+		if (rc < 0 && db_lost(&s->db))
+			return -1;
 	} else if (rc == 0) {
-		status = finish_stored(s, s->replayed, 0, PQntuples(s->replayed), 0,
-				       PQntuples(s->replayed) > 0);
-	} else {
-		if (!s->db.permanent && s->cur.npoints > 0) {
-			log_warn("job %s: storing its %zu price points in one statement failed; storing them "
-				 "one at a time",
-				 s->cur.job_id, s->cur.npoints);
-			rc = commit_one_by_one(s, &held);
-		}
-		status = rc < 0 && db_lost(&s->db)
-				 ? stop_status(s)
-				 : finish_stored(s, s->replayed, 0, s->replayed ? PQntuples(s->replayed) : 0,
-						 rc, held);
+		held = PQntuples(s->replayed) > 0;
 	}
-	PQclear(s->replayed);
+	j->res = s->replayed;
+	j->own_res = 1;
 	s->replayed = NULL;
-	swap_jobs(&s->cur, &s->batch[i]);
-	return status;
+	j->from = 0;
+	j->to = j->res ? PQntuples(j->res) : 0;
+	j->rc = rc;
+	j->held = held;
+	return 0;
 }
 
 /*
- * Store the jobs of the batch, in one statement, and write what follows each; then the
- * current job's record if it waited for the batch. 0, or an exit status to stop (the
- * jobs not written out are claimed again later).
+ * Store the jobs of the batch and write what follows each, in their order; then the
+ * current job's record if it waited for the batch. The jobs go in rounds, one statement
+ * each: a round holds at most one job of an intake, so that a job sees the points of the
+ * jobs of its intake before it, stored by an earlier round. 0, or an exit status to stop
+ * (the jobs not written out are claimed again later; what was stored is stored again).
  */
 static int
 flush_batch(struct store *s)
 {
-	struct batch_run all = { 0, s->nbatch };
-	PGresult *res;
-	size_t i;
-	int rc, row = 0, from, status = 0;
+	size_t *idx = NULL, *round = NULL, i, m, r, n, nrounds = 0;
+	PGresult **results = NULL;
+	int rc, row, status = 0;
 
 	if (s->nbatch > 0) {
-		rc = with_reconnect(s, run_jobs, &all);
-		if (rc < 0 && db_lost(&s->db))
-			return stop_status(s);
-		if (rc == 0) {
-			res = s->replayed;
+		idx = xmalloc(s->nbatch * sizeof(*idx));
+		round = xmalloc(s->nbatch * sizeof(*round));
+		for (i = 0; i < s->nbatch; i++) {
+			round[i] = 0;
+			for (m = 0; m < i; m++)
+				if (strcmp(s->batch[m].intake_id, s->batch[i].intake_id) == 0)
+					round[i]++;
+			if (round[i] + 1 > nrounds)
+				nrounds = round[i] + 1;
+		}
+		results = xmalloc(nrounds * sizeof(*results));
+		for (r = 0; r < nrounds; r++)
+			results[r] = NULL;
+	}
+	for (r = 0; r < nrounds && status == 0; r++) {
+		struct batch_run run = { idx, 0 };
+
+		for (i = 0; i < s->nbatch; i++)
+			if (round[i] == r)
+				idx[run.n++] = i;
+		rc = with_reconnect(s, run_jobs, &run);
+		if (rc < 0 && db_lost(&s->db)) {
+			status = stop_status(s);
+		} else if (rc == 0) {
+			results[r] = s->replayed;
 			s->replayed = NULL;
-			for (i = 0; i < s->nbatch && status == 0; i++) {
-				for (from = row; row < PQntuples(res) &&
-						 strtoull(PQgetvalue(res, row, COL_K), NULL, 10) == i + 1;
+			for (n = 0, row = 0; n < run.n; n++) {
+				struct job *j = &s->batch[idx[n]];
+
+				for (j->from = row;
+				     row < PQntuples(results[r]) &&
+				     strtoull(PQgetvalue(results[r], row, COL_K), NULL, 10) == n + 1;
 				     row++)
 					;
-				swap_jobs(&s->cur, &s->batch[i]);
-				status = finish_stored(s, res, from, row, 0, row > from);
-				swap_jobs(&s->cur, &s->batch[i]);
+				j->to = row;
+				j->res = results[r];
+				j->rc = 0;
+				j->held = row > j->from;
 			}
-			PQclear(res);
-		} else if (s->db.permanent && s->nbatch == 1) {
-			swap_jobs(&s->cur, &s->batch[0]);
-			status = finish_stored(s, NULL, 0, 0, -1, 0);
-			swap_jobs(&s->cur, &s->batch[0]);
+		} else if (s->db.permanent) {
+			/* This round and the ones after it: none can be stored. */
+			for (i = 0; i < s->nbatch; i++)
+				if (round[i] >= r)
+					s->batch[i].rc = -1;
+			break;
 		} else {
-			for (i = 0; i < s->nbatch && status == 0; i++)
-				status = store_alone(s, i);
+			for (n = 0; n < run.n && status == 0; n++)
+				if (store_alone(s, idx[n]) < 0)
+					status = stop_status(s);
 		}
-		for (i = 0; i < s->nbatch; i++)
-			clear_job(&s->batch[i]);
-		s->nbatch = s->batch_points = 0;
 	}
+	for (i = 0; i < s->nbatch && status == 0; i++) {
+		struct job *j = &s->batch[i];
+
+		swap_jobs(&s->cur, j);
+		/* (the job is in s->cur now, its outcome with it) */
+		status = finish_stored(s, s->cur.res, s->cur.from, s->cur.to, s->cur.rc, s->cur.held);
+		swap_jobs(&s->cur, j);
+	}
+	for (i = 0; i < s->nbatch; i++) {
+		if (s->batch[i].own_res)
+			PQclear(s->batch[i].res);
+		clear_job(&s->batch[i]);
+	}
+	for (r = 0; r < nrounds; r++)
+		PQclear(results[r]);
+	free(results);
+	free(idx);
+	free(round);
+	s->nbatch = s->batch_points = 0;
 	if (status == 0 && s->cur.job_line.len) {
 		buf_addc(&s->cur.job_line, '\n');
 		ndj_write(s->cur.job_line.data, s->cur.job_line.len);
@@ -1097,14 +1151,14 @@ flush_when_idle(void *ctx)
 	return flush_batch(ctx);
 }
 
-/* Whether a job of this intake (or this job) is in the batch already. */
+/* Whether this job is in the batch already. */
 static int
-in_batch(const struct store *s, const char *job_id, const char *intake_id)
+in_batch(const struct store *s, const char *job_id)
 {
 	size_t i;
 
 	for (i = 0; i < s->nbatch; i++)
-		if (strcmp(s->batch[i].job_id, job_id) == 0 || strcmp(s->batch[i].intake_id, intake_id) == 0)
+		if (strcmp(s->batch[i].job_id, job_id) == 0)
 			return 1;
 	return 0;
 }
