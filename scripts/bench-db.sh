@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Database benchmark on a throwaway local PostgreSQL: store's rate against psql \copy of
 # the same rows (first, on a fresh database; one job of 20,000 points, then 1,000 jobs of
-# 20 points as the worker stores them), claim time with 1,000 and with 1,000,000
+# 20 points as the worker stores them), the cost of a job against its intake's history
+# (no earlier points, then 100,000), claim time with 1,000 and with 1,000,000
 # pending jobs (and with 100,000 more waiting out a backoff at a better priority), and 8
 # concurrent claimers.
 # Prints figures and ratios; asserts nothing.
@@ -112,6 +113,42 @@ printf 'store, 1,000 jobs of 20 points (%d points, 250 intakes): %.0f points/s, 
 	"$(echo "$best_store * 1000 / 1000" | bc -l)"
 printf 'psql \\copy of the same rows:                            %.0f points/s   store/copy %.2f\n' \
 	"$copy_rate" "$(echo "$store_rate / $copy_rate" | bc -l)"
+sql -c "DELETE FROM price_points" -c "DELETE FROM scrape_jobs" -c "DELETE FROM intakes WHERE id <> '$intake'"
+
+# The cost of one 20-point job against the history of its intake: jobs in a row of an
+# intake with no earlier points, then of one with 100,000 (each job replays them all:
+# valuate prices an intake from all its points, DESIGN.md "Valuation"). One store over
+# 1 job and one over 11 (the same intake: never stored together), the difference / 10.
+history_jobs() { # intake n first: a stream of n jobs of 20 points, numbered from first
+	local i id
+	for ((i = $3; i < $3 + $2; i++)); do
+		id=$(sql -c "INSERT INTO scrape_jobs (intake_id, source_id, status, worker_id, locked_at, started_at)
+			VALUES ('$1', '$source', 'running', 'bench', now(), now()) RETURNING id")
+		printf '{"kind":"job","job_id":"%s","intake_id":"%s","source_id":"%s","worker_id":"bench"}\n' "$id" "$1" "$source"
+		jq -c --arg j "$id" --arg i "$1" --arg n "$i" 'select(.kind == "price_point") | .job_id = $j | .intake_id = $i | .external_id += "-h" + $n' "$work/job.ndjson" | head -n 20
+		printf '{"kind":"job_end","job_id":"%s"}\n' "$id"
+	done
+}
+history_ms() { # intake: ms per job
+	local t0 t1 t2
+	history_jobs "$1" 1 0 >"$work/h1.ndjson"
+	history_jobs "$1" 11 1 >"$work/h11.ndjson"
+	t0=$(now)
+	store <"$work/h1.ndjson" >/dev/null
+	t1=$(now)
+	store <"$work/h11.ndjson" >"$work/h.out"
+	t2=$(now)
+	echo "(($t2 - $t1) - ($t1 - $t0)) * 100" | bc -l
+}
+sql -c "INSERT INTO intakes (id) VALUES ('7a2e3d4c-0000-4000-8000-000000000900'), ('7a2e3d4c-0000-4000-8000-000000000901')"
+sql -c "INSERT INTO price_points (intake_id, source_id, external_id, adapter, price_type, price_cents, sold_at, grade, grade_lo, grade_hi)
+	SELECT '7a2e3d4c-0000-4000-8000-000000000901', '$source', 'old-' || g, 'ebay_finding', 'sold',
+		4000 + g % 1000, now() - g * interval '1 minute', 'VF20', 20, 20 FROM generate_series(1, 100000) g"
+sql -c "VACUUM ANALYZE price_points"
+none=$(history_ms 7a2e3d4c-0000-4000-8000-000000000900)
+full=$(history_ms 7a2e3d4c-0000-4000-8000-000000000901)
+printf 'store, a job of 20 points: %.1f ms with no earlier points of its intake; %.1f ms with 100,000 (%d points out per job)\n' \
+	"$none" "$full" "$(($(grep -c . "$work/h.out") / 11))"
 sql -c "DELETE FROM price_points" -c "DELETE FROM scrape_jobs" -c "DELETE FROM intakes WHERE id <> '$intake'"
 [ "${1:-}" = --store ] && exit 0
 echo

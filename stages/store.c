@@ -26,33 +26,32 @@
  * NDJ_BAD), through stop_status(), and main returns it.
  */
 
-/* The job's points as rows, one per external_id (the last wins). */
-#define INPUT_CTE                                                                                            \
-	"input AS (\n"                                                                                       \
-	" SELECT DISTINCT ON (p.external_id) p.* FROM json_array_elements($1::json)\n"                       \
-	"  WITH ORDINALITY AS o(rec, n)\n"                                                                   \
-	" CROSS JOIN LATERAL json_to_record(o.rec) AS p(external_id text, adapter text,\n"                   \
+/* The columns of a price_point as jsonb_to_record() reads them from a record. */
+#define POINT_INPUT                                                                                          \
+	"json_to_record(o.rec) AS p(external_id text, adapter text,\n"                                       \
 	"  title text, url text, condition text, price_type text, amount text, currency text,\n"             \
 	"  converted_usd text, quantity int, price_cents bigint, shipping_cents bigint,\n"                   \
 	"  fx_rate text, fx_as_of date, fx_source text, sold_at timestamptz, filtered_out boolean,\n"        \
 	"  filter_reason text, raw jsonb, grade text, grade_lo int, grade_hi int, certifier text,\n"         \
-	"  designations text[])\n"                                                                           \
-	" ORDER BY p.external_id, o.n DESC)\n"
+	"  designations text[])\n"
 
-/* Upsert the input rows (for intake $2, source $3, job $4) where cond holds. */
-#define UPSERT_POINTS(cond)                                                                                  \
+/*
+ * Insert the rows of from (each point with its intake, source and job in ids), or update
+ * the point of the same identity.
+ */
+#define UPSERT_POINTS(ids, from)                                                                             \
 	"INSERT INTO price_points (intake_id, source_id, job_id, external_id, adapter, title, url,\n"        \
 	" condition, price_type, original_amount, original_currency, converted_usd, quantity,\n"             \
 	" price_cents, shipping_cents, fx_rate, fx_as_of, fx_source, sold_at, filtered_out,\n"               \
 	" filter_reason, raw, grade, grade_lo, grade_hi, certifier, designations)\n"                         \
-	"SELECT $2::uuid, $3::uuid, $4::uuid, external_id, adapter, title, url, condition, price_type,\n"    \
+	"SELECT " ids ", external_id, adapter, title, url, condition, price_type,\n"                         \
 	" CASE WHEN amount ~ '^[0-9]+(\\.[0-9]+)?$' THEN amount::numeric END, currency,\n"                   \
 	" CASE WHEN converted_usd ~ '^[0-9]+(\\.[0-9]+)?$' THEN converted_usd::numeric END,\n"               \
 	" quantity, price_cents, shipping_cents,\n"                                                          \
 	" CASE WHEN fx_rate ~ '^[0-9]+(\\.[0-9]+)?$' THEN fx_rate::numeric END, fx_as_of, fx_source,\n"      \
 	" sold_at, coalesce(filtered_out, false), filter_reason, raw, grade, grade_lo, grade_hi,\n"          \
 	" certifier, designations\n"                                                                         \
-	"FROM input " cond "\n"                                                                              \
+	"FROM " from "\n"                                                                                    \
 	"ON CONFLICT (intake_id, source_id, external_id) DO UPDATE SET job_id = EXCLUDED.job_id,\n"          \
 	" adapter = EXCLUDED.adapter, title = EXCLUDED.title, url = EXCLUDED.url,\n"                         \
 	" condition = EXCLUDED.condition, price_type = EXCLUDED.price_type,\n"                               \
@@ -65,85 +64,107 @@
 	" grade_lo = EXCLUDED.grade_lo, grade_hi = EXCLUDED.grade_hi, certifier = EXCLUDED.certifier,\n"     \
 	" designations = EXCLUDED.designations\n"
 
-/* A stored point p (with its source s) as the price_point record valuate reads. */
-#define POINT_JSON                                                                                           \
-	"json_build_object('kind', 'price_point', 'job_id', p.job_id,\n"                                     \
-	" 'intake_id', p.intake_id, 'source_id', p.source_id, 'adapter', p.adapter,\n"                       \
-	" 'external_id', p.external_id, 'title', p.title, 'url', p.url, 'condition', p.condition,\n"         \
-	" 'price_type', p.price_type, 'amount', p.original_amount::text,\n"                                  \
-	" 'currency', p.original_currency, 'converted_usd', p.converted_usd::text,\n"                        \
-	" 'sold_at', to_char(p.sold_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),\n"          \
-	" 'quantity', p.quantity, 'reputation_weight', s.reputation_weight,\n"                               \
-	" 'filtered_out', p.filtered_out, 'filter_reason', p.filter_reason,\n"                               \
-	" 'price_cents', p.price_cents, 'shipping_cents', p.shipping_cents,\n"                               \
-	" 'fx_rate', p.fx_rate::text, 'fx_as_of', p.fx_as_of, 'fx_source', p.fx_source,\n"                   \
-	" 'grade', p.grade, 'grade_lo', p.grade_lo, 'grade_hi', p.grade_hi,\n"                               \
-	" 'certifier', p.certifier, 'designations', p.designations, 'stored', true)::text"
-
 /*
- * An earlier point of the intake, with only what valuate reads: an intake with a long
- * history costs each of its jobs as little per point as it can (no title, url, amounts
- * as listed, fx details).
+ * A stored point p (with its source s) as the columns of a price_point record (after
+ * the id): whether it is a job's own point, then its fields, in the order of
+ * point_fields[]. A job's own points come whole; an earlier point of the intake only
+ * with what valuate reads (no title, url, amounts as listed, fx details: NULL there).
+ * write_replayed() writes the records in C: json_build_object() per point on the server
+ * was most of the cost of the replay.
  */
-#define HISTORY_POINT_JSON                                                                                   \
-	"json_build_object('kind', 'price_point', 'job_id', p.job_id,\n"                                     \
-	" 'intake_id', p.intake_id, 'source_id', p.source_id, 'adapter', p.adapter,\n"                       \
-	" 'external_id', p.external_id, 'price_type', p.price_type,\n"                                       \
-	" 'sold_at', to_char(p.sold_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),\n"          \
-	" 'reputation_weight', s.reputation_weight, 'filtered_out', p.filtered_out,\n"                       \
-	" 'price_cents', p.price_cents, 'grade', p.grade, 'grade_lo', p.grade_lo,\n"                         \
-	" 'grade_hi', p.grade_hi, 'certifier', p.certifier, 'designations', p.designations,\n"               \
-	" 'stored', true)::text"
+#define SOLD_AT_TEXT "to_char(p.sold_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define OWN_POINT_COLUMNS                                                                                    \
+	"true, p.job_id, p.intake_id, p.source_id, p.adapter, p.external_id, p.title, p.url,\n"              \
+	" p.condition, p.price_type, p.original_amount::text, p.original_currency,\n"                        \
+	" p.converted_usd::text, " SOLD_AT_TEXT ", p.quantity, s.reputation_weight,\n"                       \
+	" p.filtered_out, p.filter_reason, p.price_cents, p.shipping_cents, p.fx_rate::text,\n"              \
+	" p.fx_as_of, p.fx_source, p.grade, p.grade_lo, p.grade_hi, p.certifier,\n"                          \
+	" array_to_json(p.designations)"
+#define NO_POINT_COLUMNS                                                                                     \
+	"NULL::bool, NULL::uuid, NULL::uuid, NULL::uuid, NULL, NULL, NULL, NULL, NULL, NULL,\n"              \
+	" NULL, NULL, NULL, NULL, NULL::int, NULL::numeric, NULL::bool, NULL, NULL::bigint,\n"               \
+	" NULL::bigint, NULL, NULL::date, NULL, NULL, NULL::int, NULL::int, NULL, NULL::json"
+#define EARLIER_POINT_COLUMNS                                                                                \
+	"false, p.job_id, p.intake_id, p.source_id, p.adapter, p.external_id, NULL, NULL, NULL,\n"           \
+	" p.price_type, NULL, NULL, NULL, " SOLD_AT_TEXT ", NULL, s.reputation_weight,\n"                    \
+	" p.filtered_out, NULL, p.price_cents, NULL, NULL, NULL, NULL, p.grade, p.grade_lo,\n"               \
+	" p.grade_hi, p.certifier, array_to_json(p.designations)"
 
 /* Which stored points valuate gets: the intake's not filtered out, and this job's. */
 #define REPLAY_WHERE(intake, job) "p.intake_id = " intake " AND (NOT p.filtered_out OR p.job_id = " job ")"
 
 /*
- * A whole job in one statement, so one round trip: check that this worker still holds
- * the job (and touch its lock), upsert its points, log, and return the intake's points
- * for valuate. The statement does not see its own writes, so the job's points come from
- * what the upsert returns and the rest from the table. The first row (order 0) is there
- * only when the job was held. Parameters: $1 points, $2 intake, $3 source, $4 job,
- * $5 worker, $6 points, $7 filtered out.
+ * Several jobs in one statement, so one round trip (and one parse and plan) for all:
+ * check that this worker still holds each (and touch its lock), upsert the points of
+ * those it holds, log, and return each held job's points and its intake's earlier points
+ * for valuate. The statement does not see its own writes, so a job's points come from
+ * what the upsert returns and the rest from the table; the jobs of one statement have
+ * distinct intakes (flush_batch()), so no job needs the points of another. Each held job has a first
+ * row with its number k and a null id, then its points; a job not held has no row. Parameters: $1 the jobs' points ([[point,...],...]), $2 jobs, $3 intakes,
+ * $4 sources, $5 workers, $6 points, $7 filtered out (arrays, in the jobs' order).
+ * The lock check reads worker_id through IS NOT DISTINCT FROM, which no index serves:
+ * the primary key then finds the job (with scrape_jobs_worker the planner would walk
+ * every running job of the worker).
  */
-static const char job_sql[] =
-	"WITH held AS (\n"
-	" UPDATE scrape_jobs SET locked_at = now()\n"
-	" WHERE id = $4 AND worker_id = $5 AND status = 'running' RETURNING id),\n" INPUT_CTE ",\n"
+static const char jobs_sql[] =
+	"WITH j AS (\n"
+	" SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int[], $7::int[])\n"
+	"  WITH ORDINALITY AS j(job, intake, source, worker, npoints, nfiltered, k)),\n"
+	"held AS (\n"
+	" UPDATE scrape_jobs s SET locked_at = now() FROM j\n"
+	" WHERE s.id = ANY ($2::uuid[]) AND s.id = j.job AND s.worker_id IS NOT DISTINCT FROM j.worker AND s.status = 'running'\n"
+	" RETURNING j.k, j.job, j.intake, j.source, j.npoints, j.nfiltered),\n"
+	"input AS (\n"
+	" SELECT DISTINCT ON (o.k, p.external_id) o.k, p.*\n"
+	" FROM ROWS FROM (json_array_elements($1::json), unnest($8::int[])) WITH ORDINALITY AS o(rec, k, n)\n"
+	" CROSS JOIN LATERAL " POINT_INPUT " ORDER BY o.k, p.external_id, o.n DESC),\n"
 	"ins AS (\n" UPSERT_POINTS(
-		"WHERE EXISTS (SELECT 1 FROM held)") " RETURNING *),\n"
-						     "logged AS (\n"
-						     " INSERT INTO scrape_job_logs (job_id, log_level, message, metadata)\n"
-						     " SELECT id, 'info', 'stored ' || $6 || ' price points',\n"
-						     "  json_build_object('points', $6::int, 'filtered', $7::int) FROM held)\n"
-						     "SELECT 0::bigint, NULL::text FROM held\n"
-						     "UNION ALL\n"
-						     "SELECT p.id, " POINT_JSON
-						     " FROM ins p JOIN sources s ON s.id = p.source_id\n"
-						     "UNION ALL\n"
-						     "SELECT p.id, " HISTORY_POINT_JSON
-						     " FROM price_points p JOIN sources s ON s.id = p.source_id\n"
-						     "WHERE " REPLAY_WHERE(
-							     "$2",
-							     "$4") " AND EXISTS (SELECT 1 FROM held)\n"
-								   " AND NOT (p.source_id = $3 AND p.external_id IN (SELECT external_id FROM input))\n"
-								   "ORDER BY 1";
+		"h.intake, h.source, h.job",
+		"input JOIN held h USING (k)") " RETURNING *),\n"
+					       "logged AS (\n"
+					       " INSERT INTO scrape_job_logs (job_id, log_level, message, metadata)\n"
+					       " SELECT job, 'info', 'stored ' || npoints || ' price points',\n"
+					       "  json_build_object('points', npoints, 'filtered', nfiltered) FROM held)\n"
+					       "SELECT k, k, NULL::bigint, " NO_POINT_COLUMNS " FROM held\n"
+					       "UNION ALL\n"
+					       "SELECT h.k, h.k, p.id, " OWN_POINT_COLUMNS "\n"
+					       "FROM ins p JOIN held h ON h.job = p.job_id JOIN sources s ON s.id = p.source_id\n"
+					       "UNION ALL\n"
+					       "SELECT h.k, h.k, p.id, " EARLIER_POINT_COLUMNS "\n"
+					       "FROM held h JOIN price_points p ON " REPLAY_WHERE(
+						       "h.intake",
+						       "h.job") "\n"
+								"JOIN sources s ON s.id = p.source_id\n"
+								"WHERE NOT EXISTS (SELECT 1 FROM input i\n"
+								" WHERE i.k = h.k AND i.external_id = p.external_id AND p.source_id = h.source)\n"
+								"ORDER BY 1, 3 NULLS FIRST";
 
-/* The slow way, after job_sql failed on some point: one point at a time. */
-static const char hold_sql[] =
-	"UPDATE scrape_jobs SET locked_at = now() WHERE id = $1 AND worker_id = $2 AND status = 'running'\n"
-	"RETURNING id";
+/* The slow way, after jobs_sql failed on some point of a job: one point at a time. */
+static const char hold_sql[] = "UPDATE scrape_jobs SET locked_at = now()\n"
+			       "WHERE id = $1 AND worker_id IS NOT DISTINCT FROM $2 AND status = 'running'\n"
+			       "RETURNING id";
 
-static const char upsert_sql[] = "WITH " INPUT_CTE UPSERT_POINTS("");
+static const char upsert_sql[] =
+	"WITH input AS (\n"
+	" SELECT DISTINCT ON (p.external_id) p.*\n"
+	" FROM json_array_elements($1::json) WITH ORDINALITY AS o(rec, n)\n"
+	" CROSS JOIN LATERAL " POINT_INPUT
+	" ORDER BY p.external_id, o.n DESC)\n" UPSERT_POINTS("$2::uuid, $3::uuid, $4::uuid", "input");
 
 static const char stored_log_sql[] =
 	"INSERT INTO scrape_job_logs (job_id, log_level, message, metadata)\n"
 	"SELECT $1, 'info', 'stored ' || $2 || ' price points',\n"
 	" json_build_object('points', $2::int, 'filtered', $3::int, 'left_out', $4::int)";
 
+/* The rows of jobs_sql for one job ($2) of intake $1, after it was stored the slow way. */
 static const char replay_sql[] =
-	"SELECT p.id, " POINT_JSON "\nFROM price_points p JOIN sources s ON s.id = p.source_id\n"
-	"WHERE " REPLAY_WHERE("$1", "$2") " ORDER BY p.id";
+	"SELECT 1, 1, p.id, " OWN_POINT_COLUMNS "\n"
+	"FROM price_points p JOIN sources s ON s.id = p.source_id WHERE p.job_id = $2\n"
+	"UNION ALL\n"
+	"SELECT 1, 1, p.id, " EARLIER_POINT_COLUMNS "\n"
+	"FROM price_points p JOIN sources s ON s.id = p.source_id\n"
+	"WHERE " REPLAY_WHERE("$1", "$2") " AND p.job_id IS DISTINCT FROM $2\n"
+					  "ORDER BY 3";
 
 /*
  * Back to pending after min(1 h, 30 s x 2^(attempts-1)) +-20 %, and at least $5 seconds
@@ -202,19 +223,42 @@ static const char complete_sql[] =
 	"SELECT count(*), max(round(extract(epoch FROM clock_timestamp() - started_at) * 1000))\n"
 	"FROM done";
 
-struct store {
-	struct db db;
-	const char *default_worker;
-	int reconnect_seconds;
-	/* The current job: from its job record to its job_end (or job_error). */
-	int in_job, valued;
+/* A job and the points store holds of it until they are stored. */
+struct job {
 	char *job_id, *intake_id, *source_id, *worker;
 	struct buf points; /* "[point,point,..." of the job */
 	size_t *starts;	   /* where each point starts in points */
 	struct buf ids;	   /* the points' external_ids, each NUL-terminated */
 	size_t *id_starts; /* where each point's external_id starts in ids */
 	size_t npoints, cap, nfiltered, left_out;
+	/* In a batch: its job record when that waits to be written with the batch (empty
+	 * when written already), and its job_end record. */
+	struct buf job_line, end_line;
+	/* Once stored: the outcome (0, or -1 and s->db says why), whether it was held, and
+	 * its rows [from, to) of res (owned when own_res). */
+	PGresult *res;
+	int own_res, rc, held, from, to;
+};
+
+/*
+ * At most this many jobs, and about this many points, are stored in one statement. A
+ * batch is only ever made of jobs whose input was already waiting: store never holds a
+ * job back when its input would block.
+ */
+#define BATCH_JOBS   64
+#define BATCH_POINTS 2000
+
+struct store {
+	struct db db;
+	const char *default_worker;
+	int reconnect_seconds;
+	/* The current job: from its job record to its job_end (or job_error). */
+	int in_job, valued;
+	struct job cur;
 	PGresult *replayed; /* the intake's points for valuate, once the job is stored */
+	/* Jobs at their job_end, stored together when input would block or the batch is full. */
+	struct job *batch;
+	size_t nbatch, batch_cap, batch_points;
 	/* For the second store's line per finished job. */
 	long long median, duration_ms;
 	int completed, has_median, confidence;
@@ -276,20 +320,43 @@ string_of(const struct ndj_member *m, struct buf *scratch)
 	return ndj_string(m, scratch) == 0 ? xstrndup(scratch->data, scratch->len) : NULL;
 }
 
+/* Free a job's ids and empty its points (the buffers are kept for the next job). */
+static void
+clear_job(struct job *j)
+{
+	free(j->job_id);
+	free(j->intake_id);
+	free(j->source_id);
+	free(j->worker);
+	j->job_id = j->intake_id = j->source_id = j->worker = NULL;
+	buf_reset(&j->points);
+	buf_reset(&j->ids);
+	buf_reset(&j->job_line);
+	buf_reset(&j->end_line);
+	j->npoints = j->nfiltered = j->left_out = 0;
+	j->res = NULL;
+	j->own_res = j->rc = j->held = j->from = j->to = 0;
+}
+
+static void
+free_job(struct job *j)
+{
+	clear_job(j);
+	buf_free(&j->points);
+	buf_free(&j->ids);
+	buf_free(&j->job_line);
+	buf_free(&j->end_line);
+	free(j->starts);
+	free(j->id_starts);
+}
+
 static void
 end_job(struct store *s)
 {
-	free(s->job_id);
-	free(s->intake_id);
-	free(s->source_id);
-	free(s->worker);
-	s->job_id = s->intake_id = s->source_id = s->worker = NULL;
+	clear_job(&s->cur);
 	s->in_job = s->valued = s->completed = s->has_median = 0;
 	s->confidence = 0;
 	s->median = s->duration_ms = 0;
-	buf_reset(&s->points);
-	buf_reset(&s->ids);
-	s->npoints = s->nfiltered = s->left_out = 0;
 	PQclear(s->replayed);
 	s->replayed = NULL;
 }
@@ -297,7 +364,7 @@ end_job(struct store *s)
 static const char *
 worker_of(const struct store *s)
 {
-	return s->worker ? s->worker : s->default_worker;
+	return s->cur.worker ? s->cur.worker : s->default_worker;
 }
 
 /*
@@ -342,10 +409,10 @@ failed(struct store *s)
 static void
 point_text(const struct store *s, size_t i, const char **text, size_t *len)
 {
-	size_t end = i + 1 < s->npoints ? s->starts[i + 1] - 1 : s->points.len;
+	size_t end = i + 1 < s->cur.npoints ? s->cur.starts[i + 1] - 1 : s->cur.points.len;
 
-	*text = s->points.data + s->starts[i];
-	*len = end - s->starts[i];
+	*text = s->cur.points.data + s->cur.starts[i];
+	*len = end - s->cur.starts[i];
 }
 
 /*
@@ -356,16 +423,16 @@ point_text(const struct store *s, size_t i, const char **text, size_t *len)
 static int
 commit_one_by_one(struct store *s, int *held)
 {
-	const char *hold[2] = { s->job_id, worker_of(s) };
-	const char *params[4] = { NULL, s->intake_id, s->source_id, s->job_id };
-	const char *log_params[4], *replay_params[2] = { s->intake_id, s->job_id };
+	const char *hold[2] = { s->cur.job_id, worker_of(s) };
+	const char *params[4] = { NULL, s->cur.intake_id, s->cur.source_id, s->cur.job_id };
+	const char *log_params[4], *replay_params[2] = { s->cur.intake_id, s->cur.job_id };
 	char stored[24], nfiltered[24], left_out[24];
 	struct buf one = BUF_INIT;
 	const char *text;
 	size_t i, len;
 	PGresult *res;
 
-	s->left_out = 0;
+	s->cur.left_out = 0;
 	if (db_run(&s->db, "begin", "BEGIN", 0, NULL) < 0 ||
 	    (res = db_exec(&s->db, "hold the job", hold_sql, 2, hold)) == NULL)
 		goto fail;
@@ -376,7 +443,7 @@ commit_one_by_one(struct store *s, int *held)
 		buf_free(&one);
 		return 0;
 	}
-	for (i = 0; i < s->npoints; i++) {
+	for (i = 0; i < s->cur.npoints; i++) {
 		point_text(s, i, &text, &len);
 		buf_reset(&one);
 		buf_addc(&one, '[');
@@ -392,16 +459,16 @@ commit_one_by_one(struct store *s, int *held)
 		}
 		if (db_lost(&s->db) || s->db.permanent)
 			goto fail;
-		log_warn("job %s: price_point %s left out, PostgreSQL refused it: %s", s->job_id,
-			 s->ids.data + s->id_starts[i], s->db.error);
-		s->left_out++;
+		log_warn("job %s: price_point %s left out, PostgreSQL refused it: %s", s->cur.job_id,
+			 s->cur.ids.data + s->cur.id_starts[i], s->db.error);
+		s->cur.left_out++;
 		if (db_run(&s->db, "rollback to savepoint", "ROLLBACK TO SAVEPOINT point", 0, NULL) < 0)
 			goto fail;
 	}
-	snprintf(stored, sizeof(stored), "%zu", s->npoints - s->left_out);
-	snprintf(nfiltered, sizeof(nfiltered), "%zu", s->nfiltered);
-	snprintf(left_out, sizeof(left_out), "%zu", s->left_out);
-	log_params[0] = s->job_id;
+	snprintf(stored, sizeof(stored), "%zu", s->cur.npoints - s->cur.left_out);
+	snprintf(nfiltered, sizeof(nfiltered), "%zu", s->cur.nfiltered);
+	snprintf(left_out, sizeof(left_out), "%zu", s->cur.left_out);
+	log_params[0] = s->cur.job_id;
 	log_params[1] = stored;
 	log_params[2] = nfiltered;
 	log_params[3] = left_out;
@@ -416,67 +483,183 @@ fail:
 	return failed(s);
 }
 
-/*
- * The job's points, its log row and the lock check in one statement, and the intake's
- * points for valuate in its result (s->replayed). 0 (with *(int *)held 0 when the lock
- * was lost), or -1 (s->db says whether the connection was lost or it is for good).
- */
-static int
-commit_points(struct store *s, void *held)
-{
-	const char *params[7];
-	char npoints[24], nfiltered[24];
-	PGresult *res;
+/* The rows of a result of jobs_sql or replay_sql: job number, again, id, own, fields. */
+#define COL_K	   0
+#define COL_ID	   2
+#define COL_OWN	   3
+#define COL_FIELDS 4
 
-	*(int *)held = 1;
-	PQclear(s->replayed);
-	s->replayed = NULL;
-	s->left_out = 0;
-	snprintf(npoints, sizeof(npoints), "%zu", s->npoints);
-	snprintf(nfiltered, sizeof(nfiltered), "%zu", s->nfiltered);
-	buf_adds(&s->points, s->npoints ? "]" : "[]");
-	params[0] = s->points.data;
-	params[1] = s->intake_id;
-	params[2] = s->source_id;
-	params[3] = s->job_id;
-	params[4] = worker_of(s);
-	params[5] = npoints;
-	params[6] = nfiltered;
-	res = db_exec(&s->db, "store the job", job_sql, 7, params);
-	/* The "]" (or "[]") off again, for a retry. */
-	s->points.len -= s->npoints ? 1 : 2;
-	s->points.data[s->points.len] = '\0';
-	if (res != NULL) {
-		if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
-			PQclear(res);
-			*(int *)held = 0;
-			return 0;
+/* One field of n jobs as a PostgreSQL array literal in b (replacing it). */
+static void
+add_array(struct buf *b, const struct job *jobs, const size_t *idx, size_t n,
+	  const char *(*field)(const struct job *))
+{
+	const char *p;
+	size_t i;
+
+	buf_reset(b);
+	buf_addc(b, '{');
+	for (i = 0; i < n; i++) {
+		buf_adds(b, i ? ",\"" : "\"");
+		for (p = field(&jobs[idx[i]]); *p; p++) {
+			if (*p == '"' || *p == '\\')
+				buf_addc(b, '\\');
+			buf_addc(b, *p);
 		}
-		s->replayed = res;
-		return 0;
+		buf_addc(b, '"');
 	}
-	if (db_lost(&s->db) || s->db.permanent || s->npoints == 0)
-		return -1;
-	log_warn("job %s: storing its %zu price points in one statement failed; storing them one "
-		 "at a time",
-		 s->job_id, s->npoints);
-	return commit_one_by_one(s, held);
+	buf_addc(b, '}');
 }
 
-/* Write the intake's points (skipping the first row, the lock marker, of job_sql's). */
+/* Which jobs of the batch run_jobs() stores. */
+struct batch_run {
+	const size_t *idx; /* indexes into s->batch */
+	size_t n;
+};
+
+static const char *
+job_id_of(const struct job *j)
+{
+	return j->job_id;
+}
+
+static const char *
+intake_of(const struct job *j)
+{
+	return j->intake_id;
+}
+
+static const char *
+source_of(const struct job *j)
+{
+	return j->source_id;
+}
+
+/* (A job of the batch always has its worker: worker_of() when it joined.) */
+static const char *
+job_worker_of(const struct job *j)
+{
+	return j->worker;
+}
+
+/*
+ * jobs_sql over the jobs of the batch that arg says: the rows in s->replayed. 0, or -1
+ * (s->db says whether the connection was lost or the failure is for good).
+ */
+static int
+run_jobs(struct store *s, void *arg)
+{
+	const struct batch_run *run = arg;
+	const struct job *jobs = s->batch;
+	const size_t *idx = run->idx;
+	struct buf doc = BUF_INIT, of_job = BUF_INIT;
+	struct buf arrays[6] = { BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT };
+	const char *params[8];
+	size_t i;
+	int k;
+
+	PQclear(s->replayed);
+	s->replayed = NULL;
+	buf_addc(&doc, '[');
+	buf_addc(&of_job, '{');
+	for (i = 0; i < run->n; i++) {
+		size_t p;
+
+		if (jobs[idx[i]].npoints) {
+			if (doc.len > 1)
+				buf_addc(&doc, ',');
+			/* points.data is "[point,point,...": without its "[" */
+			buf_add(&doc, jobs[idx[i]].points.data + 1, jobs[idx[i]].points.len - 1);
+		}
+		for (p = 0; p < jobs[idx[i]].npoints; p++)
+			buf_addf(&of_job, "%s%zu", of_job.len > 1 ? "," : "", i + 1);
+	}
+	buf_addc(&doc, ']');
+	buf_addc(&of_job, '}');
+	add_array(&arrays[0], jobs, idx, run->n, job_id_of);
+	add_array(&arrays[1], jobs, idx, run->n, intake_of);
+	add_array(&arrays[2], jobs, idx, run->n, source_of);
+	add_array(&arrays[3], jobs, idx, run->n, job_worker_of);
+	buf_addc(&arrays[4], '{');
+	buf_addc(&arrays[5], '{');
+	for (i = 0; i < run->n; i++) {
+		buf_addf(&arrays[4], "%s%zu", i ? "," : "", jobs[idx[i]].npoints);
+		buf_addf(&arrays[5], "%s%zu", i ? "," : "", jobs[idx[i]].nfiltered);
+	}
+	buf_addc(&arrays[4], '}');
+	buf_addc(&arrays[5], '}');
+	params[0] = doc.data;
+	for (k = 0; k < 6; k++)
+		params[k + 1] = arrays[k].data;
+	params[7] = of_job.data;
+	s->replayed = db_exec(&s->db, run->n == 1 ? "store the job" : "store the jobs", jobs_sql, 8, params);
+	buf_free(&doc);
+	buf_free(&of_job);
+	for (k = 0; k < 6; k++)
+		buf_free(&arrays[k]);
+	return s->replayed ? 0 : -1;
+}
+
+/* How a column of OWN_POINT_COLUMNS goes into the record. */
+enum field_kind { F_STRING, F_JSON, F_BOOL };
+
+/* The members of a replayed price_point, in the order of the columns after own. */
+static const struct {
+	const char *name;
+	enum field_kind kind;
+	int own_only; /* left out of an earlier point of the intake */
+} point_fields[] = {
+	{ "job_id", F_STRING, 0 },	 { "intake_id", F_STRING, 0 },	   { "source_id", F_STRING, 0 },
+	{ "adapter", F_STRING, 0 },	 { "external_id", F_STRING, 0 },   { "title", F_STRING, 1 },
+	{ "url", F_STRING, 1 },		 { "condition", F_STRING, 1 },	   { "price_type", F_STRING, 0 },
+	{ "amount", F_STRING, 1 },	 { "currency", F_STRING, 1 },	   { "converted_usd", F_STRING, 1 },
+	{ "sold_at", F_STRING, 0 },	 { "quantity", F_JSON, 1 },	   { "reputation_weight", F_JSON, 0 },
+	{ "filtered_out", F_BOOL, 0 },	 { "filter_reason", F_STRING, 1 }, { "price_cents", F_JSON, 0 },
+	{ "shipping_cents", F_JSON, 1 }, { "fx_rate", F_STRING, 1 },	   { "fx_as_of", F_STRING, 1 },
+	{ "fx_source", F_STRING, 1 },	 { "grade", F_STRING, 0 },	   { "grade_lo", F_JSON, 0 },
+	{ "grade_hi", F_JSON, 0 },	 { "certifier", F_STRING, 0 },	   { "designations", F_JSON, 0 },
+};
+
+/* Row i of a result of jobs_sql or replay_sql as a price_point record in b (replacing it). */
 static void
-write_replayed(struct store *s)
+point_record(struct buf *b, const PGresult *res, int i)
+{
+	int own = PQgetvalue(res, i, COL_OWN)[0] == 't';
+	size_t f;
+
+	buf_reset(b);
+	buf_adds(b, "{\"kind\":\"price_point\"");
+	for (f = 0; f < sizeof(point_fields) / sizeof(point_fields[0]); f++) {
+		int col = (int)f + COL_FIELDS;
+		const char *v = PQgetvalue(res, i, col);
+
+		if (point_fields[f].own_only && !own)
+			continue;
+		buf_addf(b, ",\"%s\":", point_fields[f].name);
+		if (PQgetisnull(res, i, col))
+			buf_adds(b, "null");
+		else if (point_fields[f].kind == F_STRING)
+			buf_add_json_string(b, v, (size_t)PQgetlength(res, i, col));
+		else if (point_fields[f].kind == F_BOOL)
+			buf_adds(b, v[0] == 't' ? "true" : "false");
+		else
+			buf_add(b, v, (size_t)PQgetlength(res, i, col));
+	}
+	buf_adds(b, ",\"stored\":true}\n");
+}
+
+/* Write rows [from, to) of res as points (a row with a null id: the job held, no point). */
+static void
+write_replayed(struct store *s, const PGresult *res, int from, int to)
 {
 	int i;
 
-	for (i = 0; i < PQntuples(s->replayed); i++) {
-		if (PQgetisnull(s->replayed, i, 1))
+	for (i = from; i < to; i++) {
+		if (PQgetisnull(res, i, COL_ID))
 			continue;
-		ndj_write(PQgetvalue(s->replayed, i, 1), (size_t)PQgetlength(s->replayed, i, 1));
-		ndj_write("\n", 1);
+		point_record(&s->s1, res, i);
+		ndj_write(s->s1.data, s->s1.len);
 	}
-	PQclear(s->replayed);
-	s->replayed = NULL;
 }
 
 static const char *const stored_field[] = { "stored" };
@@ -510,6 +693,9 @@ write_job_done(struct store *s, const char *job_id, const char *intake_id, const
 	ndj_write(b->data, b->len);
 }
 
+static int flush_batch(struct store *s);
+static int in_batch(const struct store *s, const char *job_id);
+
 static int
 on_job(struct store *s, struct ndj_record *r)
 {
@@ -524,16 +710,31 @@ on_job(struct store *s, struct ndj_record *r)
 		snprintf(r->err, sizeof(r->err), "a job record needs string job_id, intake_id and source_id");
 		return NDJ_BAD;
 	}
-	if (s->in_job && s->npoints)
+	/* A job record waits with the batch; before one of a job in the batch, or after one
+	 * that waited already (its job had no job_end), the batch is stored. */
+	if (s->nbatch && (s->cur.job_line.len || in_batch(s, job_id))) {
+		int status = flush_batch(s);
+
+		if (status != 0) {
+			free(job_id);
+			free(intake_id);
+			free(source_id);
+			return status;
+		}
+	}
+	if (s->in_job && s->cur.npoints)
 		log_warn("line %lu: job %s ended without job_end: its %zu price points were not stored",
-			 r->lineno, s->job_id, s->npoints);
+			 r->lineno, s->cur.job_id, s->cur.npoints);
 	end_job(s);
-	s->job_id = job_id;
-	s->intake_id = intake_id;
-	s->source_id = source_id;
-	s->worker = string_of(ndj_get(r, "worker_id"), &s->s1);
+	s->cur.job_id = job_id;
+	s->cur.intake_id = intake_id;
+	s->cur.source_id = source_id;
+	s->cur.worker = string_of(ndj_get(r, "worker_id"), &s->s1);
 	s->in_job = 1;
-	ndj_pass(r);
+	if (s->nbatch)
+		buf_add(&s->cur.job_line, r->line, r->len);
+	else
+		ndj_pass(r);
 	return 0;
 }
 
@@ -549,8 +750,8 @@ check_point(struct store *s, struct ndj_record *r)
 			 "record first");
 		return NDJ_BAD;
 	}
-	if (!ndj_is_null(job) && (ndj_string(job, &s->s1) != 0 || strcmp(s->s1.data, s->job_id) != 0)) {
-		snprintf(r->err, sizeof(r->err), "a price_point of another job than %s", s->job_id);
+	if (!ndj_is_null(job) && (ndj_string(job, &s->s1) != 0 || strcmp(s->s1.data, s->cur.job_id) != 0)) {
+		snprintf(r->err, sizeof(r->err), "a price_point of another job than %s", s->cur.job_id);
 		return NDJ_BAD;
 	}
 	if (ndj_string(ndj_get(r, "external_id"), &s->s1) != 0 || s->s1.len == 0) {
@@ -643,30 +844,30 @@ on_price_point(struct store *s, struct ndj_record *r)
 	}
 	if (check_point(s, r) != 0)
 		return NDJ_BAD;
-	if (s->npoints == s->cap) {
-		size_t id_cap = s->cap; /* the two arrays grow together, by s->cap */
+	if (s->cur.npoints == s->cur.cap) {
+		size_t id_cap = s->cur.cap; /* the two arrays grow together, by s->cur.cap */
 
-		BUF_ALLOC_GROW(s->id_starts, s->npoints + 1, id_cap);
-		BUF_ALLOC_GROW(s->starts, s->npoints + 1, s->cap);
+		BUF_ALLOC_GROW(s->cur.id_starts, s->cur.npoints + 1, id_cap);
+		BUF_ALLOC_GROW(s->cur.starts, s->cur.npoints + 1, s->cur.cap);
 	}
 	/* check_point left the external_id in s1. */
-	s->id_starts[s->npoints] = s->ids.len;
-	buf_add(&s->ids, s->s1.data, s->s1.len + 1);
-	buf_addc(&s->points, s->npoints ? ',' : '[');
-	s->starts[s->npoints] = s->points.len;
+	s->cur.id_starts[s->cur.npoints] = s->cur.ids.len;
+	buf_add(&s->cur.ids, s->s1.data, s->s1.len + 1);
+	buf_addc(&s->cur.points, s->cur.npoints ? ',' : '[');
+	s->cur.starts[s->cur.npoints] = s->cur.points.len;
 	sold_at = ndj_get(r, "sold_at");
 	rc = ndj_string(sold_at, &s->s1);
 	if (rc < 0 || (rc == 0 && !valid_time(s->s1.data, s->s1.len))) {
 		log_warn("line %lu: job %s: price_point %s: sold_at %.*s is not an RFC 3339 time "
 			 "PostgreSQL can store: stored as null",
-			 r->lineno, s->job_id, s->ids.data + s->id_starts[s->npoints],
+			 r->lineno, s->cur.job_id, s->cur.ids.data + s->cur.id_starts[s->cur.npoints],
 			 (int)(sold_at->val_len > 64 ? 64 : sold_at->val_len), sold_at->val);
-		add_without_sold_at(&s->points, r);
+		add_without_sold_at(&s->cur.points, r);
 	} else {
-		buf_add(&s->points, r->line, r->len);
+		buf_add(&s->cur.points, r->line, r->len);
 	}
-	s->npoints++;
-	s->nfiltered += is_true(ndj_get(r, "filtered_out"));
+	s->cur.npoints++;
+	s->cur.nfiltered += is_true(ndj_get(r, "filtered_out"));
 	return 0;
 }
 
@@ -680,7 +881,7 @@ static int
 send_back(struct store *s, void *arg)
 {
 	struct job_error *e = arg;
-	const char *params[5] = { s->job_id, worker_of(s), e->retryable, e->message, e->retry_after };
+	const char *params[5] = { s->cur.job_id, worker_of(s), e->retryable, e->message, e->retry_after };
 	PGresult *res = db_exec(&s->db, "record the job's failure", error_sql, 5, params);
 
 	if (res == NULL)
@@ -705,15 +906,16 @@ record_failure(struct store *s, struct job_error *e, struct buf *extra)
 	if (with_reconnect(s, send_back, e) < 0)
 		return -1;
 	if (!e->found) {
-		log_warn("job %s is no longer held by %s: its failure was not recorded", s->job_id,
+		log_warn("job %s is no longer held by %s: its failure was not recorded", s->cur.job_id,
 			 worker_of(s));
 		return 0;
 	}
 	if (strcmp(e->status, "pending") == 0)
-		log_warn("job %s (intake %s) failed: %s; it will be retried after %s", s->job_id,
-			 s->intake_id, e->message, e->run_at);
+		log_warn("job %s (intake %s) failed: %s; it will be retried after %s", s->cur.job_id,
+			 s->cur.intake_id, e->message, e->run_at);
 	else
-		log_error("job %s (intake %s) failed for good: %s", s->job_id, s->intake_id, e->message);
+		log_error("job %s (intake %s) failed for good: %s", s->cur.job_id, s->cur.intake_id,
+			  e->message);
 	buf_addf(extra, ",\"job_status\":\"%s\"", e->status);
 	if (strcmp(e->status, "pending") == 0)
 		buf_addf(extra, ",\"retry_at\":\"%s\"", e->run_at);
@@ -732,16 +934,16 @@ store_failed(struct store *s)
 	struct job_error e = { "true", NULL, NULL, "", "", 0 };
 	int rc;
 
-	buf_addf(&message, "store: the job's %zu price points could not be stored (%s)", s->npoints,
+	buf_addf(&message, "store: the job's %zu price points could not be stored (%s)", s->cur.npoints,
 		 s->db.error);
 	e.message = message.data;
 	rc = record_failure(s, &e, &extra);
 	if (rc == 0) {
 		buf_reset(&s->s1);
 		buf_adds(&s->s1, "{\"kind\":\"job_error\",\"job_id\":");
-		buf_add_json_string(&s->s1, s->job_id, strlen(s->job_id));
+		buf_add_json_string(&s->s1, s->cur.job_id, strlen(s->cur.job_id));
 		buf_adds(&s->s1, ",\"intake_id\":");
-		buf_add_json_string(&s->s1, s->intake_id, strlen(s->intake_id));
+		buf_add_json_string(&s->s1, s->cur.intake_id, strlen(s->cur.intake_id));
 		buf_adds(&s->s1, ",\"error\":");
 		buf_add_json_string(&s->s1, message.data, message.len);
 		buf_adds(&s->s1, ",\"retryable\":true,\"stored\":true");
@@ -752,6 +954,247 @@ store_failed(struct store *s)
 	buf_free(&message);
 	buf_free(&extra);
 	return rc;
+}
+
+static void
+swap_jobs(struct job *a, struct job *b)
+{
+	struct job t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/*
+ * What store passes on for the job in s->cur (a job of the batch, swapped in) once its
+ * points were stored or not (rc, held), with its rows [from, to) of res: its job record
+ * when it waited, then its points and job_end, or its job_end marked lock_lost, or a
+ * job_error. 0, or an exit status to stop.
+ */
+static int
+finish_stored(struct store *s, const PGresult *res, int from, int to, int rc, int held)
+{
+	struct ndj_record end = { 0 };
+	int status = 0;
+
+	if (s->cur.job_line.len) {
+		buf_addc(&s->cur.job_line, '\n');
+		ndj_write(s->cur.job_line.data, s->cur.job_line.len);
+	}
+	if (rc < 0 && s->db.permanent) {
+		log_error("job %s: its price points could not be stored, and retrying will not help "
+			  "until the database is fixed",
+			  s->cur.job_id);
+		return stop_status(s);
+	}
+	if (rc < 0)
+		return store_failed(s) < 0 ? stop_status(s) : 0;
+	/* The job_end passed ndj_scan() when it came: it passes again. */
+	if (ndj_scan(&end, s->cur.end_line.data, s->cur.end_line.len) < 0) {
+		ndj_record_free(&end);
+		log_error("job %s: its job_end cannot be read again", s->cur.job_id);
+		return EXIT_SOFTWARE;
+	}
+	if (!held) {
+		log_warn("job %s is no longer held by %s (its lock expired and another worker took "
+			 "it): its %zu price points were not stored",
+			 s->cur.job_id, worker_of(s), s->cur.npoints);
+		pass_stored(&end, ",\"lock_lost\":true");
+	} else {
+		log_debug("job %s: stored %zu price points (%zu filtered out, %zu left out)", s->cur.job_id,
+			  s->cur.npoints - s->cur.left_out, s->cur.nfiltered, s->cur.left_out);
+		if (res != NULL)
+			write_replayed(s, res, from, to);
+		buf_reset(&s->extra);
+		buf_addf(&s->extra, ",\"points\":%zu,\"filtered\":%zu", s->cur.npoints - s->cur.left_out,
+			 s->cur.nfiltered);
+		pass_stored(&end, s->extra.data);
+	}
+	ndj_record_free(&end);
+	return status;
+}
+
+/*
+ * Job i of the batch on its own, after the statement of its round failed: its own
+ * statement, and when that fails too, one point at a time; its outcome in the job.
+ * 0, or -1 when the connection is lost for good.
+ */
+static int
+store_alone(struct store *s, size_t i)
+{
+	struct batch_run one = { &i, 1 };
+	struct job *j = &s->batch[i];
+	int rc, held = 1;
+
+	rc = with_reconnect(s, run_jobs, &one);
+	if (rc < 0 && db_lost(&s->db))
+		return -1;
+	if (rc < 0 && !s->db.permanent && j->npoints > 0) {
+		swap_jobs(&s->cur, j);
+		log_warn("job %s: storing its %zu price points in one statement failed; storing them "
+			 "one at a time",
+			 s->cur.job_id, s->cur.npoints);
+		rc = commit_one_by_one(s, &held);
+		swap_jobs(&s->cur, j);
+		if (rc < 0 && db_lost(&s->db))
+			return -1;
+	} else if (rc == 0) {
+		held = PQntuples(s->replayed) > 0;
+	}
+	j->res = s->replayed;
+	j->own_res = 1;
+	s->replayed = NULL;
+	j->from = 0;
+	j->to = j->res ? PQntuples(j->res) : 0;
+	j->rc = rc;
+	j->held = held;
+	return 0;
+}
+
+/*
+ * Store the jobs of the batch and write what follows each, in their order; then the
+ * current job's record if it waited for the batch. The jobs go in rounds, one statement
+ * each: a round holds at most one job of an intake, so that a job sees the points of the
+ * jobs of its intake before it, stored by an earlier round. 0, or an exit status to stop
+ * (the jobs not written out are claimed again later; what was stored is stored again).
+ */
+static int
+flush_batch(struct store *s)
+{
+	size_t *idx = NULL, *round = NULL, i, m, r, n, nrounds = 0;
+	PGresult **results = NULL;
+	int rc, row, status = 0;
+
+	if (s->nbatch > 0) {
+		idx = xmalloc(s->nbatch * sizeof(*idx));
+		round = xmalloc(s->nbatch * sizeof(*round));
+		for (i = 0; i < s->nbatch; i++) {
+			round[i] = 0;
+			for (m = 0; m < i; m++)
+				if (strcmp(s->batch[m].intake_id, s->batch[i].intake_id) == 0)
+					round[i]++;
+			if (round[i] + 1 > nrounds)
+				nrounds = round[i] + 1;
+		}
+		results = xmalloc(nrounds * sizeof(*results));
+		for (r = 0; r < nrounds; r++)
+			results[r] = NULL;
+	}
+	for (r = 0; r < nrounds && status == 0; r++) {
+		struct batch_run run = { idx, 0 };
+
+		for (i = 0; i < s->nbatch; i++)
+			if (round[i] == r)
+				idx[run.n++] = i;
+		rc = with_reconnect(s, run_jobs, &run);
+		if (rc < 0 && db_lost(&s->db)) {
+			status = stop_status(s);
+		} else if (rc == 0) {
+			results[r] = s->replayed;
+			s->replayed = NULL;
+			for (n = 0, row = 0; n < run.n; n++) {
+				struct job *j = &s->batch[idx[n]];
+
+				for (j->from = row;
+				     row < PQntuples(results[r]) &&
+				     strtoull(PQgetvalue(results[r], row, COL_K), NULL, 10) == n + 1;
+				     row++)
+					;
+				j->to = row;
+				j->res = results[r];
+				j->rc = 0;
+				j->held = row > j->from;
+			}
+		} else if (s->db.permanent) {
+			/* This round and the ones after it: none can be stored. */
+			for (i = 0; i < s->nbatch; i++)
+				if (round[i] >= r)
+					s->batch[i].rc = -1;
+			break;
+		} else {
+			for (n = 0; n < run.n && status == 0; n++)
+				if (store_alone(s, idx[n]) < 0)
+					status = stop_status(s);
+		}
+	}
+	for (i = 0; i < s->nbatch && status == 0; i++) {
+		struct job *j = &s->batch[i];
+
+		swap_jobs(&s->cur, j);
+		/* (the job is in s->cur now, its outcome with it) */
+		status = finish_stored(s, s->cur.res, s->cur.from, s->cur.to, s->cur.rc, s->cur.held);
+		swap_jobs(&s->cur, j);
+	}
+	for (i = 0; i < s->nbatch; i++) {
+		if (s->batch[i].own_res)
+			PQclear(s->batch[i].res);
+		clear_job(&s->batch[i]);
+	}
+	for (r = 0; r < nrounds; r++)
+		PQclear(results[r]);
+	free(results);
+	free(idx);
+	free(round);
+	s->nbatch = s->batch_points = 0;
+	if (status == 0 && s->cur.job_line.len) {
+		buf_addc(&s->cur.job_line, '\n');
+		ndj_write(s->cur.job_line.data, s->cur.job_line.len);
+		buf_reset(&s->cur.job_line);
+	}
+	return status;
+}
+
+/* Before a read that would block: the batch is stored now, never held back. */
+static int
+flush_when_idle(void *ctx)
+{
+	return flush_batch(ctx);
+}
+
+/* Whether this job is in the batch already. */
+static int
+in_batch(const struct store *s, const char *job_id)
+{
+	size_t i;
+
+	for (i = 0; i < s->nbatch; i++)
+		if (strcmp(s->batch[i].job_id, job_id) == 0)
+			return 1;
+	return 0;
+}
+
+/* The current job at its job_end (r) joins the batch with its points. */
+static void
+add_to_batch(struct store *s, const struct ndj_record *r)
+{
+	struct job *b, t;
+
+	if (s->nbatch == s->batch_cap) {
+		size_t cap = s->batch_cap ? 2 * s->batch_cap : 8;
+
+		s->batch = xrealloc(s->batch, cap * sizeof(*s->batch));
+		memset(s->batch + s->batch_cap, 0, (cap - s->batch_cap) * sizeof(*s->batch));
+		s->batch_cap = cap;
+	}
+	b = &s->batch[s->nbatch++];
+	/* The points (and a waiting job record) move; the ids are copied, the job goes on. */
+	t = *b;
+	*b = s->cur;
+	s->cur.points = t.points;
+	s->cur.starts = t.starts;
+	s->cur.ids = t.ids;
+	s->cur.id_starts = t.id_starts;
+	s->cur.cap = t.cap;
+	s->cur.job_line = t.job_line;
+	s->cur.end_line = t.end_line;
+	s->cur.npoints = s->cur.nfiltered = s->cur.left_out = 0;
+	b->job_id = xstrdup(s->cur.job_id);
+	b->intake_id = xstrdup(s->cur.intake_id);
+	b->source_id = xstrdup(s->cur.source_id);
+	b->worker = xstrdup(worker_of(s));
+	buf_reset(&b->end_line);
+	buf_add(&b->end_line, r->line, r->len);
+	s->batch_points += b->npoints;
 }
 
 /* The second store at a job's end: one log line for the finished job. */
@@ -769,21 +1212,21 @@ log_finished(struct store *s, const struct ndj_record *r)
 		snprintf(median, sizeof(median), "none");
 	log_info("job %s completed: intake %s, %lld points (%lld filtered out), median %s, "
 		 "confidence %d, %lld ms",
-		 s->job_id, s->intake_id, (long long)points, (long long)filtered, median, s->confidence,
-		 s->duration_ms);
+		 s->cur.job_id, s->cur.intake_id, (long long)points, (long long)filtered, median,
+		 s->confidence, s->duration_ms);
 }
 
 static int
 on_job_end(struct store *s, struct ndj_record *r)
 {
-	int rc, held;
+	int status;
 
 	if (is_true(ndj_get(r, "stored"))) {
 		/* The second store: a job whose points gave no valuation is done all the same. */
 		int completed = s->completed;
 
 		if (s->in_job && !s->valued && !is_true(ndj_get(r, "lock_lost"))) {
-			const char *params[2] = { s->job_id, worker_of(s) };
+			const char *params[2] = { s->cur.job_id, worker_of(s) };
 			PGresult *res = db_exec(&s->db, "complete the job", complete_sql, 2, params);
 
 			if (res == NULL)
@@ -793,9 +1236,9 @@ on_job_end(struct store *s, struct ndj_record *r)
 				s->duration_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 			PQclear(res);
 			if (!completed)
-				log_warn("job %s is no longer held by %s: left alone", s->job_id,
+				log_warn("job %s is no longer held by %s: left alone", s->cur.job_id,
 					 worker_of(s));
-			write_job_done(s, s->job_id, s->intake_id, NULL, completed);
+			write_job_done(s, s->cur.job_id, s->cur.intake_id, NULL, completed);
 		}
 		if (s->in_job && completed)
 			log_finished(s, r);
@@ -808,37 +1251,13 @@ on_job_end(struct store *s, struct ndj_record *r)
 		snprintf(r->err, sizeof(r->err), "a job_end outside a job");
 		return NDJ_BAD;
 	}
-	rc = with_reconnect(s, commit_points, &held);
-	if (rc < 0 && db_lost(&s->db))
-		return stop_status(s);
-	if (rc == 0 && !held) {
-		log_warn("job %s is no longer held by %s (its lock expired and another worker took "
-			 "it): its %zu price points were not stored",
-			 s->job_id, worker_of(s), s->npoints);
-		pass_stored(r, ",\"lock_lost\":true");
-	} else if (rc < 0 && s->db.permanent) {
-		log_error("job %s: its price points could not be stored, and retrying will not help "
-			  "until the database is fixed",
-			  s->job_id);
-		return stop_status(s);
-	} else if (rc < 0) {
-		if (store_failed(s) < 0)
-			return stop_status(s);
-		end_job(s);
-	} else {
-		log_debug("job %s: stored %zu price points (%zu filtered out, %zu left out)", s->job_id,
-			  s->npoints - s->left_out, s->nfiltered, s->left_out);
-		write_replayed(s);
-		buf_reset(&s->extra);
-		buf_addf(&s->extra, ",\"points\":%zu,\"filtered\":%zu", s->npoints - s->left_out,
-			 s->nfiltered);
-		pass_stored(r, s->extra.data);
-	}
-	buf_reset(&s->points);
-	buf_reset(&s->ids);
-	s->npoints = s->nfiltered = s->left_out = 0;
+	/* Stored with the jobs whose input waits after it, or now when none does. */
+	add_to_batch(s, r);
+	if (s->nbatch < BATCH_JOBS && s->batch_points < BATCH_POINTS && ndj_input_waiting())
+		return 0;
+	status = flush_batch(s);
 	ndj_flush();
-	return 0;
+	return status;
 }
 
 static int
@@ -858,7 +1277,7 @@ on_job_error(struct store *s, struct ndj_record *r)
 		end_job(s);
 		return 0;
 	}
-	if (!s->in_job || ndj_string(job, &s->s1) != 0 || strcmp(s->s1.data, s->job_id) != 0) {
+	if (!s->in_job || ndj_string(job, &s->s1) != 0 || strcmp(s->s1.data, s->cur.job_id) != 0) {
 		snprintf(r->err, sizeof(r->err), "a job_error outside its job");
 		return NDJ_BAD;
 	}
@@ -872,7 +1291,7 @@ on_job_error(struct store *s, struct ndj_record *r)
 		else
 			log_warn("line %lu: job %s: retry_after_seconds %s is not a number of seconds from 0 "
 				 "to 2592000: ignored",
-				 r->lineno, s->job_id, retry_after);
+				 r->lineno, s->cur.job_id, retry_after);
 	}
 	if (ndj_string(ndj_get(r, "error"), &message) != 0 || message.len == 0)
 		buf_adds(&message, "failed (no message)");
@@ -941,9 +1360,9 @@ on_valuation(struct store *s, struct ndj_record *r)
 		return NDJ_BAD;
 	}
 	has_job = ndj_string(job, &s->s1) == 0;
-	if (s->in_job && has_job && strcmp(s->s1.data, s->job_id) == 0)
+	if (s->in_job && has_job && strcmp(s->s1.data, s->cur.job_id) == 0)
 		s->valued = 1;
-	if (s->in_job && has_job && strcmp(s->s1.data, s->job_id) == 0 && v.completed) {
+	if (s->in_job && has_job && strcmp(s->s1.data, s->cur.job_id) == 0 && v.completed) {
 		s->completed = 1;
 		s->duration_ms = v.duration_ms;
 		s->has_median = ndj_int(ndj_get(r, "median_cents"), &n) == 0;
@@ -963,6 +1382,15 @@ static int
 on_record(struct ndj_record *r, void *ctx)
 {
 	struct store *s = ctx;
+	int status;
+
+	/* Only a job's record, points and job_end may come while a batch waits. */
+	if (s->nbatch &&
+	    (is_true(ndj_get(r, "stored")) ||
+	     (strcmp(r->kind, "job") != 0 && strcmp(r->kind, "price_point") != 0 &&
+	      strcmp(r->kind, "job_end") != 0)) &&
+	    (status = flush_batch(s)) != 0)
+		return status;
 
 	if (strcmp(r->kind, "price_point") == 0)
 		return on_price_point(s, r);
@@ -982,10 +1410,14 @@ static int
 finish(void *ctx)
 {
 	struct store *s = ctx;
+	int status = flush_batch(s);
 
-	if (s->in_job && s->npoints)
+	if (status != 0)
+		return status;
+
+	if (s->in_job && s->cur.npoints)
 		log_warn("input ended before job %s's job_end: its %zu price points were not stored",
-			 s->job_id, s->npoints);
+			 s->cur.job_id, s->cur.npoints);
 	return 0;
 }
 
@@ -1030,6 +1462,7 @@ main(int argc, char **argv)
 		ndj_close_output();
 		goto out;
 	}
+	ndj_set_idle(flush_when_idle, &s);
 	status = ndj_run(&stage);
 	if (status == EXIT_TEMPFAIL)
 		log_error("giving up: the database at %s cannot be reached; the unfinished job will "
@@ -1037,10 +1470,10 @@ main(int argc, char **argv)
 			  s.db.target);
 out:
 	end_job(&s);
-	free(s.starts);
-	free(s.id_starts);
-	buf_free(&s.ids);
-	buf_free(&s.points);
+	free_job(&s.cur);
+	for (c = 0; c < (int)s.batch_cap; c++)
+		free_job(&s.batch[c]);
+	free(s.batch);
 	buf_free(&s.s1);
 	buf_free(&s.extra);
 	db_close(&s.db);

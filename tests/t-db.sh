@@ -501,6 +501,83 @@ grade_fields_stored() {
 # shellcheck source=tests/conventions.sh
 . "$here/conventions.sh"
 export LOG_LEVEL=warn # no "connected to" lines: the convention tests want a quiet stderr
+# Jobs of intakes A, B, A, C, one after the other, for batch_stream: running for w1, but
+# C's held by another worker. Their ids in jobs.txt, in that order.
+batch_jobs() {
+	local a=$intake b=7a2e3d4c-0000-4000-8000-000000000002 c=7a2e3d4c-0000-4000-8000-000000000003
+	sql -c "DELETE FROM scrape_jobs; INSERT INTO intakes (id) VALUES ('$b'), ('$c')" || return 1
+	sql -c "INSERT INTO scrape_jobs (id, intake_id, source_id, status, worker_id, locked_at, started_at)
+		SELECT ('6f1d2c3b-0000-4000-8000-00000000010' || n)::uuid, i::uuid, '$source', 'running',
+			CASE WHEN n = 4 THEN 'other' ELSE 'w1' END, now(), now()
+		FROM unnest(ARRAY['$a', '$b', '$a', '$c']) WITH ORDINALITY AS x(i, n) ORDER BY n RETURNING id" >jobs.txt
+}
+
+# The stream of job N of jobs.txt (its intake from the database): job, points, job_end.
+batch_stream() {
+	local id intake_of
+	id=$(sed -n "$1p" jobs.txt)
+	intake_of=$(sql -c "SELECT intake_id FROM scrape_jobs WHERE id = '$id'")
+	printf '{"kind":"job","job_id":"%s","intake_id":"%s","source_id":"%s","worker_id":"w1"}\n' "$id" "$intake_of" "$source"
+	jq -c --arg j "$id" --arg i "$intake_of" --arg n "$1" '.job_id = $j | .intake_id = $i | .external_id += "-" + $n' \
+		"$here/data/finding-points.ndjson"
+	printf '{"kind":"job_end","job_id":"%s","intake_id":"%s"}\n' "$id" "$intake_of"
+}
+
+# Four jobs whose input waits: stored in two statements (A, B; then A again, which must
+# see the first A's points, with C), each written out exactly as when stored alone, and
+# C, held by another worker, left alone.
+batched_jobs_as_alone() {
+	local n
+	reset_db && batch_jobs || return 1
+	for n in 1 2 3 4; do batch_stream $n | filter-junk | normalize-usd >"in$n.ndjson" || return 1; done
+	for n in 1 2 3 4; do store <"in$n.ndjson" 2>/dev/null || return 1; done >alone.ndjson
+	expect_eq "stored alone: one transaction per job" 3 \
+		"$(sql -c "SELECT count(DISTINCT created_at) FROM scrape_job_logs WHERE message LIKE 'stored%'")" || return 1
+	reset_db && batch_jobs || return 1
+	cat in1.ndjson in2.ndjson in3.ndjson in4.ndjson | store >batched.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "stored jobs, transactions" "3 2" \
+		"$(sql -F ' ' -c "SELECT count(*), count(DISTINCT created_at) FROM scrape_job_logs WHERE message LIKE 'stored%'")" || return 1
+	expect_eq "points per job" "29 29 29 0" \
+		"$(for n in 1 2 3 4; do sql -c "SELECT count(*) FROM price_points WHERE job_id = '$(sed -n "${n}p" jobs.txt)'"; done | tr '\n' ' ' | sed 's/ $//')" || return 1
+	expect_eq "the same records out" "$(md5sum <alone.ndjson)" "$(md5sum <batched.ndjson)" || return 1
+	expect_eq "the second job of intake A replays the first's unfiltered points" 18 \
+		"$(jq -s --arg j "$(sed -n 1p jobs.txt)" '[.[] | select(.kind == "price_point" and .job_id == $j)] | length - 29' batched.ndjson)" || return 1
+	expect_eq "C's job_end" "true true" "$(jq -r 'select(.kind == "job_end") | select(.job_id == "'"$(sed -n 4p jobs.txt)"'") | "\(.stored) \(.lock_lost)"' batched.ndjson)" || return 1
+	expect_grep "no longer held by w1" err.txt
+}
+
+# A batch in which one job has a point PostgreSQL refuses: that job is stored one point
+# at a time, the other as it would be alone.
+batch_with_a_refused_point() {
+	local long
+	long=$(head -c 6000 /dev/urandom | base64 -w 0 | tr -d '/+=')
+	reset_db && batch_jobs || return 1
+	{ batch_stream 1; batch_stream 2 | jq -c --arg long "$long" 'if .external_id == "192100000005-2" then .external_id += $long else . end'; } |
+		filter-junk | normalize-usd | store >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "points per job" "29 28" \
+		"$(for n in 1 2; do sql -c "SELECT count(*) FROM price_points WHERE job_id = '$(sed -n "${n}p" jobs.txt)'"; done | tr '\n' ' ' | sed 's/ $//')" || return 1
+	expect_eq "job_ends" "29 28" "$(jq -r 'select(.kind == "job_end") | .points' out.ndjson | tr '\n' ' ' | sed 's/ $//')" || return 1
+	expect_grep "price_point 192100000005-2[A-Za-z0-9]* left out" err.txt
+}
+
+# A job whose input is complete is stored and written out at once, while store waits for
+# more input: never held back for a batch.
+no_wait_for_a_batch() {
+	local pid i
+	reset_db && batch_jobs || return 1
+	batch_stream 1 | filter-junk | normalize-usd >in1.ndjson || return 1
+	mkfifo in.fifo
+	store <in.fifo >out.ndjson 2>err.txt &
+	pid=$!
+	exec 7>in.fifo
+	cat in1.ndjson >&7
+	for i in $(seq 100); do grep -q '"kind":"job_end"' out.ndjson && break; sleep 0.1; done
+	expect_eq "job_end out while input is open" 1 "$(grep -c '"kind":"job_end"' out.ndjson)" || { exec 7>&-; wait $pid; return 1; }
+	exec 7>&-
+	wait $pid || return 1
+	expect_eq "points" 29 "$(sql -c "SELECT count(*) FROM price_points")"
+}
+
 run_convention_tests store
 unset LOG_LEVEL
 
@@ -533,3 +610,6 @@ run_test "store: points that cannot be stored send the job back, never complete 
 run_test "claim-job: a job past max_attempts is failed, never claimed" spent_job_never_claimed
 run_test "store: a job_error's retry_after_seconds pushes run_at out at least that far" retry_after_honoured
 run_test "store: title facts and graded valuation fields in their columns" grade_fields_stored
+run_test "store: jobs whose input waits are stored together, each written out as if alone" batched_jobs_as_alone
+run_test "store: a refused point in a batch sends only its job the slow way" batch_with_a_refused_point
+run_test "store: a finished job is written out while input is still open" no_wait_for_a_batch

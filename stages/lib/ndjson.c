@@ -851,6 +851,13 @@ ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndr
 
 /* ---- reading ----------------------------------------------------------- */
 
+/* What ndj_set_idle() asked to run before a read that would block. */
+static int (*idle_fn)(void *);
+static void *idle_ctx;
+static int idle_status;
+/* The reader of ndj_run(), for ndj_input_waiting(). */
+static struct reader *current_reader;
+
 struct reader {
 	char *buf;
 	size_t cap, start, end; /* unread bytes are buf[start..end) */
@@ -892,8 +899,11 @@ reader_fill(struct reader *rd)
 			rd->cap = NDJ_MAX_LINE + 2 * READ_CHUNK;
 		rd->buf = xrealloc(rd->buf, rd->cap + 1);
 	}
-	if (poll(&pfd, 1, 0) == 0)
+	if (poll(&pfd, 1, 0) == 0) {
+		if (idle_fn != NULL && idle_status == 0)
+			idle_status = idle_fn(idle_ctx);
 		ndj_flush();
+	}
 	do
 		n = read(0, rd->buf + rd->end, rd->cap - rd->end);
 	while (n < 0 && errno == EINTR);
@@ -974,9 +984,14 @@ ndj_run(const struct ndj_stage *stage)
 	/* A closed pipe is a write error (EPIPE) we end on quietly, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	current_reader = &rd;
 
 	while (status == 0 && !ndj_output_failed() && (got = reader_line(&rd, &line, &len)) != 0) {
 		lineno++;
+		if (idle_status != 0) {
+			status = idle_status;
+			break;
+		}
 		if (got < 0)
 			break;
 		if (got == 2) {
@@ -997,12 +1012,15 @@ ndj_run(const struct ndj_stage *stage)
 				goto out;
 		}
 	}
+	if (status == 0 && idle_status != 0)
+		status = idle_status;
 	if (rd.error) {
 		log_error("cannot read standard input: %s", strerror(rd.error));
 		status = EXIT_IOERR;
 	} else if (status == 0 && !ndj_output_failed() && stage->finish)
 		status = stage->finish(stage->ctx);
 out:
+	current_reader = NULL;
 	free(rd.buf);
 	ndj_record_free(&rec);
 	if (ndj_close_output() != EXIT_OK)
@@ -1012,6 +1030,24 @@ out:
 	if (status)
 		return status;
 	return bad ? EXIT_DATAERR : EXIT_OK;
+}
+
+void
+ndj_set_idle(int (*fn)(void *ctx), void *ctx)
+{
+	idle_fn = fn;
+	idle_ctx = ctx;
+}
+
+int
+ndj_input_waiting(void)
+{
+	struct pollfd pfd = { 0, POLLIN, 0 };
+	const struct reader *rd = current_reader;
+
+	if (rd != NULL && (rd->end > rd->start || rd->eof))
+		return 1;
+	return poll(&pfd, 1, 0) > 0;
 }
 
 int

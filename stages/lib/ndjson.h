@@ -158,6 +158,16 @@ struct ndj_stage {
 #define NDJ_BAD 1
 
 /*
+ * Have ndj_run() call fn(ctx) before a read of stdin that would block (before it flushes
+ * stdout): a stage that holds records back to handle several at once deals with them
+ * there. fn returns 0, or an exit status that stops the loop as a record callback's does.
+ */
+void ndj_set_idle(int (*fn)(void *ctx), void *ctx);
+
+/* Whether input is waiting: unread bytes in ndj_run()'s buffer, end of input, or stdin readable. */
+int ndj_input_waiting(void);
+
+/*
  * Run the loop over stdin and stdout, then close stdout and check it. Returns the
  * exit status: 0, 65 when any line was bad, 74 on an I/O error, 0 on a closed pipe
  * (EPIPE: "| head" is normal use), or what a callback returned.
