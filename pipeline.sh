@@ -430,7 +430,7 @@ $d claim-job --follow --in-flight "$2" $3 --collects "$4" --worker "$id" | $d "$
 worker_script='set -uo pipefail
 delay=$1 grace=$2
 shift 2
-stop_at= told= pids=()
+stop_at= told= pids=() looks=0
 # Stop the claiming: SIGTERM to claim-job, once it is claim-job (not still setpriv).
 on_term() {
 	local comm=
@@ -476,10 +476,20 @@ done
 while runs "$job"; do
 	nap 0.5
 	[ -n "$stop_at" ] && on_term
-	broken=
+	# Broken when a stage has ended while the one before it still runs, at 4 looks in a
+	# row (2 s): a stage closes its output a moment before it shows as ended, so in a
+	# normal drain the next one may already be gone at one look, more so on a busy host.
+	ended_first=
 	for ((i = 1; i < ${#pids[@]}; i++)); do
-		! runs "${pids[i]}" && runs "${pids[i - 1]}" && broken=1
+		! runs "${pids[i]}" && runs "${pids[i - 1]}" && ended_first=1
 	done
+	broken=
+	if [ -n "$ended_first" ]; then
+		looks=$((looks + 1))
+		[ "$looks" -ge 4 ] && broken=1
+	else
+		looks=0
+	fi
 	if [ -n "$broken" ] || { [ -n "$stop_at" ] && [ "$SECONDS" -ge "$stop_at" ]; }; then
 		if [ -n "$broken" ]; then
 			echo "pipeline.sh: error: a stage ended while the one before it ran: stopping the pipeline" >&2
@@ -539,13 +549,12 @@ ended() {
 	if [ "$status" -ne 0 ]; then
 		log error "worker $id: a stage failed (status $status); returning the job to the queue"
 		# Not before its processes are gone (they die with it, but not at the same
-		# instant), and then a moment for the database to run what the last of them sent:
-		# a statement of an old process must not land after its job went back to the queue.
+		# instant). A statement one of them sent may still land after the release: store
+		# writes only for the attempt its job record names, so it then writes nothing.
 		for ((i = 0; i < 50; i++)); do
 			pgrep -s "${pid[$k]}" >/dev/null || break
 			sleep 0.1
 		done
-		sleep 0.5
 		claim-job --release --worker "$id" 2>/dev/null || true
 	fi
 	unset "pid[$k]"

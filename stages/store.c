@@ -101,18 +101,22 @@
  * what the upsert returns and the rest from the table; the jobs of one statement have
  * distinct intakes (flush_batch()), so no job needs the points of another. Each held job has a first
  * row with its number k and a null id, then its points; a job not held has no row. Parameters: $1 the jobs' points ([[point,...],...]), $2 jobs, $3 intakes,
- * $4 sources, $5 workers, $6 points, $7 filtered out (arrays, in the jobs' order).
+ * $4 sources, $5 workers, $6 points, $7 filtered out, $9 attempts (arrays, in the jobs'
+ * order; $8 numbers the points' jobs). A job is held when it runs for this worker at the
+ * attempt its record says: a late statement of an earlier attempt (its process killed, the
+ * job back in the queue and claimed again, even by the same worker id) writes nothing.
  * The lock check reads worker_id through IS NOT DISTINCT FROM, which no index serves:
  * the primary key then finds the job (with scrape_jobs_worker the planner would walk
  * every running job of the worker).
  */
 static const char jobs_sql[] =
 	"WITH j AS (\n"
-	" SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int[], $7::int[])\n"
-	"  WITH ORDINALITY AS j(job, intake, source, worker, npoints, nfiltered, k)),\n"
+	" SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int[], $7::int[],\n"
+	"  $9::int[]) WITH ORDINALITY AS j(job, intake, source, worker, npoints, nfiltered, attempt, k)),\n"
 	"held AS (\n"
 	" UPDATE scrape_jobs s SET locked_at = now() FROM j\n"
 	" WHERE s.id = ANY ($2::uuid[]) AND s.id = j.job AND s.worker_id IS NOT DISTINCT FROM j.worker AND s.status = 'running'\n"
+	"  AND s.attempts = coalesce(j.attempt, s.attempts)\n"
 	" RETURNING j.k, j.job, j.intake, j.source, j.npoints, j.nfiltered),\n"
 	"input AS (\n"
 	" SELECT DISTINCT ON (o.k, p.external_id) o.k, p.*\n"
@@ -142,7 +146,7 @@ static const char jobs_sql[] =
 /* The slow way, after jobs_sql failed on some point of a job: one point at a time. */
 static const char hold_sql[] = "UPDATE scrape_jobs SET locked_at = now()\n"
 			       "WHERE id = $1 AND worker_id IS NOT DISTINCT FROM $2 AND status = 'running'\n"
-			       "RETURNING id";
+			       " AND attempts = coalesce($3::int, attempts) RETURNING id";
 
 static const char upsert_sql[] =
 	"WITH input AS (\n"
@@ -173,7 +177,8 @@ static const char replay_sql[] =
 static const char error_sql[] =
 	"WITH j AS (\n"
 	" SELECT id, attempts, max_attempts, $3::bool AND attempts < max_attempts AS retry\n"
-	" FROM scrape_jobs WHERE id = $1 AND worker_id = $2 AND status = 'running' FOR UPDATE),\n"
+	" FROM scrape_jobs WHERE id = $1 AND worker_id = $2 AND status = 'running'\n"
+	"  AND attempts = coalesce($6::int, attempts) FOR UPDATE),\n"
 	"upd AS (\n"
 	" UPDATE scrape_jobs s SET status = CASE WHEN j.retry THEN 'pending' ELSE 'failed' END,\n"
 	"  run_at = CASE WHEN j.retry THEN now() + greatest(coalesce($5::float8, 0),\n"
@@ -188,24 +193,32 @@ static const char error_sql[] =
 	"  json_build_object('status', status, 'run_at', run_at, 'attempts', attempts) FROM upd)\n"
 	"SELECT status, to_char(run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM upd";
 
+/*
+ * A valuation is stored, and its job completed, only while the job runs for this worker at
+ * the attempt ($3) its record says (or when it has no job): a late valuation of an
+ * attempt whose job went back to the queue is not stored.
+ */
 static const char valuation_sql[] =
-	"WITH v AS (\n"
+	"WITH x AS (\n"
+	" SELECT * FROM json_to_record($1::json) AS x(intake_id uuid, job_id uuid, p10_cents bigint,\n"
+	"  median_cents bigint, p90_cents bigint, mean_cents bigint, comps int, outliers int,\n"
+	"  candidates int, sold int, ask int, confidence int, confidence_parts jsonb,\n"
+	"  explanation text, method text, target_grade text, n_eff numeric, grades jsonb,\n"
+	"  tiers jsonb)),\n"
+	"done AS (\n"
+	" UPDATE scrape_jobs s SET status = 'completed', completed_at = now(), locked_at = NULL\n"
+	" FROM x WHERE s.id = x.job_id AND s.worker_id = $2 AND s.status = 'running'\n"
+	"  AND s.attempts = coalesce($3::int, s.attempts)\n"
+	" RETURNING s.id, s.started_at),\n"
+	"v AS (\n"
 	" INSERT INTO valuations (intake_id, job_id, p10_cents, median_cents, p90_cents, mean_cents,\n"
 	"  comps, outliers, candidates, sold, ask, confidence, confidence_parts, explanation,\n"
 	"  method, target_grade, n_eff, grades, tiers)\n"
 	" SELECT intake_id, job_id, p10_cents, median_cents, p90_cents, mean_cents, comps, outliers,\n"
 	"  candidates, sold, ask, confidence, confidence_parts, explanation, method, target_grade,\n"
 	"  n_eff, grades, tiers\n"
-	" FROM json_to_record($1::json) AS x(intake_id uuid, job_id uuid, p10_cents bigint,\n"
-	"  median_cents bigint, p90_cents bigint, mean_cents bigint, comps int, outliers int,\n"
-	"  candidates int, sold int, ask int, confidence int, confidence_parts jsonb,\n"
-	"  explanation text, method text, target_grade text, n_eff numeric, grades jsonb,\n"
-	"  tiers jsonb)\n"
+	" FROM x WHERE x.job_id IS NULL OR EXISTS (SELECT 1 FROM done)\n"
 	" RETURNING id, job_id, confidence),\n"
-	"done AS (\n"
-	" UPDATE scrape_jobs s SET status = 'completed', completed_at = now(), locked_at = NULL\n"
-	" FROM v WHERE s.id = v.job_id AND s.worker_id = $2 AND s.status = 'running'\n"
-	" RETURNING s.id, s.started_at),\n"
 	"logged AS (\n"
 	" INSERT INTO scrape_job_logs (job_id, log_level, message, metadata)\n"
 	" SELECT done.id, 'info', 'completed', json_build_object('valuation_id', v.id,\n"
@@ -216,7 +229,8 @@ static const char valuation_sql[] =
 static const char complete_sql[] =
 	"WITH done AS (\n"
 	" UPDATE scrape_jobs SET status = 'completed', completed_at = now(), locked_at = NULL\n"
-	" WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING id, started_at),\n"
+	" WHERE id = $1 AND worker_id = $2 AND status = 'running'\n"
+	"  AND attempts = coalesce($3::int, attempts) RETURNING id, started_at),\n"
 	"logged AS (\n"
 	" INSERT INTO scrape_job_logs (job_id, log_level, message)\n"
 	" SELECT id, 'info', 'completed with no price points to value' FROM done)\n"
@@ -226,6 +240,7 @@ static const char complete_sql[] =
 /* A job and the points store holds of it until they are stored. */
 struct job {
 	char *job_id, *intake_id, *source_id, *worker;
+	char *attempt;	   /* its record's attempt, in digits, or NULL when it has none */
 	struct buf points; /* "[point,point,..." of the job */
 	size_t *starts;	   /* where each point starts in points */
 	struct buf ids;	   /* the points' external_ids, each NUL-terminated */
@@ -320,6 +335,19 @@ string_of(const struct ndj_member *m, struct buf *scratch)
 	return ndj_string(m, scratch) == 0 ? xstrndup(scratch->data, scratch->len) : NULL;
 }
 
+/* A job record's attempt in digits, newly allocated, or NULL when it has none. */
+static char *
+attempt_of(const struct ndj_record *r)
+{
+	int64_t n;
+	char digits[24];
+
+	if (ndj_int(ndj_get(r, "attempt"), &n) != 0 || n < 1 || n > INT32_MAX)
+		return NULL;
+	snprintf(digits, sizeof(digits), "%lld", (long long)n);
+	return xstrdup(digits);
+}
+
 /* Free a job's ids and empty its points (the buffers are kept for the next job). */
 static void
 clear_job(struct job *j)
@@ -328,7 +356,8 @@ clear_job(struct job *j)
 	free(j->intake_id);
 	free(j->source_id);
 	free(j->worker);
-	j->job_id = j->intake_id = j->source_id = j->worker = NULL;
+	free(j->attempt);
+	j->job_id = j->intake_id = j->source_id = j->worker = j->attempt = NULL;
 	buf_reset(&j->points);
 	buf_reset(&j->ids);
 	buf_reset(&j->job_line);
@@ -423,7 +452,7 @@ point_text(const struct store *s, size_t i, const char **text, size_t *len)
 static int
 commit_one_by_one(struct store *s, int *held)
 {
-	const char *hold[2] = { s->cur.job_id, worker_of(s) };
+	const char *hold[3] = { s->cur.job_id, worker_of(s), s->cur.attempt };
 	const char *params[4] = { NULL, s->cur.intake_id, s->cur.source_id, s->cur.job_id };
 	const char *log_params[4], *replay_params[2] = { s->cur.intake_id, s->cur.job_id };
 	char stored[24], nfiltered[24], left_out[24];
@@ -434,7 +463,7 @@ commit_one_by_one(struct store *s, int *held)
 
 	s->cur.left_out = 0;
 	if (db_run(&s->db, "begin", "BEGIN", 0, NULL) < 0 ||
-	    (res = db_exec(&s->db, "hold the job", hold_sql, 2, hold)) == NULL)
+	    (res = db_exec(&s->db, "hold the job", hold_sql, 3, hold)) == NULL)
 		goto fail;
 	*held = PQntuples(res) == 1;
 	PQclear(res);
@@ -553,8 +582,8 @@ run_jobs(struct store *s, void *arg)
 	const struct job *jobs = s->batch;
 	const size_t *idx = run->idx;
 	struct buf doc = BUF_INIT, of_job = BUF_INIT;
-	struct buf arrays[6] = { BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT };
-	const char *params[8];
+	struct buf arrays[7] = { BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT };
+	const char *params[9];
 	size_t i;
 	int k;
 
@@ -588,14 +617,20 @@ run_jobs(struct store *s, void *arg)
 	}
 	buf_addc(&arrays[4], '}');
 	buf_addc(&arrays[5], '}');
+	buf_addc(&arrays[6], '{');
+	for (i = 0; i < run->n; i++)
+		buf_addf(&arrays[6], "%s%s", i ? "," : "",
+			 jobs[idx[i]].attempt ? jobs[idx[i]].attempt : "NULL");
+	buf_addc(&arrays[6], '}');
 	params[0] = doc.data;
 	for (k = 0; k < 6; k++)
 		params[k + 1] = arrays[k].data;
 	params[7] = of_job.data;
-	s->replayed = db_exec(&s->db, run->n == 1 ? "store the job" : "store the jobs", jobs_sql, 8, params);
+	params[8] = arrays[6].data;
+	s->replayed = db_exec(&s->db, run->n == 1 ? "store the job" : "store the jobs", jobs_sql, 9, params);
 	buf_free(&doc);
 	buf_free(&of_job);
-	for (k = 0; k < 6; k++)
+	for (k = 0; k < 7; k++)
 		buf_free(&arrays[k]);
 	return s->replayed ? 0 : -1;
 }
@@ -730,6 +765,7 @@ on_job(struct store *s, struct ndj_record *r)
 	s->cur.intake_id = intake_id;
 	s->cur.source_id = source_id;
 	s->cur.worker = string_of(ndj_get(r, "worker_id"), &s->s1);
+	s->cur.attempt = attempt_of(r);
 	s->in_job = 1;
 	if (s->nbatch)
 		buf_add(&s->cur.job_line, r->line, r->len);
@@ -881,8 +917,9 @@ static int
 send_back(struct store *s, void *arg)
 {
 	struct job_error *e = arg;
-	const char *params[5] = { s->cur.job_id, worker_of(s), e->retryable, e->message, e->retry_after };
-	PGresult *res = db_exec(&s->db, "record the job's failure", error_sql, 5, params);
+	const char *params[6] = { s->cur.job_id, worker_of(s),	 e->retryable,
+				  e->message,	 e->retry_after, s->cur.attempt };
+	PGresult *res = db_exec(&s->db, "record the job's failure", error_sql, 6, params);
 
 	if (res == NULL)
 		return -1;
@@ -1192,6 +1229,7 @@ add_to_batch(struct store *s, const struct ndj_record *r)
 	b->intake_id = xstrdup(s->cur.intake_id);
 	b->source_id = xstrdup(s->cur.source_id);
 	b->worker = xstrdup(worker_of(s));
+	b->attempt = s->cur.attempt ? xstrdup(s->cur.attempt) : NULL;
 	buf_reset(&b->end_line);
 	buf_add(&b->end_line, r->line, r->len);
 	s->batch_points += b->npoints;
@@ -1226,8 +1264,8 @@ on_job_end(struct store *s, struct ndj_record *r)
 		int completed = s->completed;
 
 		if (s->in_job && !s->valued && !is_true(ndj_get(r, "lock_lost"))) {
-			const char *params[2] = { s->cur.job_id, worker_of(s) };
-			PGresult *res = db_exec(&s->db, "complete the job", complete_sql, 2, params);
+			const char *params[3] = { s->cur.job_id, worker_of(s), s->cur.attempt };
+			PGresult *res = db_exec(&s->db, "complete the job", complete_sql, 3, params);
 
 			if (res == NULL)
 				return db_lost(&s->db) || s->db.permanent ? stop_status(s) : 0;
@@ -1312,6 +1350,7 @@ on_job_error(struct store *s, struct ndj_record *r)
 
 struct valuation {
 	const struct ndj_record *r;
+	const char *attempt; /* its job's attempt, when that job is the current one */
 	char id[24];
 	int completed;
 	long long duration_ms;
@@ -1321,14 +1360,18 @@ static int
 insert_valuation(struct store *s, void *arg)
 {
 	struct valuation *v = arg;
-	const char *params[2] = { v->r->line, worker_of(s) };
-	PGresult *res = db_exec(&s->db, "store the valuation", valuation_sql, 2, params);
+	const char *params[3] = { v->r->line, worker_of(s), v->attempt };
+	PGresult *res = db_exec(&s->db, "store the valuation", valuation_sql, 3, params);
 
 	if (res == NULL)
 		return -1;
-	snprintf(v->id, sizeof(v->id), "%s", PQgetvalue(res, 0, 0));
-	v->completed = strcmp(PQgetvalue(res, 0, 1), "0") != 0;
-	v->duration_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	v->id[0] = '\0';
+	v->completed = 0;
+	if (PQntuples(res) == 1) { /* none: its job is no longer held, nothing stored */
+		snprintf(v->id, sizeof(v->id), "%s", PQgetvalue(res, 0, 0));
+		v->completed = strcmp(PQgetvalue(res, 0, 1), "0") != 0;
+		v->duration_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	}
 	PQclear(res);
 	return 0;
 }
@@ -1336,7 +1379,7 @@ insert_valuation(struct store *s, void *arg)
 static int
 on_valuation(struct store *s, struct ndj_record *r)
 {
-	struct valuation v = { r, "", 0, 0 };
+	struct valuation v = { r, NULL, "", 0, 0 };
 	int64_t n;
 	const struct ndj_member *job = ndj_get(r, "job_id");
 	struct buf intake = BUF_INIT;
@@ -1351,6 +1394,8 @@ on_valuation(struct store *s, struct ndj_record *r)
 		snprintf(r->err, sizeof(r->err), "a valuation needs a string \"intake_id\" to be stored");
 		return NDJ_BAD;
 	}
+	if (s->in_job && ndj_string(job, &s->s1) == 0 && strcmp(s->s1.data, s->cur.job_id) == 0)
+		v.attempt = s->cur.attempt;
 	rc = with_reconnect(s, insert_valuation, &v);
 	if (rc < 0) {
 		buf_free(&intake);
@@ -1369,11 +1414,15 @@ on_valuation(struct store *s, struct ndj_record *r)
 		s->median = s->has_median ? (long long)n : 0;
 		s->confidence = ndj_int(ndj_get(r, "confidence"), &n) == 0 ? (int)n : 0;
 	}
-	if (!v.completed && !ndj_is_null(job))
-		log_warn("valuation %s stored, but its job is no longer held by %s: left alone", v.id,
-			 worker_of(s));
-	pass_stored(r, NULL);
-	write_job_done(s, has_job ? s->s1.data : NULL, intake.data, v.id, v.completed);
+	if (!v.id[0]) {
+		log_warn("the valuation of job %s was not stored: the job is no longer held by %s at "
+			 "attempt %s (it went back to the queue, or another worker took it)",
+			 has_job ? s->s1.data : "?", worker_of(s), v.attempt ? v.attempt : "any");
+		ndj_pass(r);
+	} else {
+		pass_stored(r, NULL);
+	}
+	write_job_done(s, has_job ? s->s1.data : NULL, intake.data, v.id[0] ? v.id : NULL, v.completed);
 	buf_free(&intake);
 	return 0;
 }

@@ -221,8 +221,8 @@ replay_has_what_valuate_reads() {
 	reset_db || return 1
 	job_stream w1 | filter-junk | normalize-usd >first.ndjson || return 1
 	store <first.ndjson >/dev/null 2>&1 || return 1
-	sql -c "INSERT INTO scrape_jobs (id, intake_id, source_id, status, worker_id, locked_at, started_at)
-		VALUES ('$job2', '$intake', '$source', 'running', 'w1', now(), now())" || return 1
+	sql -c "INSERT INTO scrape_jobs (id, intake_id, source_id, status, worker_id, locked_at, started_at, attempts)
+		VALUES ('$job2', '$intake', '$source', 'running', 'w1', now(), now(), 1)" || return 1
 	{ jq -c --arg j "$job2" '.job_id = $j' <(head -n 1 first.ndjson)
 	  jq -c --arg j "$job2" 'select(.kind == "price_point") | .job_id = $j | .external_id += "-b"' first.ndjson | head -n 3
 	  printf '{"kind":"job_end","job_id":"%s"}\n' "$job2"; } >second.ndjson
@@ -310,6 +310,29 @@ lost_lock_leaves_job_alone() {
 	expect_eq "points" 0 "$(sql -c "SELECT count(*) FROM price_points")" || return 1
 	expect_eq "job" "running w2" "$(sql -F ' ' -c "SELECT status, worker_id FROM scrape_jobs")" || return 1
 	expect_grep "no longer held by w1" err.txt
+}
+
+# A process of an earlier attempt whose statements land late: its job went back to the
+# queue and the same worker id claimed it again (a restarted worker). Its points and its
+# valuation must not be written for the new attempt.
+late_attempt_writes_nothing() {
+	reset_db || return 1
+	job_stream w1 >stream.ndjson || return 1
+	claim-job --release --worker w1 2>/dev/null && claim-job --worker w1 >/dev/null 2>&1 || return 1
+	expect_eq "claimed again" "running w1 2" "$(sql -F ' ' -c "SELECT status, worker_id, attempts FROM scrape_jobs")" || return 1
+	{ filter-junk <stream.ndjson | normalize-usd | store >/dev/null; } 2>err.txt || return 1
+	expect_eq "points of attempt 1" 0 "$(sql -c "SELECT count(*) FROM price_points")" || return 1
+	expect_grep "no longer held by w1" err.txt || return 1
+	# Attempt 1 stored its points; the job went back and came again before its valuation.
+	reset_db || return 1
+	job_stream w1 >stream.ndjson || return 1
+	{ filter-junk <stream.ndjson | normalize-usd | store >stored.ndjson; } 2>err.txt || return 1
+	claim-job --release --worker w1 2>/dev/null && claim-job --worker w1 >/dev/null 2>&1 || return 1
+	{ valuate <stored.ndjson | store >out.ndjson; } 2>err.txt || return 1
+	expect_eq "valuations of attempt 1" 0 "$(sql -c "SELECT count(*) FROM valuations")" || return 1
+	expect_eq "job" "running w1 2" "$(sql -F ' ' -c "SELECT status, worker_id, attempts FROM scrape_jobs")" || return 1
+	expect_eq "job_done" "null false" "$(jq -r 'select(.kind == "job_done") | "\(.valuation_id) \(.completed)"' out.ndjson)" || return 1
+	expect_grep "was not stored: the job is no longer held by w1 at attempt 1" err.txt
 }
 
 no_points_still_completes() {
@@ -600,6 +623,7 @@ run_test "store: killed mid-job, or input ending before job_end, stores nothing"
 run_test "store: job_error backs off 30 s x 2^(n-1) +-20 %, then failed at max_attempts" backoff_then_failed
 run_test "store: a job_error that is not retryable fails the job at once" not_retryable_fails_at_once
 run_test "store: a job taken over by another worker is left alone" lost_lock_leaves_job_alone
+run_test "store: a late write of an earlier attempt, the job claimed again by the same worker, writes nothing" late_attempt_writes_nothing
 run_test "store: a job with no points to value is still completed" no_points_still_completes
 run_test "store: reconnects after the connection is killed mid-stream" reconnects_after_connection_loss
 run_test "database down: exit 75, the host named, the password not" database_down
