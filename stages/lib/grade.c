@@ -542,7 +542,9 @@ grade_scan(const struct grade_token *t, size_t n, size_t i, int in_title, struct
 		set_text(g, "", c->abbr, v);
 		last = i + used;
 	} else {
-		if ((flags & W_NUMBER_ALWAYS) || (in_title && (flags & W_NUMBER_IN_TITLE)))
+		/* "G+", "Good+": a plus makes a lone letter a grade; "MS" still needs its number */
+		if ((flags & W_NUMBER_ALWAYS) ||
+		    (in_title && (flags & W_NUMBER_IN_TITLE) && !(t[last].after == '+' && cls < C_MS)))
 			return 0;
 		g->lo = c->lo;
 		g->hi = c->hi;
