@@ -113,6 +113,7 @@ static const struct {
 	{ "nef", C_XF, 0 },
 	{ "aef", C_XF, 0 },
 	{ "aunc", C_AU, 0 },
+	{ "a unc", C_AU, 0 }, /* British "A/UNC" */
 };
 
 static const int sheldon[] = { 1,  2,  3,  4,  6,  8,  10, 12, 15, 20, 25, 30, 35, 40, 45,
