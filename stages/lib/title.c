@@ -317,9 +317,9 @@ static const char *const count_of[] = { "of", "de", "di", "da", "von" };
 
 static const char *const number_words[] = { "two",   "three", "four", "five", "six",
 					    "seven", "eight", "nine", "ten" };
-static const char *const pieces[] = { "coin",	"coins",  "pcs",     "pc",     "pieces",
-				      "piece",	"ct",	  "count",   "stuck",  "stk",
-				      "munzen", "monete", "monedas", "piezas", "pezzi" };
+static const char *const pieces[] = { "coin",	 "coins",  "pcs",   "pc",   "pieces", "piece",
+				      "ct",	 "count",  "stuck", "stk",  "munzen", "monete",
+				      "monedas", "piezas", "pezzi", "pack", "pk" };
 
 static const char *const negators[] = { "not", "no",   "non",	"never", "without", "nothing",
 					"un",  "zero", "nicht", "kein",	 "keine",   "ohne",
@@ -734,6 +734,17 @@ read_year(const struct grade_token *t, size_t n, size_t i, struct title_facts *f
 		if (t[j].p[t[j].len - 1] != t[i].p[t[i].len - 1])
 			f->varieties |= TITLE_V_OVERDATE;
 		j++;
+	}
+	/* "1943 PDS", "1964 PD": the three mints of a year, glued */
+	if (j < n && (grade_token_is(&t[j], "pds") || grade_token_is(&t[j], "pd") ||
+		      grade_token_is(&t[j], "ds") || grade_token_is(&t[j], "ps"))) {
+		for (k = 0; k < t[j].len && f->nyears < TITLE_MAX_YEARS; k++) {
+			f->years[f->nyears] = year;
+			f->marks[f->nyears][0] = (char)(t[j].p[k] - 'a' + 'A');
+			f->marks[f->nyears][1] = '\0';
+			f->nyears++;
+		}
+		return j + 1 - i;
 	}
 	for (;;) {
 		k = j;
