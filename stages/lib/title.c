@@ -242,6 +242,8 @@ static const struct {
 	{ "dent", "damaged", 0 },
 	{ "dented", "damaged", 0 },
 	{ "dents", "damaged", 0 },
+	{ "nick", "damaged", 0 },
+	{ "nicks", "damaged", 0 },
 	{ "bump", "damaged", 0 },
 	{ "bumps", "damaged", 0 },
 	{ "gouge", "damaged", 0 },
@@ -484,8 +486,22 @@ problem_in_context(const struct grade_token *t, size_t n, size_t i, int k)
 {
 	static const char *const pvc_things[] = { "flip",    "flips", "free",  "holder", "holders", "sleeve",
 						  "sleeves", "page",  "pages", "album",	 "safe" };
+	static const char *const holders[] = { "slab",	  "slabs", "holder", "holders", "case",
+					       "capsule", "flip",  "label",  "insert",	"box" };
+	static const char *const linking[] = { "on", "to", "has", "have", "in", "of" };
 	const char *w = problem_words[k].word;
 	const struct grade_token *next = i + 1 < n ? &t[i + 1] : NULL;
+	size_t nh = sizeof(holders) / sizeof(holders[0]), nl = sizeof(linking) / sizeof(linking[0]);
+
+	/* "scratched slab", "slab scratched", "scratch on slab", "holder has scratches": the
+	 * holder's problem, not the coin's */
+	if ((next != NULL && title_word_in(holders, nh, next->p, next->len)) ||
+	    (i > 0 && title_word_in(holders, nh, t[i - 1].p, t[i - 1].len)) ||
+	    (i + 2 < n && title_word_in(linking, nl, t[i + 1].p, t[i + 1].len) &&
+	     title_word_in(holders, nh, t[i + 2].p, t[i + 2].len)) ||
+	    (i > 1 && title_word_in(linking, nl, t[i - 1].p, t[i - 1].len) &&
+	     title_word_in(holders, nh, t[i - 2].p, t[i - 2].len)))
+		return 0;
 
 	if (strcmp(w, "pvc") == 0)
 		return next == NULL || !title_word_in(pvc_things, sizeof(pvc_things) / sizeof(pvc_things[0]),
@@ -524,6 +540,10 @@ problem_negated(const struct grade_token *t, size_t n, size_t i)
 		if (t[j].digits)
 			return 0;
 		if (title_is_negator(t[j].p, t[j].len))
+			return 1;
+		/* "free of problems", "free from damage" */
+		if (grade_token_is(&t[j], "free") && j + 1 < i &&
+		    (grade_token_is(&t[j + 1], "of") || grade_token_is(&t[j + 1], "from")))
 			return 1;
 		if (!title_is_filler(t[j].p, t[j].len) && problem_index(&t[j]) < 0)
 			return 0;
