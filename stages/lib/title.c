@@ -726,6 +726,20 @@ number_denomination(const struct grade_token *t, size_t n, size_t i)
 
 	if (v <= 0 || t[i].len > 2)
 		return -1;
+	/* "1/2 Dollar", "1/4 Dollar", "1/2 Cent": a fraction of the unit after it */
+	if (t[i].after == '/' && v == 1 && i + 2 < n && t[i + 1].digits && t[i + 1].p == t[i].p + 2) {
+		int q = grade_token_number(&t[i + 1], 1);
+		const struct grade_token *u = &t[i + 2];
+
+		if (grade_token_is(u, "dollar") || grade_token_is(u, "dollars") ||
+		    grade_token_is(u, "dollaro") || grade_token_is(u, "dolar"))
+			return q == 2 ? D_HALF : q == 4 ? D_QUARTER : -1;
+		if (grade_token_is(u, "cent") || grade_token_is(u, "cents"))
+			return q == 2 ? D_HALF_CENT : -1;
+		return -1;
+	}
+	if (t[i].before == '/' && i > 0 && grade_token_number(&t[i - 1], 1) == 1)
+		return -1; /* the "2" of "1/2 Dollar" is no $2 */
 	if (t[i].before == '$' ||
 	    (i + 1 < n && (grade_token_is(&t[i + 1], "dollar") || grade_token_is(&t[i + 1], "dollars")))) {
 		if (v == 2 && t[i].after == '.' && i + 1 < n && t[i + 1].digits && t[i + 1].p[0] == '5')
