@@ -12,6 +12,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:-$here/../bin}
 gen=$here/../tests/quality/gen.py
+usage='usage: scripts/quality.sh [--seeds "1 2 3"] [--markets N] [--sizes "8 20 50"] [--summary FILE] [GEN KNOBS...]'
 seeds="1 2 3"
 markets=200
 sizes="8 20 50"
@@ -19,13 +20,38 @@ summary=
 knobs=()
 while [ $# -gt 0 ]; do
 	case $1 in
-	--seeds) seeds=$2; shift 2 ;;
-	--markets) markets=$2; shift 2 ;;
-	--sizes) sizes=$2; shift 2 ;;
-	--summary) summary=$2; shift 2 ;;
-	*) knobs+=("$1"); shift ;;
+	-h | --help)
+		echo "$usage"
+		echo
+		echo "Synthetic markets with a known price, priced by filter-junk | normalize-usd | valuate at"
+		echo "the attribution's grade, by the plain method and by an oracle; prints the error table."
+		echo "  --seeds LIST     generator seeds (default \"1 2 3\")"
+		echo "  --markets N      markets per seed and size (default 200)"
+		echo "  --sizes LIST     comps of the coin per market (default \"8 20 50\")"
+		echo "  --summary FILE   also write the figures as JSON"
+		echo "GEN KNOBS (tests/quality/gen.py), with their defaults:"
+		/usr/bin/python3 "$gen" gen --print-knobs | sed 's/^/  /'
+		exit 0
+		;;
+	--seeds | --markets | --sizes | --summary)
+		[ $# -ge 2 ] || { echo "quality.sh: $1 wants a value" >&2 && echo "$usage" >&2 && exit 64; }
+		case $1 in
+		--seeds) seeds=$2 ;;
+		--markets) markets=$2 ;;
+		--sizes) sizes=$2 ;;
+		--summary) summary=$2 ;;
+		esac
+		shift 2
+		;;
+	*) knobs+=("$1") && shift ;;
 	esac
 done
+# A knob the generator does not know, or a bad value, is a usage error.
+/usr/bin/python3 "$gen" gen --markets "$markets" "${knobs[@]}" --print-knobs >/dev/null 2>&1 || {
+	/usr/bin/python3 "$gen" gen --markets "$markets" "${knobs[@]}" --print-knobs 2>&1 >/dev/null | tail -n 1 >&2 || true
+	echo "$usage" >&2
+	exit 64
+}
 work=$(mktemp -d "${TMPDIR:-/tmp}/coin-pricer-quality.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

@@ -730,13 +730,14 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 		val->n_eff = total * total / sq;
 		/* The standard error of the centre, from the weighted spread of y and n_eff. */
 		se = val->se = sqrt(var / total / val->n_eff);
-		/* comps: how many at the target grade and near it, and how much they weigh */
-		val->parts_comps = val->at >= 4 && val->n_eff >= 10    ? 3
-				   : val->at >= 2 && val->n_eff >= 6   ? 2
-				   : val->near >= 2 && val->n_eff >= 3 ? 1
-								       : 0;
-		/* spread: the standard error of the centre */
-		val->parts_spread = se <= 0.04 ? 3 : se <= 0.06 ? 2 : se <= 0.08 ? 1 : 0;
+		/*
+		 * comps: the effective number of comps, on the plain method's steps (a comp far
+		 * from the target grade, or old, counts as a fraction of one). spread: the
+		 * standard error of the centre. On the quality benchmark these two rank the
+		 * errors; the count of comps at the target grade adds nothing beyond them.
+		 */
+		val->parts_comps = val->n_eff >= 20 ? 3 : val->n_eff >= 10 ? 2 : val->n_eff >= 5 ? 1 : 0;
+		val->parts_spread = se <= 0.025 ? 3 : se <= 0.035 ? 2 : se <= 0.05 ? 1 : 0;
 	}
 	val->parts_reputation = rep >= (double)k * 800000 ? 2 : rep >= (double)k * 500000 ? 1 : 0;
 	val->parts_sold = 5 * val->sold >= 4 * k ? 2 : 2 * val->sold >= k ? 1 : 0;
@@ -843,6 +844,11 @@ add_reason(struct buf *b, const struct valuation *val)
 			worst = i;
 	switch (worst) {
 	case 0:
+		if (val->target) { /* its comps part is the effective number of comps */
+			buf_addf(b, ": the comps count as only %.1f, the recent ones near %s weighing most.",
+				 val->n_eff, val->target->target.text);
+			break;
+		}
 		buf_adds(b, ": only ");
 		add_count(b, val->comps, "comp.", "comps.");
 		break;

@@ -18,4 +18,22 @@ small_benchmark() {
 	}
 }
 
+# --help printed nothing and ran the benchmark, which failed (cat: truth.*); an unknown
+# option went to the generator and failed the same way.
+help_and_wrong_option() {
+	local rc=0
+	BIN=$BIN "$here/../scripts/quality.sh" --help >help.txt 2>&1 || rc=$?
+	expect_eq "--help exit" 0 "$rc" || return 1
+	expect_grep '^usage: scripts/quality.sh ' help.txt || return 1
+	expect_grep '^  --curve-jitter 0.15$' help.txt || return 1
+	for bad in --bogus "--junk x" --seeds; do
+		rc=0
+		# shellcheck disable=SC2086 # $bad is an option and its value
+		BIN=$BIN "$here/../scripts/quality.sh" $bad >out.txt 2>err.txt || rc=$?
+		expect_eq "exit of quality.sh $bad" 64 "$rc" || return 1
+		expect_grep '^usage: ' err.txt || return 1
+	done
+}
+
 run_test "the quality benchmark runs, and the grade method beats the plain one" small_benchmark
+run_test "quality.sh --help prints its usage and knobs; a wrong option exits 64" help_and_wrong_option

@@ -257,10 +257,10 @@ def value_grade(points, target):
     med = min(max(cents(mu), p10), p90)
     n_eff = total * total / sq
     se = math.sqrt(var / total / n_eff)
-    parts = {"comps": 3 if at >= 4 and n_eff >= 10 else 2 if at >= 2 and n_eff >= 6 else 1 if near >= 2 and n_eff >= 3 else 0,
+    parts = {"comps": 3 if n_eff >= 20 else 2 if n_eff >= 10 else 1 if n_eff >= 5 else 0,
              "reputation": 2 if rep_sum >= k * 800000 else 1 if rep_sum >= k * 500000 else 0,
              "sold_ratio": 2 if 5 * sold >= 4 * k else 1 if 2 * sold >= k else 0,
-             "spread": 3 if se <= 0.04 else 2 if se <= 0.06 else 1 if se <= 0.08 else 0,
+             "spread": 3 if se <= 0.025 else 2 if se <= 0.035 else 1 if se <= 0.05 else 0,
              "capped": None}
     conf = parts["comps"] + parts["reputation"] + parts["sold_ratio"] + parts["spread"]
     for cap, limit, applies in (("few_comps", 3, k < 3), ("no_grade_comps", 3, near < 2),

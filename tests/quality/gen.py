@@ -82,13 +82,15 @@ def log_ratio(ratios, g):
 
 
 def perturb(rng, ratios, jitter):
-    """A market's own curve: the guide's, bent by a smooth random walk and a tilt."""
+    """A market's own curve: the guide's, bent by a smooth random walk and a tilt, then
+    scaled back to 1 at MS63. (The bend is not zeroed at MS63: the walk is far from 0 by
+    then, and zeroing it there made a kink at MS63 alone, some 25 % off its neighbours.)"""
     out, walk = [], 0.0
     tilt = rng.gauss(0, jitter / 2)
     for k, r in zip(KNOTS, ratios):
         walk += rng.gauss(0, jitter / 2)
         bend = walk + tilt * (k - 63) / 10
-        out.append(r * math.exp(bend if k != 63 else 0))
+        out.append(r * math.exp(bend))
     # keep the curve rising with the grade
     for i in range(1, len(out)):
         out[i] = max(out[i], out[i - 1] * 1.001)
@@ -270,7 +272,7 @@ def generate(k, out, truth_out):
         attribution = {"year": m["year"], "mintmark": m["mint"] or "P", "denomination": m["denom"],
                        "series": m["series"], "title": m["words"][0], "grade": grade_name(m["target"]),
                        "variety": None}
-        points, clean = [], []
+        points, clean, true_grades = [], [], {}
         ts = m["target"]
         n_junk = int(round(k.comps * k.junk / (1 - k.junk)))
         for i in range(k.comps + n_junk):
@@ -285,6 +287,7 @@ def generate(k, out, truth_out):
                     price *= rng.choice([0.05, 0.1, 8, 10, 25])
                 else:
                     clean.append((g, price, day))
+                    true_grades["%d" % i] = g
                 junk = False
             else:
                 title, price = junk_listing(rng, m, k, today)
@@ -314,7 +317,8 @@ def generate(k, out, truth_out):
             truth = price_at(m, ts)
             truth_out.write(json.dumps({"job_id": job, "truth_cents": truth * 100, "oracle_cents": oracle(m, clean, ts) * 100,
                                         "published_cents": oracle(dict(m, curve=CURVES[m["series"]]), clean, ts) * 100,
-                                        "series": m["series"], "target": ts, "drift": m["drift"]}) + "\n")
+                                        "series": m["series"], "target": ts, "drift": m["drift"],
+                                        "curve": m["curve"], "grades": true_grades}) + "\n")
 
 
 def oracle(m, clean, t):
