@@ -30,6 +30,15 @@ static const char *const builtin_excludes[] = {
 	"pendant",	"necklace",  "no coin",
 };
 
+/* More decoys, as add_keywords reads them: rounds, restrikes, layered coins, what is sold
+ * with a coin but is none, and copies in the languages of eBay's other sites (accents
+ * folded: "Réplica" is "replica"). After the list above: its reasons win. */
+static const char builtin_more[] = "round, rounds, layered, restrike, restrikes, imitation, challenge coin, "
+				   "empty box, coa only, certificate only, photo, photograph, poster, stand, "
+				   "stands, coin holder, coin holders, kopie, replik, nachpragung, "
+				   "falschung, copie, replique, refrappe, copia, riproduzione, falso, "
+				   "reproduccion";
+
 /* More decoys, as add_keywords reads them: an empty slab, often named with its grader. */
 static const char builtin_empty_slabs[] = "empty slab, slab only, empty pcgs holder, empty ngc holder, "
 					  "empty anacs holder, empty pcgs slab, empty ngc slab, box only";
@@ -56,6 +65,8 @@ struct words {
 		uint64_t hash;
 	} * v;
 	size_t n, cap;
+	uint64_t seen; /* bit (hash % 64) of every word: a keyword whose first word's bit is
+			  clear is not in the title, known without a look at the words */
 };
 
 struct filter {
@@ -101,12 +112,13 @@ help(void)
 	       "and not right after a negation (\"not a replica\"). Rules and the attribution of\n"
 	       "the latest job record apply to the price points after it. The first reason wins,\n"
 	       "in this order: exclude_keywords (job rules, options, built-ins), wrong_coin (year,\n"
-	       "mint mark, series, denomination, strike; needs an attribution), lot,\n"
+	       "mint mark, series, denomination, strike, variety; needs an attribution), lot,\n"
 	       "problem_coin, designation (needs an attribution), include_keywords:none.\n"
 	       "Exit status: 0 ok, 64 usage, 65 some lines were bad, 74 I/O error.\n");
 }
 
-/* Lower-case ASCII letters and digits of s, split into words separated by spaces. */
+/* Lower-case ASCII letters and digits of s, split into words separated by spaces; an
+ * accented Latin letter is its plain letter ("Réplica" is "replica"). */
 static size_t
 normalize_words(const char *s, size_t len, struct buf *out)
 {
@@ -118,6 +130,9 @@ normalize_words(const char *s, size_t len, struct buf *out)
 
 		if (c >= 'A' && c <= 'Z')
 			c = (char)(c - 'A' + 'a');
+		else if ((unsigned char)c == 0xC3 && i + 1 < len && grade_fold(s + i, 2, &c, 1) == 1 &&
+			 c != s[i])
+			i++; /* two bytes, one letter */
 		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
 			if (!in_word && nwords++)
 				buf_addc(out, ' ');
@@ -195,6 +210,7 @@ split_title(struct words *w, const char *title, size_t len)
 	buf_grow(&w->text, len);
 	normalize_words(title, len, &w->text);
 	w->n = 0;
+	w->seen = 0;
 	p = w->text.data;
 	end = p + w->text.len;
 	while (p < end) {
@@ -206,6 +222,7 @@ split_title(struct words *w, const char *title, size_t len)
 		w->v[w->n].p = p;
 		w->v[w->n].len = (size_t)(space - p);
 		w->v[w->n].hash = hash_fnv1a(p, w->v[w->n].len);
+		w->seen |= 1ull << (w->v[w->n].hash & 63);
 		w->n++;
 		p = space + 1;
 	}
@@ -227,6 +244,17 @@ keyword_void(const struct keyword *k, const struct words *w, size_t i)
 	for (j = i > 3 ? i - 3 : 0; j < i; j++)
 		if (w->v[j].len == 4 && memcmp(w->v[j].p, "from", 4) == 0)
 			return 1;
+	/* "see photo", "actual coin in photo", "MS63 in coin holder": a coin, shown or kept */
+	if (strcmp(k->words, "photo") == 0 || strncmp(k->words, "coin holder", 11) == 0) {
+		static const char *const showing[] = { "see",	"actual",   "real",   "in",   "per", "exact",
+						       "shown", "stock",    "the",    "my",   "our", "with",
+						       "as",	"pictured", "inside", "each", "same" };
+
+		for (j = i > 3 ? i - 3 : 0; j < i + 3 && j < w->n; j++)
+			if (j != i && title_word_in(showing, sizeof(showing) / sizeof(showing[0]), w->v[j].p,
+						    w->v[j].len))
+				return 1;
+	}
 	j = i;
 	while (j-- > 0) {
 		if (title_is_negator(w->v[j].p, w->v[j].len))
@@ -267,7 +295,7 @@ first_match(const struct keyword_list *l, const struct words *w)
 	size_t i;
 
 	for (i = 0; i < l->n; i++)
-		if (keyword_matches(&l->v[i], w))
+		if ((w->seen & (1ull << (l->v[i].first & 63))) && keyword_matches(&l->v[i], w))
 			return &l->v[i];
 	return NULL;
 }
@@ -475,8 +503,10 @@ main(int argc, char **argv)
 	rules_clear(&rules);
 	for (i = 0; defaults && i < sizeof(builtin_excludes) / sizeof(builtin_excludes[0]); i++)
 		add_keywords(&f.builtin, builtin_excludes[i]);
-	if (defaults)
+	if (defaults) {
 		add_keywords(&f.builtin, builtin_empty_slabs);
+		add_keywords(&f.builtin, builtin_more);
+	}
 
 	status = ndj_run(&stage);
 

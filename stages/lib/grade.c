@@ -36,7 +36,8 @@ enum {
 	W_FINE = 4,	       /* not when it is a metal's fineness (".999 fine silver") */
 	W_AU = 8,	       /* not when it is gold's symbol ("AU .9999") */
 	W_PROOF = 16,	       /* not "proof like" */
-	W_GOOD = 32,	       /* "very good condition" is no grade */
+	W_GOOD = 32,	       /* "very good condition", "fair price", "poor strike" are no grades */
+	W_AG = 64,	       /* not when it is silver's symbol ("90% silver AG", "AG .999") */
 };
 
 static const struct {
@@ -48,6 +49,7 @@ static const struct {
 	{ "about uncirculated", C_AU, 0 },
 	{ "almost uncirculated", C_AU, 0 },
 	{ "about unc", C_AU, 0 },
+	{ "almost unc", C_AU, 0 },
 	{ "extremely fine", C_XF, 0 },
 	{ "extra fine", C_XF, 0 },
 	{ "very fine", C_VF, 0 },
@@ -72,12 +74,46 @@ static const struct {
 	{ "vg", C_VG, 0 },
 	{ "good", C_G, W_NUMBER_IN_TITLE },
 	{ "g", C_G, W_NUMBER_IN_TITLE },
-	{ "ag", C_AG, W_NUMBER_IN_TITLE },
-	{ "fair", C_FR, W_NUMBER_IN_TITLE },
+	{ "ag", C_AG, W_AG },
+	{ "fair", C_FR, W_GOOD },
 	{ "fr", C_FR, W_NUMBER_IN_TITLE },
-	{ "poor", C_PO, W_NUMBER_IN_TITLE },
+	{ "poor", C_PO, W_GOOD },
 	{ "po", C_PO, W_NUMBER_IN_TITLE },
 	{ "p", C_PO, W_NUMBER_ALWAYS },
+	/* The grades of eBay's other sites, as the US grade they stand for: German, French,
+	 * Italian, Spanish and British. Not "ss", "st", "be", "sc", "spl": those are also
+	 * S.S. ships, Saint-Gaudens, English words, South Carolina, or two grades apart. */
+	{ "vz", C_XF, 0 },
+	{ "vorzuglich", C_XF, 0 },
+	{ "sehr schon", C_VF, 0 },
+	{ "stgl", C_BU, 0 },
+	{ "stempelglanz", C_BU, 0 },
+	{ "unzirkuliert", C_BU, 0 },
+	{ "bankfrisch", C_BU, 0 },
+	{ "pragefrisch", C_BU, 0 },
+	{ "polierte platte", C_PR, 0 },
+	{ "pp", C_PR, 0 },
+	{ "spiegelglanz", C_PR, 0 },
+	{ "tb", C_F, 0 },
+	{ "ttb", C_VF, 0 },
+	{ "sup", C_XF, 0 },
+	{ "fdc", C_BU, 0 },
+	{ "fleur de coin", C_BU, 0 },
+	{ "non circulee", C_BU, 0 },
+	{ "non circule", C_BU, 0 },
+	{ "belle epreuve", C_PR, 0 },
+	{ "bb", C_VF, 0 },
+	{ "qfdc", C_AU, 0 },
+	{ "fior di conio", C_BU, 0 },
+	{ "mbc", C_VF, 0 },
+	{ "ebc", C_XF, 0 },
+	{ "sin circular", C_BU, 0 },
+	{ "gvf", C_VF, 0 },
+	{ "gef", C_XF, 0 },
+	{ "nef", C_XF, 0 },
+	{ "aef", C_XF, 0 },
+	{ "aunc", C_AU, 0 },
+	{ "a unc", C_AU, 0 }, /* British "A/UNC" */
 };
 
 static const int sheldon[] = { 1,  2,  3,  4,  6,  8,  10, 12, 15, 20, 25, 30, 35, 40, 45,
@@ -96,9 +132,13 @@ static const struct {
 	{ "dmpl", GRADE_D_DMPL },
 	{ "d m p l", GRADE_D_DMPL },
 	{ "dpl", GRADE_D_DMPL },
+	{ "dm pl", GRADE_D_DMPL },
+	{ "deep mirror pl", GRADE_D_DMPL },
+	{ "deep mirror p l", GRADE_D_DMPL },
 	{ "prooflike", GRADE_D_PL },
 	{ "proof like", GRADE_D_PL },
 	{ "pl", GRADE_D_PL },
+	{ "p l", GRADE_D_PL },
 	{ "red brown", GRADE_D_RB },
 	{ "rb", GRADE_D_RB },
 	{ "full red", GRADE_D_RD },
@@ -119,14 +159,17 @@ static const struct {
 	{ "deep cameo", GRADE_D_DCAM },
 	{ "ultra cameo", GRADE_D_DCAM },
 	{ "dcam", GRADE_D_DCAM },
+	{ "d cam", GRADE_D_DCAM },
 	{ "ucam", GRADE_D_DCAM },
 	{ "uc", GRADE_D_DCAM },
 	{ "cameo", GRADE_D_CAM },
 	{ "cam", GRADE_D_CAM },
 	{ "cac", GRADE_D_CAC },
+	{ "gold bean", GRADE_D_CAC }, /* a CAC sticker, as collectors call it */
+	{ "green bean", GRADE_D_CAC },
 };
 
-static const char *const certifiers[] = { "PCGS", "NGC", "ANACS", "ICG", "CACG", "SEGS" };
+static const char *const certifiers[] = { "PCGS", "NGC", "ANACS", "ICG", "CACG", "SEGS", "PCI" };
 
 /* Words that make an attribution's grade a details grade; what follows them is the
  * problem, read no further. */
@@ -176,10 +219,32 @@ grade_fold(const char *s, size_t len, char *out, size_t max)
 	return k;
 }
 
+/* The length of a certifier's name that starts the letters s[0..len) and is followed by
+ * more letters ("NGCMS64", "pcgsms"), or 0. */
+static size_t
+glued_certifier(const char *s, size_t len)
+{
+	size_t k, j;
+	char first = lower(s[0]);
+
+	if (len < 4 ||
+	    (first != 'p' && first != 'n' && first != 'a' && first != 'i' && first != 'c' && first != 's'))
+		return 0;
+	for (k = 0; k < sizeof(certifiers) / sizeof(certifiers[0]); k++) {
+		if (first != certifiers[k][0] - 'A' + 'a')
+			continue;
+		for (j = 1; certifiers[k][j] && j < len && lower(s[j]) == certifiers[k][j] - 'A' + 'a'; j++)
+			;
+		if (certifiers[k][j] == '\0' && j < len)
+			return j;
+	}
+	return 0;
+}
+
 size_t
 grade_tokenize(const char *s, size_t len, struct grade_token *t, size_t max)
 {
-	size_t i = 0, n = 0;
+	size_t i = 0, n = 0, k;
 
 	while (i < len && n < max) {
 		size_t start;
@@ -193,12 +258,21 @@ grade_tokenize(const char *s, size_t len, struct grade_token *t, size_t max)
 		digits = is_digit(s[i]);
 		while (i < len && (digits ? is_digit(s[i]) : is_alpha(s[i])))
 			i++;
+		/* "NGCMS64": the certifier and the grade, glued */
+		if (!digits && (k = glued_certifier(s + start, i - start)) > 0)
+			i = start + k;
 		t[n].p = s + start;
 		t[n].len = i - start;
 		t[n].digits = digits;
 		t[n].glued = n > 0 && t[n - 1].p + t[n - 1].len == s + start;
 		t[n].before = start > 0 ? s[start - 1] : 0;
 		t[n].after = i < len ? s[i] : 0;
+		t[n].next = t[n].after;
+		if (t[n].next == ' ') {
+			for (k = i + 1; k < len && s[k] == ' '; k++)
+				;
+			t[n].next = k < len ? s[k] : 0;
+		}
 		n++;
 	}
 	return n;
@@ -312,7 +386,7 @@ number_after(const struct grade_token *t, size_t n, size_t j, int cls)
 		return -1;
 	/* "MS 20 coins" counts; "MS63 x 2" is two coins in MS63 */
 	if (j + 1 < n && !t[j + 1].digits && grade_designation_at(t, n, j + 1, &used) == 0 &&
-	    (t[j + 1].glued || is_unit(&t[j + 1])) &&
+	    (t[j + 1].glued || is_unit(&t[j + 1])) && grade_certifier(&t[j + 1]) == NULL &&
 	    !(grade_token_is(&t[j + 1], "x") && !t[j + 1].glued && j + 2 < n && t[j + 2].digits))
 		return -1;
 	return v;
@@ -355,10 +429,40 @@ word_refused(const struct grade_token *t, size_t n, size_t i, size_t used, int f
 		    (i > 0 && (grade_token_is(&t[i - 1], "gold") || fineness(&t[i - 1]))))
 			return 1;
 	}
-	if ((flags & W_GOOD) && next < n &&
-	    (grade_token_is(&t[next], "condition") || grade_token_is(&t[next], "shape") ||
-	     grade_token_is(&t[next], "deal") || grade_token_is(&t[next], "price")))
+	if (flags & W_AG) {
+		if ((next < n && (grade_token_is(&t[next], "silver") || fineness(&t[next]))) ||
+		    (i > 0 && (grade_token_is(&t[i - 1], "silver") || fineness(&t[i - 1]))))
+			return 1;
+	}
+	if ((flags & W_GOOD) && next < n) {
+		static const char *const about[] = { "condition", "shape",  "deal",   "price", "strike",
+						     "quality",	  "luster", "lustre", "eye",   "photo",
+						     "photos",	  "pics",   "offer",  "value", "man" };
+
+		for (k = 0; k < sizeof(about) / sizeof(about[0]); k++)
+			if (grade_token_is(&t[next], about[k]))
+				return 1;
+	}
+	return 0;
+}
+
+/* Whether a "+" standing apart before t[i] joins two coins ("MS63 + 1922 MS64") rather
+ * than raising the grade before it ("MS64 +", "MS64 + CAC"). */
+static int
+plus_joins(const struct grade_token *t, size_t n, size_t i)
+{
+	static const char *const grades[] = {
+		"ms", "pr", "pf", "proof", "au", "xf", "ef", "vf", "bu", "unc"
+	};
+	size_t k;
+
+	if (i >= n)
+		return 0;
+	if (t[i].digits)
 		return 1;
+	for (k = 0; k < sizeof(grades) / sizeof(grades[0]); k++)
+		if (grade_token_is(&t[i], grades[k]))
+			return 1;
 	return 0;
 }
 
@@ -439,7 +543,9 @@ grade_scan(const struct grade_token *t, size_t n, size_t i, int in_title, struct
 		set_text(g, "", c->abbr, v);
 		last = i + used;
 	} else {
-		if ((flags & W_NUMBER_ALWAYS) || (in_title && (flags & W_NUMBER_IN_TITLE)))
+		/* "G+", "Good+": a plus makes a lone letter a grade; "MS" still needs its number */
+		if ((flags & W_NUMBER_ALWAYS) ||
+		    (in_title && (flags & W_NUMBER_IN_TITLE) && !(t[last].after == '+' && cls < C_MS)))
 			return 0;
 		g->lo = c->lo;
 		g->hi = c->hi;
@@ -461,8 +567,12 @@ grade_scan(const struct grade_token *t, size_t n, size_t i, int in_title, struct
 			set_text(g, "", c->abbr, 0);
 		}
 	}
-	if (t[last].after == '+')
+	if (t[last].after == '+' || (t[last].next == '+' && !plus_joins(t, n, last + 1))) {
 		g->designations |= GRADE_D_PLUS;
+	} else if (v > 0 && last + 1 < n && grade_token_is(&t[last + 1], "plus")) {
+		g->designations |= GRADE_D_PLUS; /* "MS 64 Plus" */
+		last++;
+	}
 	return last + 1 - start;
 }
 

@@ -54,6 +54,7 @@ struct grade_token {
 	int glued;   /* 1: nothing between this token and the one before */
 	char before; /* the byte just before the token, 0 at the start */
 	char after;  /* the byte just after it, 0 at the end */
+	char next;   /* the first byte after it that is no space, 0 at the end ("MS64 +") */
 };
 
 /* Copy s[0..len) into out[0..max) in lower case, the accented Latin letters of UTF-8 as
@@ -85,8 +86,8 @@ int grade_token_is(const struct grade_token *t, const char *w);
 
 /*
  * Read a grade that starts at t[i] of n tokens. In a title (in_title = 1) the readings
- * that would be guesses are refused: a bare number, a lone F, G, P or AG, a lone
- * "Good", a "Fine" that is a metal's fineness. Returns the number of tokens read and
+ * that would be guesses are refused: a bare number, a lone F, G or P, an AG that
+ * is silver, a lone "Good", a "Fine" that is a metal's fineness, "Fair price". Returns the number of tokens read and
  * fills *g (its designations only with "+"), or 0 when no grade starts at t[i].
  */
 size_t grade_scan(const struct grade_token *t, size_t n, size_t i, int in_title, struct grade *g);
@@ -95,7 +96,7 @@ size_t grade_scan(const struct grade_token *t, size_t n, size_t i, int in_title,
  * the number of tokens they take in *used; 0 when none starts there. */
 unsigned grade_designation_at(const struct grade_token *t, size_t n, size_t i, size_t *used);
 
-/* The certifier a token names ("PCGS", "NGC", "ANACS", "ICG", "CACG", "SEGS"), or NULL. */
+/* The certifier a token names ("PCGS", "NGC", "ANACS", "ICG", "CACG", "SEGS", "PCI"), or NULL. */
 const char *grade_certifier(const struct grade_token *t);
 
 #endif

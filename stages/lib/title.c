@@ -40,6 +40,8 @@ enum series {
 	S_DRAPED,
 	S_FLOWING,
 	S_LIBERTY_NICKEL,
+	S_FLYING_EAGLE,
+	S_GOLD_EAGLE,
 	S_NONE /* words that look like a series and are not one ("Franklin Mint") */
 };
 
@@ -57,6 +59,7 @@ static const char *const series_names[] = {
 	"Saint-Gaudens",    "Silver Eagle",
 	"Capped Bust",	    "Draped Bust",
 	"Flowing Hair",	    "Liberty Nickel",
+	"Flying Eagle",	    "Gold Eagle",
 };
 
 static const struct {
@@ -67,6 +70,14 @@ static const struct {
 	{ "indian head nickel", S_BUFFALO },
 	{ "indian nickel", S_BUFFALO },
 	{ "walking liberty", S_WALKING },
+	{ "liberty walking", S_WALKING },
+	{ "liberty standing", S_STANDING },
+	{ "liberty seated", S_SEATED },
+	{ "slq", S_STANDING },
+	{ "merc", S_MERCURY },
+	{ "flying eagle", S_FLYING_EAGLE },
+	{ "gold eagle", S_GOLD_EAGLE },
+	{ "gold american eagle", S_GOLD_EAGLE },
 	{ "walker", S_WALKING },
 	{ "walkers", S_WALKING },
 	{ "winged liberty", S_MERCURY },
@@ -104,6 +115,11 @@ static const struct {
 	{ "sacagawea", S_SACAGAWEA },
 	{ "presidential", S_PRESIDENTIAL },
 	{ "trade dollar", S_TRADE },
+	{ "trade", S_TRADE },
+	{ "mercs", S_MERCURY },
+	{ "war nickel", S_JEFFERSON },
+	{ "steel cent", S_LINCOLN },
+	{ "native american", S_SACAGAWEA },
 	{ "saint gaudens", S_SAINT },
 	{ "st gaudens", S_SAINT },
 	{ "silver eagle", S_EAGLE },
@@ -131,12 +147,13 @@ enum denomination {
 	D_G5,
 	D_G10,
 	D_G20,
+	D_HALF_CENT,
 	D_NONE
 };
 
 static const char *const denomination_names[] = {
 	"cent",	       "2 cent", "3 cent", "nickel", "half dime", "dime", "20 cent", "quarter",
-	"half dollar", "dollar", "$2.50",  "$3",     "$5",	  "$10",  "$20",
+	"half dollar", "dollar", "$2.50",  "$3",     "$5",	  "$10",  "$20",     "half cent",
 };
 
 static const struct {
@@ -148,6 +165,9 @@ static const struct {
 	{ "half dollar", D_HALF },
 	{ "half dollars", D_HALF },
 	{ "half dime", D_HALF_DIME },
+	{ "half cent", D_HALF_CENT },
+	{ "half cents", D_HALF_CENT },
+	{ "demi dollar", D_HALF },
 	{ "half eagle", D_G5 },
 	{ "quarter eagle", D_G2_5 },
 	{ "double eagle", D_G20 },
@@ -156,6 +176,7 @@ static const struct {
 	{ "quarter dollar", D_QUARTER },
 	{ "quarter", D_QUARTER },
 	{ "quarters", D_QUARTER },
+	{ "qtr", D_QUARTER },
 	{ "dime", D_DIME },
 	{ "dimes", D_DIME },
 	{ "nickel", D_NICKEL },
@@ -188,25 +209,93 @@ static const struct {
 	const char *problem;
 	int generic; /* says there is a problem, not which: a specific word wins */
 } problem_words[] = {
-	{ "cleaned", "cleaned", 0 },	 { "cleaning", "cleaned", 0 },
-	{ "holed", "holed", 0 },	 { "hole", "holed", 0 },
-	{ "drilled", "holed", 0 },	 { "plugged", "plugged", 0 },
-	{ "bent", "bent", 0 },		 { "damaged", "damaged", 0 },
-	{ "damage", "damaged", 0 },	 { "dmg", "damaged", 0 },
-	{ "ding", "damaged", 0 },	 { "dings", "damaged", 0 },
-	{ "scratched", "scratched", 0 }, { "scratch", "scratched", 0 },
-	{ "scratches", "scratched", 0 }, { "corroded", "corroded", 0 },
-	{ "corrosion", "corroded", 0 },	 { "environmental", "environmental", 0 },
-	{ "polished", "polished", 0 },	 { "tooled", "tooled", 0 },
-	{ "repaired", "repaired", 0 },	 { "altered", "altered", 0 },
-	{ "graffiti", "graffiti", 0 },	 { "whizzed", "whizzed", 0 },
-	{ "jewelry", "jewelry", 0 },	 { "details", "details", 1 },
-	{ "detail", "details", 1 },	 { "det", "details", 1 },
-	{ "problem", "problem", 1 },	 { "problems", "problem", 1 },
-	{ "cull", "cull", 1 },		 { "nettoye", "cleaned", 0 },
-	{ "nettoyee", "cleaned", 0 },	 { "gereinigt", "cleaned", 0 },
-	{ "pulita", "cleaned", 0 },	 { "limpiada", "cleaned", 0 },
-	{ "troue", "holed", 0 },	 { "gelocht", "holed", 0 },
+	{ "cleaned", "cleaned", 0 },
+	{ "cleaning", "cleaned", 0 },
+	{ "holed", "holed", 0 },
+	{ "hole", "holed", 0 },
+	{ "drilled", "holed", 0 },
+	{ "plugged", "plugged", 0 },
+	{ "bent", "bent", 0 },
+	{ "damaged", "damaged", 0 },
+	{ "damage", "damaged", 0 },
+	{ "dmg", "damaged", 0 },
+	{ "ding", "damaged", 0 },
+	{ "dings", "damaged", 0 },
+	{ "scratched", "scratched", 0 },
+	{ "scratch", "scratched", 0 },
+	{ "scratches", "scratched", 0 },
+	{ "corroded", "corroded", 0 },
+	{ "corrosion", "corroded", 0 },
+	{ "environmental", "environmental", 0 },
+	{ "polished", "polished", 0 },
+	{ "tooled", "tooled", 0 },
+	{ "repaired", "repaired", 0 },
+	{ "altered", "altered", 0 },
+	{ "graffiti", "graffiti", 0 },
+	{ "whizzed", "whizzed", 0 },
+	{ "jewelry", "jewelry", 0 },
+	{ "details", "details", 1 },
+	{ "detail", "details", 1 },
+	{ "det", "details", 1 },
+	{ "problem", "problem", 1 },
+	{ "problems", "problem", 1 },
+	{ "cull", "cull", 1 },
+	{ "culls", "cull", 1 },
+	{ "env", "environmental", 0 },
+	{ "pvc", "pvc", 0 },
+	{ "artificial", "altered", 0 },
+	{ "acid", "altered", 0 },
+	{ "dent", "damaged", 0 },
+	{ "dented", "damaged", 0 },
+	{ "dents", "damaged", 0 },
+	{ "nick", "damaged", 0 },
+	{ "nicks", "damaged", 0 },
+	{ "bump", "damaged", 0 },
+	{ "bumps", "damaged", 0 },
+	{ "gouge", "damaged", 0 },
+	{ "gouges", "damaged", 0 },
+	{ "pierced", "holed", 0 },
+	{ "wiped", "cleaned", 0 },
+	{ "pitted", "corroded", 0 },
+	{ "pitting", "corroded", 0 },
+	{ "porous", "corroded", 0 },
+	{ "engraved", "graffiti", 0 },
+	{ "mounted", "jewelry", 0 },
+	{ "mount", "jewelry", 0 },
+	{ "bezel", "jewelry", 0 },
+	{ "counterstamped", "counterstamped", 0 },
+	{ "counterstamp", "counterstamped", 0 },
+	{ "countermarked", "counterstamped", 0 },
+	{ "countermark", "counterstamped", 0 },
+	{ "chopmarked", "chopmarked", 0 },
+	{ "chopmark", "chopmarked", 0 },
+	{ "chopmarks", "chopmarked", 0 },
+	{ "chop", "chopmarked", 0 },
+	{ "nettoye", "cleaned", 0 },
+	{ "nettoyee", "cleaned", 0 },
+	{ "gereinigt", "cleaned", 0 },
+	{ "pulita", "cleaned", 0 },
+	{ "limpiada", "cleaned", 0 },
+	{ "troue", "holed", 0 },
+	{ "trouee", "holed", 0 },
+	{ "gelocht", "holed", 0 },
+	{ "forata", "holed", 0 },
+	{ "perforada", "holed", 0 },
+	{ "perforado", "holed", 0 },
+	{ "agujereada", "holed", 0 },
+	{ "beschadigt", "damaged", 0 },
+	{ "golpes", "damaged", 0 },
+	{ "colpi", "damaged", 0 },
+	{ "kratzer", "scratched", 0 },
+	{ "rayure", "scratched", 0 },
+	{ "rayures", "scratched", 0 },
+	{ "rayee", "scratched", 0 },
+	{ "rayada", "scratched", 0 },
+	{ "graffi", "scratched", 0 },
+	{ "graffiato", "scratched", 0 },
+	{ "poliert", "polished", 0 },
+	{ "henkelspur", "jewelry", 0 },
+	{ "gehenkelt", "jewelry", 0 },
 	{ "dettagli", "details", 1 },
 };
 
@@ -217,22 +306,32 @@ static const struct {
 	{ "san francisco", "S" }, { "denver", "D" },	 { "carson city", "CC" }, { "new orleans", "O" },
 	{ "philadelphia", "" },	  { "west point", "W" }, { "s mint", "S" },	  { "d mint", "D" },
 	{ "o mint", "O" },	  { "cc mint", "CC" },	 { "w mint", "W" },	  { "p mint", "" },
+	{ "no mint mark", "" },	  { "no mintmark", "" }, { "no mm", "" },
 };
 
 /* Words after which several coins of no stated count are for sale. */
 static const char *const variation_words[] = {
-	"you pick", "you choose", "pick your", "choose your", "your choice", "random", "mixed",
-	"assorted", "various",	  "bulk",      "set",	      "sets",	     "rolls",  "full roll",
+	"you pick", "you choose", "pick your", "choose your", "your choice",
+	"random",   "mixed",	  "assorted",  "various",     "bulk",
+	"set",	    "sets",	  "rolls",     "full roll",   "konvolut",
 };
 
 /* Words that count the coins: "lot of 5", "roll of 20", "qty 3". */
-static const char *const count_words[] = { "lot", "set", "roll", "bag", "box", "tube", "qty", "quantity" };
+static const char *const count_words[] = { "lot",  "set", "roll",     "bag",   "box",
+					   "tube", "qty", "quantity", "lotto", "lote" };
+
+/* What stands between a count word and its number: "lot of 5", "lot de 5", "lotto di 4". */
+static const char *const count_of[] = { "of", "de", "di", "da", "von" };
 
 static const char *const number_words[] = { "two",   "three", "four", "five", "six",
 					    "seven", "eight", "nine", "ten" };
-static const char *const pieces[] = { "coin", "coins", "pcs", "pc", "pieces", "piece", "ct", "count" };
+static const char *const pieces[] = { "coin",	 "coins",  "pcs",   "pc",   "pieces", "piece",
+				      "ct",	 "count",  "stuck", "stk",  "munzen", "monete",
+				      "monedas", "piezas", "pezzi", "pack", "pk" };
 
-static const char *const negators[] = { "not", "no", "non", "never", "without", "nothing", "un", "zero" };
+static const char *const negators[] = { "not", "no",   "non",	"never", "without", "nothing",
+					"un",  "zero", "nicht", "kein",	 "keine",   "ohne",
+					"pas", "sans", "senza", "sin" };
 static const char *const fillers[] = { "a",	"an",	 "any",	  "been",    "ever",	"is",
 				       "was",	"has",	 "have",  "or",	     "and",	"nor",
 				       "other", "signs", "sign",  "of",	     "the",	"evidence",
@@ -306,8 +405,9 @@ lexicon_add(const char *words, unsigned kind)
 static void
 lexicon_init(void)
 {
-	static const char *const certifiers[] = { "pcgs", "ngc", "anacs", "icg", "cacg", "segs" };
-	static const char *const others[] = { "x", "pair", "business", "pcs", "coins" };
+	static const char *const certifiers[] = { "pcgs", "ngc", "anacs", "icg", "cacg", "segs", "pci" };
+	static const char *const others[] = { "x",   "pair",   "business", "pcs", "coins",
+					      "vdb", "legged", "legs",	   "leg", "overdate" };
 	const char *w;
 	size_t i;
 
@@ -335,8 +435,8 @@ lexicon_kinds(const struct grade_token *t)
 	return lexicon_slot(t->p, t->len)->kinds;
 }
 
-static int
-in_list(const char *const *list, size_t n, const char *w, size_t len)
+int
+title_word_in(const char *const *list, size_t n, const char *w, size_t len)
 {
 	size_t i;
 
@@ -349,13 +449,13 @@ in_list(const char *const *list, size_t n, const char *w, size_t len)
 int
 title_is_negator(const char *w, size_t len)
 {
-	return in_list(negators, sizeof(negators) / sizeof(negators[0]), w, len);
+	return title_word_in(negators, sizeof(negators) / sizeof(negators[0]), w, len);
 }
 
 int
 title_is_filler(const char *w, size_t len)
 {
-	return in_list(fillers, sizeof(fillers) / sizeof(fillers[0]), w, len);
+	return title_word_in(fillers, sizeof(fillers) / sizeof(fillers[0]), w, len);
 }
 
 /* Whether "details" at t[i] is a details grade ("XF Details", "NGC Details", "... Details")
@@ -370,8 +470,8 @@ details_grade(const struct grade_token *t, size_t i, size_t after_grade)
 
 	if (i == after_grade)
 		return 1;
-	return i == 0 ||
-	       !in_list(describing, sizeof(describing) / sizeof(describing[0]), t[i - 1].p, t[i - 1].len);
+	return i == 0 || !title_word_in(describing, sizeof(describing) / sizeof(describing[0]), t[i - 1].p,
+					t[i - 1].len);
 }
 
 static int
@@ -383,6 +483,46 @@ problem_index(const struct grade_token *t)
 		if (grade_token_is(t, problem_words[k].word))
 			return (int)k;
 	return -1;
+}
+
+/* Whether the problem word k at t[i] means that problem here: "PVC" of a flip, "Mount
+ * Rushmore", "acid tested" gold and a "chop" that is no chop mark do not. */
+static int
+problem_in_context(const struct grade_token *t, size_t n, size_t i, int k)
+{
+	static const char *const pvc_things[] = { "flip",    "flips", "free",  "holder", "holders", "sleeve",
+						  "sleeves", "page",  "pages", "album",	 "safe" };
+	static const char *const holders[] = { "slab",	  "slabs", "holder", "holders", "case",
+					       "capsule", "flip",  "label",  "insert",	"box" };
+	static const char *const linking[] = { "on", "to", "has", "have", "in", "of" };
+	const char *w = problem_words[k].word;
+	const struct grade_token *next = i + 1 < n ? &t[i + 1] : NULL;
+	size_t nh = sizeof(holders) / sizeof(holders[0]), nl = sizeof(linking) / sizeof(linking[0]);
+
+	/* "scratched slab", "slab scratched", "scratch on slab", "holder has scratches": the
+	 * holder's problem, not the coin's */
+	if ((next != NULL && title_word_in(holders, nh, next->p, next->len)) ||
+	    (i > 0 && title_word_in(holders, nh, t[i - 1].p, t[i - 1].len)) ||
+	    (i + 2 < n && title_word_in(linking, nl, t[i + 1].p, t[i + 1].len) &&
+	     title_word_in(holders, nh, t[i + 2].p, t[i + 2].len)) ||
+	    (i > 1 && title_word_in(linking, nl, t[i - 1].p, t[i - 1].len) &&
+	     title_word_in(holders, nh, t[i - 2].p, t[i - 2].len)))
+		return 0;
+
+	if (strcmp(w, "pvc") == 0)
+		return next == NULL || !title_word_in(pvc_things, sizeof(pvc_things) / sizeof(pvc_things[0]),
+						      next->p, next->len);
+	if (strcmp(w, "mount") == 0)
+		return (i > 0 && grade_token_is(&t[i - 1], "ex")) ||
+		       (next != NULL && (grade_token_is(next, "removed") || grade_token_is(next, "mark") ||
+					 grade_token_is(next, "marks") || grade_token_is(next, "traces")));
+	if (strcmp(w, "acid") == 0)
+		return next != NULL && (grade_token_is(next, "date") || grade_token_is(next, "treated") ||
+					grade_token_is(next, "restored") || grade_token_is(next, "etched"));
+	if (strcmp(w, "chop") == 0)
+		return next != NULL && (grade_token_is(next, "mark") || grade_token_is(next, "marks") ||
+					grade_token_is(next, "marked"));
+	return 1;
 }
 
 /* What a "free" after a problem word may be about instead: "cleaned, free shipping". */
@@ -398,13 +538,18 @@ problem_negated(const struct grade_token *t, size_t n, size_t i)
 
 	/* "problem free", "scratch-free"; but "cleaned Free Shipping" is a cleaned coin. */
 	if (i + 1 < n && grade_token_is(&t[i + 1], "free") &&
-	    (t[i].after == '-' || !(i + 2 < n && in_list(shipping, sizeof(shipping) / sizeof(shipping[0]),
-							 t[i + 2].p, t[i + 2].len))))
+	    (t[i].after == '-' ||
+	     !(i + 2 < n &&
+	       title_word_in(shipping, sizeof(shipping) / sizeof(shipping[0]), t[i + 2].p, t[i + 2].len))))
 		return 1;
 	while (j-- > 0) {
 		if (t[j].digits)
 			return 0;
 		if (title_is_negator(t[j].p, t[j].len))
+			return 1;
+		/* "free of problems", "free from damage" */
+		if (grade_token_is(&t[j], "free") && j + 1 < i &&
+		    (grade_token_is(&t[j + 1], "of") || grade_token_is(&t[j + 1], "from")))
 			return 1;
 		if (!title_is_filler(t[j].p, t[j].len) && problem_index(&t[j]) < 0)
 			return 0;
@@ -462,7 +607,7 @@ quantity_at(const struct grade_token *t, size_t n, size_t i, unsigned kinds, int
 		    !(i > 0 && t[i].glued))
 			return v;
 		if (i + 1 < n &&
-		    in_list(pieces, sizeof(pieces) / sizeof(pieces[0]), t[i + 1].p, t[i + 1].len))
+		    title_word_in(pieces, sizeof(pieces) / sizeof(pieces[0]), t[i + 1].p, t[i + 1].len))
 			return v;
 		if (i + 2 < n && grade_token_is(&t[i + 1], "coin") && grade_token_is(&t[i + 2], "lot"))
 			return v;
@@ -479,14 +624,14 @@ quantity_at(const struct grade_token *t, size_t n, size_t i, unsigned kinds, int
 		return 2;
 	for (k = 0; k < sizeof(number_words) / sizeof(number_words[0]); k++)
 		if (grade_token_is(&t[i], number_words[k]))
-			return i + 1 < n && in_list(pieces, sizeof(pieces) / sizeof(pieces[0]), t[i + 1].p,
-						    t[i + 1].len)
+			return i + 1 < n && title_word_in(pieces, sizeof(pieces) / sizeof(pieces[0]),
+							  t[i + 1].p, t[i + 1].len)
 				       ? (int)k + 2
 				       : 0;
 	if (!(kinds & K_COUNT))
 		return 0;
 	j = i + 1;
-	if (j < n && grade_token_is(&t[j], "of"))
+	if (j < n && title_word_in(count_of, sizeof(count_of) / sizeof(count_of[0]), t[j].p, t[j].len))
 		j++;
 	if (j < n && t[j].digits) {
 		if (t[j].before == '#')
@@ -494,6 +639,9 @@ quantity_at(const struct grade_token *t, size_t n, size_t i, unsigned kinds, int
 		if ((v = count_at(t, n, j)) > 0)
 			return v;
 	}
+	for (k = 0; j > i + 1 && j < n && k < sizeof(number_words) / sizeof(number_words[0]); k++)
+		if (grade_token_is(&t[j], number_words[k]))
+			return (int)k + 2; /* "lot of three" */
 	/* "lot", "roll of", "BU roll": several coins, not counted; "from an OBW roll" is one. */
 	if (grade_token_is(&t[i], "roll") && j == i + 1 && j < n && grade_token_is(&t[j], "fresh"))
 		return 0;
@@ -578,6 +726,20 @@ number_denomination(const struct grade_token *t, size_t n, size_t i)
 
 	if (v <= 0 || t[i].len > 2)
 		return -1;
+	/* "1/2 Dollar", "1/4 Dollar", "1/2 Cent": a fraction of the unit after it */
+	if (t[i].after == '/' && v == 1 && i + 2 < n && t[i + 1].digits && t[i + 1].p == t[i].p + 2) {
+		int q = grade_token_number(&t[i + 1], 1);
+		const struct grade_token *u = &t[i + 2];
+
+		if (grade_token_is(u, "dollar") || grade_token_is(u, "dollars") ||
+		    grade_token_is(u, "dollaro") || grade_token_is(u, "dolar"))
+			return q == 2 ? D_HALF : q == 4 ? D_QUARTER : -1;
+		if (grade_token_is(u, "cent") || grade_token_is(u, "cents"))
+			return q == 2 ? D_HALF_CENT : -1;
+		return -1;
+	}
+	if (t[i].before == '/' && i > 0 && grade_token_number(&t[i - 1], 1) == 1)
+		return -1; /* the "2" of "1/2 Dollar" is no $2 */
 	if (t[i].before == '$' ||
 	    (i + 1 < n && (grade_token_is(&t[i + 1], "dollar") || grade_token_is(&t[i + 1], "dollars")))) {
 		if (v == 2 && t[i].after == '.' && i + 1 < n && t[i + 1].digits && t[i + 1].p[0] == '5')
@@ -594,6 +756,102 @@ number_denomination(const struct grade_token *t, size_t n, size_t i)
 				return cents[k].id;
 	}
 	return -1;
+}
+
+static const char *const variety_names[] = { "3 Legged", "VDB", "overdate", "overmintmark" };
+
+/* The year at t[i] with what follows it: an overdate ("1942/1"), one or more mint marks
+ * ("1921-S", "1921S", "1921 P D S", "1921-P & D"), an over mint mark ("1900-O/CC").
+ * Adds its entries to f; returns the tokens read. */
+static size_t
+read_year(const struct grade_token *t, size_t n, size_t i, struct title_facts *f)
+{
+	int year = grade_token_number(&t[i], 5), nmarks = 0;
+	size_t j = i + 1, k;
+	const char *m, *last = NULL;
+
+	if (j < n && t[i].after == '/' && t[j].digits && t[j].p == t[i].p + t[i].len + 1 && t[j].len <= 2) {
+		if (t[j].p[t[j].len - 1] != t[i].p[t[i].len - 1])
+			f->varieties |= TITLE_V_OVERDATE;
+		j++;
+	}
+	/* "1943 PDS", "1964 PD": the three mints of a year, glued */
+	if (j < n && (grade_token_is(&t[j], "pds") || grade_token_is(&t[j], "pd") ||
+		      grade_token_is(&t[j], "ds") || grade_token_is(&t[j], "ps"))) {
+		for (k = 0; k < t[j].len && f->nyears < TITLE_MAX_YEARS; k++) {
+			f->years[f->nyears] = year;
+			f->marks[f->nyears][0] = (char)(t[j].p[k] - 'a' + 'A');
+			f->marks[f->nyears][1] = '\0';
+			f->nyears++;
+		}
+		return j + 1 - i;
+	}
+	for (;;) {
+		k = j;
+		if (nmarks > 0 && k < n && grade_token_is(&t[k], "and"))
+			k++;
+		if (k >= n || (m = mark_of(&t[k])) == NULL || (nmarks > 0 && t[k].glued))
+			break;
+		j = k + 1;
+		if (nmarks > 0 && t[k].before == '/') {
+			if (strcmp(m, last) != 0)
+				f->varieties |=
+					TITLE_V_OVERMARK; /* "S/S" is a repunched mark: no other coin */
+			continue;
+		}
+		last = m;
+		nmarks++;
+		if (f->nyears < TITLE_MAX_YEARS) {
+			f->years[f->nyears] = year;
+			memcpy(f->marks[f->nyears], m, strlen(m) + 1); /* at most "CC" */
+			f->nyears++;
+		}
+	}
+	if (nmarks == 0 && f->nyears < TITLE_MAX_YEARS) {
+		f->years[f->nyears] = year;
+		f->marks[f->nyears][0] = '\0';
+		f->nyears++;
+	}
+	return j - i;
+}
+
+/* How many coins the years and mint marks count: "1921 P D S", "1921-D & 1921-S" are
+ * sets; one year written twice is one coin. 0 when fewer than two. */
+static int
+year_mark_coins(const struct title_facts *f)
+{
+	int a, b, distinct = 0;
+
+	for (a = 0; a < f->nyears; a++) {
+		if (f->marks[a][0] == '\0')
+			continue;
+		for (b = 0; b < a; b++)
+			if (f->years[b] == f->years[a] && strcmp(f->marks[b], f->marks[a]) == 0)
+				break;
+		distinct += b == a;
+	}
+	return distinct > 1 ? distinct : 0;
+}
+
+/* Whether a "from" stands in the three tokens before t[i]: "from a proof set", "from an
+ * OBW roll" is one coin out of several. */
+static int
+taken_from(const struct grade_token *t, size_t i)
+{
+	size_t j;
+
+	for (j = i > 3 ? i - 3 : 0; j < i; j++)
+		if (grade_token_is(&t[j], "from"))
+			return 1;
+	return 0;
+}
+
+/* Whether details at t[i] follow: "NGC F Details", where a lone letter is a grade. */
+static int
+details_follow(const struct grade_token *t, size_t n, size_t i)
+{
+	return i < n && (grade_token_is(&t[i], "details") || grade_token_is(&t[i], "detail") ||
+			 grade_token_is(&t[i], "det"));
 }
 
 /* Keep the first numeric grade, else the first grade of any kind. */
@@ -637,15 +895,8 @@ title_read(const char *s, size_t len, struct title_facts *f)
 				used = 2; /* "1878-1921": the series' years, not this coin's */
 				continue;
 			}
-			if (is_year(t, n, i) && f->nyears < TITLE_MAX_YEARS) {
-				const char *m = i + 1 < n ? mark_of(&t[i + 1]) : NULL;
-
-				f->years[f->nyears] = grade_token_number(&t[i], 5);
-				/* at most "CC" */
-				memcpy(f->marks[f->nyears], m ? m : "", m ? strlen(m) + 1 : 1);
-				f->nyears++;
-				if (m != NULL)
-					used = 2;
+			if (is_year(t, n, i)) {
+				used = read_year(t, n, i, f);
 				continue;
 			}
 			if (!f->quantity && (v = quantity_at(t, n, i, 0, &f->variation)) > 0)
@@ -664,6 +915,14 @@ title_read(const char *s, size_t len, struct title_facts *f)
 				j++;
 			/* "NGC 64": a bare number is a grade right after a certifier only. */
 			if (j < n && t[j].digits && (used = grade_scan(t, n, j, 0, &g)) > 0) {
+				take_grade(f, &g);
+				used += j - i;
+				after_grade = i + used;
+				continue;
+			}
+			/* "NGC F Details": a lone letter is a grade on a details label */
+			if (j < n && !t[j].digits && (used = grade_scan(t, n, j, 0, &g)) > 0 &&
+			    details_follow(t, n, j + used) && g.lo >= 1 && g.hi < 60) {
 				take_grade(f, &g);
 				used += j - i;
 				after_grade = i + used;
@@ -691,6 +950,7 @@ title_read(const char *s, size_t len, struct title_facts *f)
 		}
 		used = 1;
 		if ((kinds & K_PROBLEM) && (k = problem_index(&t[i])) >= 0 && !problem_negated(t, n, i) &&
+		    problem_in_context(t, n, i, k) &&
 		    !(strcmp(problem_words[k].problem, "details") == 0 &&
 		      !details_grade(t, i, after_grade)) &&
 		    (f->problem == NULL || (!specific && !problem_words[k].generic))) {
@@ -701,8 +961,22 @@ title_read(const char *s, size_t len, struct title_facts *f)
 		    (v = quantity_at(t, n, i, kinds, &f->variation)) > 0)
 			f->quantity = v;
 		if ((kinds & K_VARIATION) && find_variation(t, n, i, &used) >= 0) {
-			f->variation = 1;
+			if (!taken_from(t, i))
+				f->variation = 1;
 			used = 1;
+		}
+		if (kinds & K_OTHER) {
+			if (grade_token_is(&t[i], "vdb") && !problem_negated(t, n, i))
+				f->varieties |= TITLE_V_VDB;
+			else if (grade_token_is(&t[i], "overdate") && !problem_negated(t, n, i))
+				f->varieties |= TITLE_V_OVERDATE;
+			else if ((grade_token_is(&t[i], "legged") || grade_token_is(&t[i], "legs") ||
+				  grade_token_is(&t[i], "leg")) &&
+				 i > 0 &&
+				 (grade_token_number(&t[i - 1], 1) == 3 ||
+				  grade_token_is(&t[i - 1], "three")) &&
+				 !problem_negated(t, n, i - 1))
+				f->varieties |= TITLE_V_THREE_LEGGED;
 		}
 		if ((kinds & K_SERIES) && (k = find_series(t, n, i, &used)) >= 0) {
 			if (series_words[k].id != S_NONE)
@@ -730,6 +1004,8 @@ title_read(const char *s, size_t len, struct title_facts *f)
 		f->grade.proof = 1;
 		snprintf(f->grade.text, sizeof(f->grade.text), "PR%d", f->grade.lo);
 	}
+	if (!f->quantity)
+		f->quantity = year_mark_coins(f);
 	if (f->quantity > 1)
 		f->variation = 0;
 }
@@ -813,9 +1089,11 @@ title_attribution_read(const char *json, size_t len, struct title_attribution *a
 		if (f.proof)
 			a->strike = 1;
 		a->designations |= f.designations & ~(unsigned)GRADE_D_PLUS;
+		a->varieties |= f.varieties;
 	}
 	if ((s = json_string(o, "variety")) != NULL) {
 		title_read(s, strlen(s), &f);
+		a->varieties |= f.varieties;
 		if (f.proof)
 			a->strike = 1;
 		a->designations |= f.designations & ~(unsigned)GRADE_D_PLUS;
@@ -827,17 +1105,28 @@ title_attribution_read(const char *json, size_t len, struct title_attribution *a
 static int
 wrong_coin(const struct title_facts *f, const struct title_attribution *a, char *out, size_t outlen)
 {
-	int i, k, year_seen = 0;
+	int i, k, year_seen = 0, other = -1, ours = 0;
+	unsigned extra;
 
 	if (a->year > 0 && f->nyears > 0) {
+		/* The coin's year comes first; a later one may be its pair's or its design's
+		 * ("1921 Morgan and 1922 Peace Pair", "2021 Morgan, 1921 design"). */
 		for (i = 0; i < f->nyears; i++)
 			year_seen |= f->years[i] == a->year;
-		if (!year_seen)
+		if (!year_seen || f->years[0] != a->year)
 			return snprintf(out, outlen, "wrong_coin:year %d", f->years[0]), 1;
-		for (i = 0; a->mark_known && i < f->nyears; i++)
-			if (f->years[i] == a->year && f->marks[i][0] &&
-			    strcmp(strcmp(f->marks[i], "P") == 0 ? "" : f->marks[i], a->mark) != 0)
-				return snprintf(out, outlen, "wrong_coin:mintmark %s", f->marks[i]), 1;
+		/* Another mint mark only when none written after our year is ours ("1921 P D S"
+		 * is a set that holds ours). */
+		for (i = 0; a->mark_known && i < f->nyears; i++) {
+			if (f->years[i] != a->year || !f->marks[i][0])
+				continue;
+			if (strcmp(strcmp(f->marks[i], "P") == 0 ? "" : f->marks[i], a->mark) == 0)
+				ours = 1;
+			else if (other < 0)
+				other = i;
+		}
+		if (other >= 0 && !ours)
+			return snprintf(out, outlen, "wrong_coin:mintmark %s", f->marks[other]), 1;
 	}
 	if (a->year > 0 && a->mark_known && f->mark_word[0] &&
 	    strcmp(f->mark_word[0] == 'P' ? "" : f->mark_word, a->mark) != 0)
@@ -855,6 +1144,8 @@ wrong_coin(const struct title_facts *f, const struct title_attribution *a, char 
 		return snprintf(out, outlen, "wrong_coin:strike proof"), 1;
 	if (a->strike == 1 && !f->proof && f->business)
 		return snprintf(out, outlen, "wrong_coin:strike business"), 1;
+	if ((extra = f->varieties & ~a->varieties) != 0)
+		return snprintf(out, outlen, "wrong_coin:variety %s", variety_names[first_bit(extra)]), 1;
 	return 0;
 }
 

@@ -18,9 +18,12 @@ struct title_facts {
 	int quantity;	       /* coins the title counts ("lot of 5", "(3)", "x10"), 0 when silent */
 	int variation;	       /* several coins of no stated count: "you pick", "random date", sets */
 	const char *problem;   /* the problem the title names and does not negate ("cleaned"), or NULL */
+	/* Each year the title names, once per mint mark written after it ("1921 P D S" is
+	 * three entries): the mark ("P", "S"), "" when none. */
 	int years[TITLE_MAX_YEARS];
-	char marks[TITLE_MAX_YEARS][3]; /* mint mark written after each year ("P", "S"), "" when none */
+	char marks[TITLE_MAX_YEARS][3];
 	int nyears;
+	unsigned varieties;	/* TITLE_V_* bits of the varieties it names */
 	char mark_word[3];	/* a mint named in words ("Carson City"), "" when none */
 	unsigned series;	/* bits of the series the title names */
 	unsigned denominations; /* bits of the denominations it names */
@@ -38,8 +41,18 @@ struct title_attribution {
 	int strike;	  /* 1 proof, 0 business strike, -1 not known */
 	int details;	  /* its grade is a details grade */
 	unsigned designations;
+	unsigned varieties; /* TITLE_V_* bits its variety (or title) names */
 	int has_grade;
 	struct grade grade;
+};
+
+/* Varieties that are other coins than the date and mint mark alone: a title naming one
+ * the attribution lacks is wrong_coin. */
+enum {
+	TITLE_V_THREE_LEGGED = 1u << 0, /* 1937-D Buffalo nickel */
+	TITLE_V_VDB = 1u << 1,		/* 1909 Lincoln cent */
+	TITLE_V_OVERDATE = 1u << 2,	/* "1942/1", "1918/7-D" */
+	TITLE_V_OVERMARK = 1u << 3,	/* "1900-O/CC", "1882-O/S" */
 };
 
 /* Read the title s[0..len) into *f. Never fails: a title that says nothing gives
@@ -66,6 +79,9 @@ int title_check(const struct title_facts *f, int quantity, const struct title_at
  * it ("not", "no", "never", "non", "without"), and whether it may stand between the two
  * ("not a replica", "never been cleaned"). */
 int title_is_negator(const char *w, size_t len);
+
+/* Whether the word w[0..len) (lower-case ASCII) is one of the n words of list. */
+int title_word_in(const char *const *list, size_t n, const char *w, size_t len);
 int title_is_filler(const char *w, size_t len);
 
 #endif
