@@ -107,7 +107,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(LIBEXEC_DIR) $(DESTDIR)$(SHARE_DIR)
 
 format:
-	clang-format -i stages/*.c stages/lib/*.[ch] stages/ebay/*.[ch]
+	clang-format -i stages/*.c stages/lib/*.[ch] stages/ebay/*.[ch] tests/fuzz/*.c
 
 clean:
 	rm -rf build bin bin-san

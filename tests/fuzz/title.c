@@ -47,8 +47,8 @@ check_facts(const struct title_facts *f)
 		check_grade(&f->grade);
 	for (k = 0; !known && k < sizeof(certifiers) / sizeof(certifiers[0]); k++)
 		known = strcmp(f->certifier, certifiers[k]) == 0;
-	if (!known || f->quantity < 0 || f->quantity > 10000 || f->nyears < 0 || f->nyears > TITLE_MAX_YEARS ||
-	    f->designations >> GRADE_NDESIGNATIONS)
+	if (!known || f->quantity < 0 || f->quantity > 10000 || f->nyears < 0 ||
+	    f->nyears > TITLE_MAX_YEARS || f->designations >> GRADE_NDESIGNATIONS)
 		abort();
 	for (i = 0; i < f->nyears; i++)
 		if (f->years[i] < 1700 || f->years[i] > 2099 || strnlen(f->marks[i], 3) > 2)
@@ -58,8 +58,9 @@ check_facts(const struct title_facts *f)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char fixed[] = "{\"year\":1921,\"mintmark\":\"S\",\"series\":\"Morgan\",\"denomination\":"
-				    "\"dollar\",\"grade\":\"MS64 DMPL\",\"variety\":\"3 Legged\"}";
+	static const char fixed[] =
+		"{\"year\":1921,\"mintmark\":\"S\",\"series\":\"Morgan\",\"denomination\":"
+		"\"dollar\",\"grade\":\"MS64 DMPL\",\"variety\":\"3 Legged\"}";
 	const char *s = (const char *)data;
 	struct title_facts f;
 	struct title_attribution a, own;
