@@ -7,6 +7,7 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -520,8 +521,7 @@ fail:
 
 /* One field of n jobs as a PostgreSQL array literal in b (replacing it). */
 static void
-add_array(struct buf *b, const struct job *jobs, const size_t *idx, size_t n,
-	  const char *(*field)(const struct job *))
+add_array(struct buf *b, const struct job *jobs, const size_t *idx, size_t n, size_t field)
 {
 	const char *p;
 	size_t i;
@@ -529,8 +529,13 @@ add_array(struct buf *b, const struct job *jobs, const size_t *idx, size_t n,
 	buf_reset(b);
 	buf_addc(b, '{');
 	for (i = 0; i < n; i++) {
+		p = *(char *const *)((const char *)&jobs[idx[i]] + field);
+		if (p == NULL) {
+			buf_adds(b, i ? ",NULL" : "NULL");
+			continue;
+		}
 		buf_adds(b, i ? ",\"" : "\"");
-		for (p = field(&jobs[idx[i]]); *p; p++) {
+		for (; *p; p++) {
 			if (*p == '"' || *p == '\\')
 				buf_addc(b, '\\');
 			buf_addc(b, *p);
@@ -545,31 +550,6 @@ struct batch_run {
 	const size_t *idx; /* indexes into s->batch */
 	size_t n;
 };
-
-static const char *
-job_id_of(const struct job *j)
-{
-	return j->job_id;
-}
-
-static const char *
-intake_of(const struct job *j)
-{
-	return j->intake_id;
-}
-
-static const char *
-source_of(const struct job *j)
-{
-	return j->source_id;
-}
-
-/* (A job of the batch always has its worker: worker_of() when it joined.) */
-static const char *
-job_worker_of(const struct job *j)
-{
-	return j->worker;
-}
 
 /*
  * jobs_sql over the jobs of the batch that arg says: the rows in s->replayed. 0, or -1
@@ -605,10 +585,12 @@ run_jobs(struct store *s, void *arg)
 	}
 	buf_addc(&doc, ']');
 	buf_addc(&of_job, '}');
-	add_array(&arrays[0], jobs, idx, run->n, job_id_of);
-	add_array(&arrays[1], jobs, idx, run->n, intake_of);
-	add_array(&arrays[2], jobs, idx, run->n, source_of);
-	add_array(&arrays[3], jobs, idx, run->n, job_worker_of);
+	/* (A job of the batch always has its worker: worker_of() when it joined.) */
+	add_array(&arrays[0], jobs, idx, run->n, offsetof(struct job, job_id));
+	add_array(&arrays[1], jobs, idx, run->n, offsetof(struct job, intake_id));
+	add_array(&arrays[2], jobs, idx, run->n, offsetof(struct job, source_id));
+	add_array(&arrays[3], jobs, idx, run->n, offsetof(struct job, worker));
+	add_array(&arrays[6], jobs, idx, run->n, offsetof(struct job, attempt));
 	buf_addc(&arrays[4], '{');
 	buf_addc(&arrays[5], '{');
 	for (i = 0; i < run->n; i++) {
@@ -617,11 +599,6 @@ run_jobs(struct store *s, void *arg)
 	}
 	buf_addc(&arrays[4], '}');
 	buf_addc(&arrays[5], '}');
-	buf_addc(&arrays[6], '{');
-	for (i = 0; i < run->n; i++)
-		buf_addf(&arrays[6], "%s%s", i ? "," : "",
-			 jobs[idx[i]].attempt ? jobs[idx[i]].attempt : "NULL");
-	buf_addc(&arrays[6], '}');
 	params[0] = doc.data;
 	for (k = 0; k < 6; k++)
 		params[k + 1] = arrays[k].data;
