@@ -303,6 +303,39 @@ doctor_checks() {
 	expect_grep '^  FIX   cannot connect' out.txt
 }
 
+# The database password is in no argument list (ps shows those to every user of the
+# host) and in no message, whatever the failure: refused, unparsable, not a URL at all.
+db_password_kept_secret() {
+	local real url kv u c rc
+	real=$(command -v psql)
+	mkdir wrap
+	printf '#!/bin/sh\nprintf "%%s\\n" "$*" "PGPASSWORD=$PGPASSWORD" >>"%s/psql.log"\nexec "%s" "$@"\n' "$PWD" "$real" >wrap/psql
+	chmod +x wrap/psql
+	url=${DATABASE_URL/coin_pricer@/coin_pricer:S3cret%2Fpw@}
+	PATH=$PWD/wrap:$PATH DATABASE_URL=$url "$cp" status >out.txt 2>err.txt || { cat err.txt; return 1; }
+	expect_grep '^Jobs: ' out.txt || return 1
+	expect_grep '^PGPASSWORD=S3cret/pw$' psql.log || return 1
+	if grep -v '^PGPASSWORD=' psql.log | grep -q S3cret; then echo "the password in psql's arguments"; return 1; fi
+	kv=$(psql -X -At -d "$DATABASE_URL" -c "SELECT format('host=%s port=%s dbname=%s user=%s',
+		inet_server_addr(), inet_server_port(), current_database(), current_user)")
+	: >psql.log
+	PATH=$PWD/wrap:$PATH DATABASE_URL="$kv password=S3cretKV" "$cp" status >out.txt 2>err.txt || { cat err.txt; return 1; }
+	expect_grep '^PGPASSWORD=S3cretKV$' psql.log || return 1
+	if grep -v '^PGPASSWORD=' psql.log | grep -q S3cret; then echo "the conninfo password in psql's arguments"; return 1; fi
+	for u in 'postgresql://bob:S3cretPW@127.0.0.1:1/db' 'postgresql://bob:S3cretPW@[::1/db' \
+		'postgresql://bob:S3cretPW@127.0.0.1:1/db?sslmode=bogus' 'postgresql://bob:S3cret%zzPW@127.0.0.1/db' \
+		'host=127.0.0.1 port=1 password=S3cretPW' "host=127.0.0.1 password='S3cret PW' port=1" 'S3cretPW'; do
+		for c in status doctor; do
+			DATABASE_URL=$u "$cp" "$c" >out.txt 2>&1
+			rc=$?
+			[ "$rc" = 69 ] || [ "$rc" = 78 ] || { echo "$c with $u: exit $rc"; cat out.txt; return 1; }
+			if grep -q S3cret out.txt; then echo "$c with $u shows the password:"; cat out.txt; return 1; fi
+		done
+	done
+	DATABASE_URL='postgresql://bob:S3cretPW@127.0.0.1:1/db' "$cp" status 2>err.txt
+	expect_grep '^coin-pricer: cannot reach the database (DATABASE_URL):$' err.txt
+}
+
 # The migration turns RLS on everywhere: the owner still sees every row, a role with
 # GRANTs but no policy sees none, and doctor says so.
 row_level_security() {
@@ -449,6 +482,7 @@ run_test "export: price points as NDJSON that re-prices, and CSV" export_points
 run_test "plot INTAKE: PNG by default, SVG by suffix" plot_intake
 run_test "status lists failures; requeue sends them back" failures_and_requeue
 run_test "doctor: all well, then each thing to fix (exit 78)" doctor_checks
+run_test "the database password: in no argument list, no message" db_password_kept_secret
 run_test "row-level security on every table; a role without policies sees nothing" row_level_security
 run_test "the README's walk-through, price your first coin, as written" readme_walkthrough
 run_test "make install DESTDIR: the installed coin-pricer finds its stages" make_install
