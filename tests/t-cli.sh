@@ -242,7 +242,14 @@ export_points() {
 	"$cp" export "$seed_intake" >pts.ndjson || return 1
 	expect_eq "points" 29 "$(jq -s 'map(select(.kind == "price_point")) | length' pts.ndjson)" || return 1
 	expect_eq "shape" '["price_point","USD","sold"]' \
-		"$(jq -sc '.[0] | [.kind, .currency, .price_type]' pts.ndjson)" || return 1
+		"$(jq -sc 'map(select(.kind == "price_point")) | .[0] | [.kind, .currency, .price_type]' pts.ndjson)" || return 1
+	# Records the stages accept as they are, each job's points after its job record (with
+	# the attribution and no source config), so that a plain valuate prices at the grade.
+	/usr/bin/python3 "$here/validate.py" pts.ndjson || return 1
+	expect_eq "kinds" "job price_point" "$(jq -r .kind pts.ndjson | uniq | paste -sd ' ')" || return 1
+	expect_eq "job record" '["VF",false]' "$(jq -c 'select(.kind == "job") | [.attribution.grade, (.source | has("config"))]' pts.ndjson)" || return 1
+	expect_eq "re-priced by valuate alone" "$(sql -c "SELECT median_cents FROM valuations")" \
+		"$("$BIN/valuate" <pts.ndjson | jq 'select(.kind == "valuation") | .median_cents')" || return 1
 	# The export re-prices to the stored valuation, at the attribution's grade.
 	expect_eq "re-priced" "$(sql -c "SELECT median_cents FROM valuations")" \
 		"$("$BIN/valuate" --grade "$(sql -c "SELECT grade FROM attributions WHERE intake_id = '$seed_intake'")" \
