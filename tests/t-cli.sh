@@ -206,6 +206,10 @@ worker_status_show() {
 	expect_eq "intake line" "intake $seed_intake" "$(sed -n 1p show.txt)" || return 1
 	expect_eq "coin" "1921-S Morgan dollar, VF" "$(sed -n 2p show.txt)" || return 1
 	expect_grep '^Left out (11):$' show.txt || return 1
+	# Grades lowest first, as valuate writes them (the database keeps no key order).
+	expect_eq "comps by grade" "$("$cp" export "$seed_intake" | "$BIN/valuate" |
+		jq -r 'select(.kind == "valuation") | .grades | to_entries | map("\(.key) \(.value)") | join(", ")')" \
+		"$(sed -n 's/^  Comps by grade: *//p' show.txt)" || return 1
 	"$cp" show "$seed_intake" --json >show.json || return 1
 	expect_eq "json" '[29,1,"S",11]' "$(jq -c '[(.points | length), (.history | length), .attribution.mintmark, ([.points[] | select(.filtered_out)] | length)]' show.json)" || return 1
 	expect_eq "median" "$(sql -c "SELECT median_cents FROM valuations")" "$(jq .valuation.median_cents show.json)" || return 1
