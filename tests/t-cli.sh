@@ -32,6 +32,7 @@ help_everywhere() {
 	"$cp" --help >out.txt || return 1
 	expect_grep '^usage: coin-pricer \[--version\]' out.txt || return 1
 	expect_eq "--version" "coin-pricer 0.1.0" "$("$cp" --version)" || return 1
+	expect_eq "-V, as the stages take it" "coin-pricer 0.1.0" "$("$cp" -V 2>&1)" || return 1
 	for c in price add status show requeue export plot doctor sources migrate; do
 		out=$("$cp" "$c" --help) || { echo "$c --help failed"; return 1; }
 		[[ $out == "usage: coin-pricer $c"* ]] || { echo "$c --help: $out"; return 1; }
