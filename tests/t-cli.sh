@@ -33,6 +33,11 @@ help_everywhere() {
 	expect_grep '^usage: coin-pricer \[--version\]' out.txt || return 1
 	expect_eq "--version" "coin-pricer 0.1.0" "$("$cp" --version)" || return 1
 	expect_eq "-V, as the stages take it" "coin-pricer 0.1.0" "$("$cp" -V 2>&1)" || return 1
+	# worker and migrate exec their script: the scratch folder goes first, not left in TMPDIR.
+	mkdir tmp
+	TMPDIR=$PWD/tmp "$cp" worker --version >/dev/null || return 1
+	TMPDIR=$PWD/tmp "$cp" migrate postgresql://nobody@127.0.0.1:1/none >/dev/null 2>&1
+	expect_eq "left in TMPDIR" "" "$(ls tmp)" || return 1
 	for c in price add status show requeue export plot doctor sources migrate; do
 		out=$("$cp" "$c" --help) || { echo "$c --help failed"; return 1; }
 		[[ $out == "usage: coin-pricer $c"* ]] || { echo "$c --help: $out"; return 1; }
