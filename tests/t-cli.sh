@@ -77,7 +77,17 @@ parses_coins() {
 	expect_eq "bad mint" 64 $? || return 1
 	"$cp" price --print-job 2>err.txt
 	expect_eq "no coin" 64 $? || return 1
-	expect_grep "which coin" err.txt
+	expect_grep "which coin" err.txt || return 1
+	# A grade valuate cannot read is refused, not priced by the plain median unsaid.
+	for text in "1921 Morgan dollar MS99" "1921 Morgan dollar --grade MS63/64" "1921 Morgan --grade Nice"; do
+		# shellcheck disable=SC2086 # the words of the coin, as a person types them
+		"$cp" price --print-job $text >out.txt 2>err.txt
+		expect_eq "$text: status" 64 $? || return 1
+		expect_grep "not a grade: " err.txt || return 1
+	done
+	"$cp" add --max-attempts 0 1921 Morgan dollar >out.txt 2>err.txt
+	expect_eq "--max-attempts 0" 64 $? || return 1
+	expect_grep "max-attempts needs 1 or more" err.txt
 }
 
 price_replay() {
