@@ -363,6 +363,21 @@ db_password_kept_secret() {
 	expect_grep '^coin-pricer: cannot reach the database (DATABASE_URL):$' err.txt
 }
 
+# A database without the tables: every command that reads it says to migrate, exit 78
+# (it was psql's "relation does not exist" and exit 3, or 66 "no such intake").
+not_migrated() {
+	local url c
+	sql -c "DROP DATABASE IF EXISTS t_empty" -c "CREATE DATABASE t_empty" || return 1
+	url=${DATABASE_URL%/*}/t_empty
+	for c in status sources "show abcd" "add 1921 Morgan dollar" "requeue --failed" "export abcd"; do
+		# shellcheck disable=SC2086 # a command and its arguments
+		DATABASE_URL=$url "$cp" $c >out.txt 2>err.txt
+		expect_eq "$c: status" 78 $? || return 1
+		expect_eq "$c: message" "coin-pricer: the database has no coin-pricer tables: run coin-pricer migrate (or scripts/migrate.sh)" "$(cat err.txt)" || return 1
+	done
+	sql -c "DROP DATABASE t_empty"
+}
+
 # The migration turns RLS on everywhere: the owner still sees every row, a role with
 # GRANTs but no policy sees none, and doctor says so.
 row_level_security() {
@@ -510,6 +525,7 @@ run_test "plot INTAKE: PNG by default, SVG by suffix" plot_intake
 run_test "status lists failures; requeue sends them back" failures_and_requeue
 run_test "doctor: all well, then each thing to fix (exit 78)" doctor_checks
 run_test "the database password: in no argument list, no message" db_password_kept_secret
+run_test "a database without the tables: exit 78, run coin-pricer migrate" not_migrated
 run_test "row-level security on every table; a role without policies sees nothing" row_level_security
 run_test "the README's walk-through, price your first coin, as written" readme_walkthrough
 run_test "make install DESTDIR: the installed coin-pricer finds its stages" make_install
