@@ -177,7 +177,15 @@ price_fake_ebay() {
 	fault '{"path": "/buy/marketplace_insights", "kind": "not_approved", "times": 5}'
 	"$cp" price 1921-S Morgan dollar --api insights >out.txt 2>err.txt
 	expect_eq "not approved" 69 $? || { cat err.txt; return 1; }
-	expect_grep "coin-pricer: eBay: " err.txt
+	expect_grep "coin-pricer: eBay: " err.txt || return 1
+	# eBay asks to wait longer than a job may: there is no queue here, so say when to retry.
+	fault '{"clear": true}'
+	fault '{"path": "/buy/marketplace_insights", "status": 429, "retry_after": 120, "times": 5}'
+	"$cp" price 1921-S Morgan dollar --api insights >out.txt 2>err.txt
+	expect_eq "asked to wait" 75 $? || { cat err.txt; return 1; }
+	expect_grep '^coin-pricer: eBay: .*; try again in 120 s$' err.txt || return 1
+	if grep -q '^coin-pricer: .*waits in the queue' err.txt; then echo "a queue that price has not"; return 1; fi
+	fault '{"clear": true}'
 }
 
 add_creates_rows() {
