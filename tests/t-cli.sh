@@ -386,6 +386,22 @@ not_migrated() {
 	sql -c "DROP DATABASE t_empty"
 }
 
+# plot - draws records anyone may have written (a capture, a bug report): text from them
+# goes into the gnuplot program only without quotes, backquotes or newlines, so that a
+# reason, a tier's name or a confidence cannot close a string and call system().
+plot_input_runs_nothing() {
+	jq -nc --arg d "$PWD" '
+		{kind: "price_point", price_cents: 100, filtered_out: true,
+		 filter_reason: "x (1)\u0027, system(\"touch \($d)/pwned1\") title \u0027y"},
+		{kind: "price_point", price_cents: 200, sold_at: "2026-11-02T00:00:00Z"},
+		{kind: "valuation", median_cents: 150, p10_cents: 100, p90_cents: 200,
+		 confidence: "3\"; system(\"touch \($d)/pwned2\"); #",
+		 tiers: {("q\u0027, system(\"touch \($d)/pwned3\") title \u0027z"): 150, ("a`touch \($d)/pwned4`\nline\tx"): 120}}' >evil.ndjson
+	"$cp" plot - --output p.svg <evil.ndjson >out.txt 2>err.txt || { cat err.txt; return 1; }
+	xmllint --noout p.svg || return 1
+	expect_eq "files a command made" "" "$(find . -name 'pwned*')"
+}
+
 # The migration turns RLS on everywhere: the owner still sees every row, a role with
 # GRANTs but no policy sees none, and doctor says so.
 row_level_security() {
@@ -533,6 +549,7 @@ run_test "plot INTAKE: PNG by default, SVG by suffix" plot_intake
 run_test "status lists failures; requeue sends them back" failures_and_requeue
 run_test "doctor: all well, then each thing to fix (exit 78)" doctor_checks
 run_test "the database password: in no argument list, no message" db_password_kept_secret
+run_test "plot - runs no command from the records it reads" plot_input_runs_nothing
 run_test "a database without the tables: exit 78, run coin-pricer migrate" not_migrated
 run_test "row-level security on every table; a role without policies sees nothing" row_level_security
 run_test "the README's walk-through, price your first coin, as written" readme_walkthrough
