@@ -65,7 +65,7 @@ fi
 tail -n 1 "$work/t-conventions.out" | sed 's/^/-- t-conventions.sh under valgrind: /'
 
 # What the fuzzers found, through the stages themselves: every kept regression of a
-# stage's target, and up to FUZZ_CORPUS_MAX (200) inputs of its corpus where `make fuzz`
+# stage's target, and up to FUZZ_CORPUS_MAX (40) inputs of its corpus where `make fuzz`
 # left one (build/fuzz/corpus/STAGE); the ndjson target's through each stage. An input's
 # "#!" first line holds its options, run in the stage's case folder, as the targets do.
 fuzz_inputs=0
@@ -93,7 +93,7 @@ for stage in filter-junk normalize-usd valuate; do
 	done < <({
 		find "tests/fuzz/regressions/$stage" "tests/fuzz/regressions/ndjson" -type f ! -name .keep 2>/dev/null
 		[ ! -d "build/fuzz/corpus/$stage" ] ||
-			find "build/fuzz/corpus/$stage" -type f | sort | head -n "${FUZZ_CORPUS_MAX:-200}"
+			find "build/fuzz/corpus/$stage" -type f | sort | head -n "${FUZZ_CORPUS_MAX:-40}"
 	} | sort)
 done
 echo "-- fuzz inputs under valgrind: $fuzz_inputs"
