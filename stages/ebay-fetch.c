@@ -247,6 +247,7 @@ static void
 run_job(struct fetcher *f, struct job *j, const struct ndj_record *r)
 {
 	double t0 = clock_ms();
+	struct buf error = BUF_INIT;
 	int rc;
 
 	if (r)
@@ -263,7 +264,11 @@ run_job(struct fetcher *f, struct job *j, const struct ndj_record *r)
 		buf_addf(&f->out,
 			 "{\"kind\":\"job_error\",\"job_id\":%s,\"intake_id\":%s,\"error\":", j->job_id,
 			 j->intake_id);
-		buf_add_json_string(&f->out, j->error, strlen(j->error));
+		/* eBay's error bodies may echo the request's credentials. */
+		buf_adds(&error, j->error);
+		log_redact(&error);
+		buf_add_json_string(&f->out, error.data, error.len);
+		buf_free(&error);
 		buf_addf(&f->out, ",\"retryable\":%s", j->retryable ? "true" : "false");
 		if (j->retryable && j->retry_after > 0)
 			buf_addf(&f->out, ",\"retry_after_seconds\":%.0f", ceil(j->retry_after));
