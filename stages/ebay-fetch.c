@@ -237,7 +237,15 @@ job_from_record(struct fetcher *f, const struct ndj_record *r, struct job *j, ch
 	j->app_id = j->config_app_id ? j->config_app_id : f->env_app_id;
 	j->cert_id = j->config_cert_id ? j->config_cert_id : f->env_cert_id;
 	weight = cJSON_GetObjectItemCaseSensitive(source, "reputation_weight");
-	j->reputation = cJSON_IsNumber(weight) ? weight->valuedouble : 1.0;
+	j->reputation = 1.0;
+	if (cJSON_IsNumber(weight)) {
+		/* A weight is in [0, 1]; 1e999 reads as inf, which is no JSON to write. */
+		if (!isfinite(weight->valuedouble))
+			log_warn("job %s: source reputation_weight %s is not a number in [0, 1]; 1 is used",
+				 j->job_id, isnan(weight->valuedouble) ? "nan" : "infinite");
+		else
+			j->reputation = fmin(1.0, fmax(0.0, weight->valuedouble));
+	}
 	ebay_build_query(attribution, &j->query);
 	return 0;
 }
