@@ -378,6 +378,33 @@ running_jobs(struct db *db, const struct follow *f)
  * left to claim. Returns the exit status.
  */
 /*
+ * Polling after a full claim: looks at the number of the worker's running jobs at short
+ * intervals until `want` of them have ended (1), the output is closed (2), or until the
+ * clock reaches `until` (0; the usual poll follows). -1 on a database error.
+ */
+static int
+wait_for_room(struct db *db, const struct follow *f, int want, double until)
+{
+	struct pollfd out;
+	int step = 25, running;
+
+	while (!stopping && clock_ms() < until) {
+		out.fd = STDOUT_FILENO;
+		out.events = 0;
+		out.revents = 0;
+		if (poll(&out, 1, step) > 0)
+			return 2;
+		if ((running = running_jobs(db, f)) < 0)
+			return -1;
+		if (f->in_flight_n - running >= want)
+			return 1;
+		if (step < 200)
+			step *= 2;
+	}
+	return 0;
+}
+
+/*
  * Returns the jobs of this worker that a claim of an earlier run of it took after the
  * supervisor had released its jobs: 0, or -1 on a database error.
  */
@@ -441,10 +468,23 @@ follow(struct db *db, const struct follow *f)
 		/*
 		 * A claim takes as many jobs as there is room for, or all that are due: the
 		 * next one is worth trying only when woken (a job came, one of ours ended).
-		 * Polling, there is no waking: try again at once.
+		 * Polling, there is no waking: try again at once; and after a full claim (more
+		 * jobs may wait) as soon as the room for the next is there, not a poll
+		 * interval later, so that a backlog drains at full speed.
 		 */
-		if (n > 0 && !db->listening)
+		if (n > 0 && !db->listening) {
+			if (n < room)
+				continue;
+			ms = next_touch - clock_ms();
+			if (ms > f->poll_seconds * 1000.0)
+				ms = f->poll_seconds * 1000.0;
+			woke = wait_for_room(db, f, w.want, clock_ms() + ms);
+			if (woke == 2)
+				break;
+			if (woke < 0)
+				goto failed;
 			continue;
+		}
 		if (n == 0 && f->once) {
 			/*
 			 * Nothing claimed: for want of jobs or of room? Only this process claims

@@ -25,6 +25,7 @@ fault() { curl -s -X POST -d "$1" "$EBAY_API_BASE/_fault" >/dev/null; }
 # and the time. setup [JOBS] (default $jobs).
 setup() {
 	local jobs=${1:-$jobs}
+	fault '{"clear": true}'
 	sql -c "TRUNCATE sources, intakes, fx_rates CASCADE" && sql -f "$here/data/seed.sql" &&
 		sql -c "DELETE FROM scrape_jobs; DROP TABLE IF EXISTS chaos_history;
 		INSERT INTO intakes (id) SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid

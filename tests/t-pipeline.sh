@@ -183,6 +183,23 @@ batch_polling() {
 	POLL_INTERVAL_SECONDS=1 batch_two_workers
 }
 
+# Through a transaction pooler no notification arrives, and claim-job polls. A backlog
+# drains at full speed all the same: after a full claim it claims again as soon as half
+# of its jobs have ended, not a poll interval later (it took --in-flight jobs per poll
+# interval: 40 jobs, 8 in flight, a poll every 10 s were 4 waits of 10 s).
+backlog_drains_polling() {
+	reset && sql -c "DELETE FROM scrape_jobs" && add_batch 40 10 || return 1
+	POLL_INTERVAL_SECONDS=10 timeout 300 "$pipeline" --once --in-flight 8 --env /dev/null 2>err.txt ||
+		{ tail -n 20 err.txt; return 1; }
+	expect_grep "notifications do not arrive" err.txt || return 1
+	expect_eq "jobs" "completed 40 1" "$(sql -F ' ' -c "SELECT status, count(*), max(attempts) FROM scrape_jobs GROUP BY 1")" || return 1
+	# One claim's jobs share their started_at: a gap of half a poll interval or more
+	# between one claim and the next is a poll interval waited out.
+	expect_eq "claims that waited out a poll interval" 0 "$(sql -c "SELECT count(*) FROM (
+		SELECT started_at - lag(started_at) OVER (ORDER BY started_at) AS gap
+		FROM (SELECT DISTINCT started_at FROM scrape_jobs) c) g WHERE gap >= interval '5 seconds'")"
+}
+
 # SIGTERM with eBay hung: the jobs in flight get --grace seconds, then go back to the queue.
 term_with_ebay_hung() {
 	local pid t0 ms
@@ -421,6 +438,8 @@ run_test "pipeline.sh --workers 2: 200 jobs over 50 intakes, each done once, one
 # The same through PgBouncer in transaction mode: notifications do not pass, claim-job polls.
 run_test "through PgBouncer (transaction mode): --once runs every pending job" pooled once_runs_every_job
 run_test "through PgBouncer (transaction mode): 200 jobs, two workers (polling every second)" pooled batch_polling
+run_test "through PgBouncer (transaction mode): a backlog drains with no poll interval waited out" \
+	pooled backlog_drains_polling
 run_test "SIGTERM with eBay hung: exits 0 within --grace, nothing left running" term_with_ebay_hung
 run_test "kill -9 of the supervisor: no process left; a restart finishes every job" supervisor_killed
 run_test "a job no collector can do fails with a reason and starves no other" bad_job_does_not_starve
