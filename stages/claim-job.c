@@ -167,6 +167,20 @@ static const char in_flight_sql[] =
 	"SELECT count(*) FROM scrape_jobs WHERE worker_id = $1 AND status = 'running'\n"
 	" AND started_at > now() - make_interval(secs => $2::int) AND started_at >= $3::timestamptz";
 
+/*
+ * Whether --once must go on although its claim found nothing: a due job that it could
+ * not take (locked by a claim on its way: another worker's, or one of an earlier run of
+ * this worker that will land any moment), or a job that such a claim of an earlier run
+ * took (one snapshot sees the claim either landed or not).
+ */
+static const char jobs_left_sql[] =
+	"SELECT EXISTS (SELECT 1 FROM scrape_jobs j JOIN sources s ON s.id = j.source_id\n"
+	"  WHERE j.status = 'pending' AND j.attempts < j.max_attempts AND j.run_at <= now()\n"
+	"   AND s.enabled AND ($2::text IS NULL OR s.adapter_type = $2)\n"
+	"   AND ($3::text IS NULL OR s.adapter_type LIKE $3))\n"
+	" OR EXISTS (SELECT 1 FROM scrape_jobs WHERE worker_id = $1 AND status = 'running'\n"
+	"  AND started_at < $4::timestamptz)";
+
 /* When this --follow started, by the database's clock: its own claims are not older. */
 static const char now_sql[] = "SELECT now()::text";
 
@@ -377,6 +391,21 @@ running_jobs(struct db *db, const struct follow *f)
  * when the parent dies, when the reader goes away, or with --once when nothing is
  * left to claim. Returns the exit status.
  */
+/* 1 when --once must go on (jobs_left_sql), 0 when it may end, -1 on a database error. */
+static int
+jobs_left(struct db *db, const struct follow *f)
+{
+	const char *params[4] = { f->worker, f->adapter, f->collects, f->since };
+	PGresult *res = db_exec(db, "look for jobs left", jobs_left_sql, 4, params);
+	int left;
+
+	if (res == NULL)
+		return -1;
+	left = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return left;
+}
+
 /*
  * Polling after a full claim: looks at the number of the worker's running jobs at short
  * intervals until `want` of them have ended (1), the output is closed (2), or until the
@@ -500,8 +529,14 @@ follow(struct db *db, const struct follow *f)
 					  f->in_flight, f->max_seconds, f->collects, f->since, NULL);
 				if (n < 0)
 					goto failed;
-				if (n == 0)
-					break;
+				if (n == 0) {
+					if ((n = jobs_left(db, f)) < 0)
+						goto failed;
+					if (n == 0)
+						break;
+					/* A claim on its way holds them: look again in a moment. */
+					clock_sleep_ms(100);
+				}
 				continue;
 			}
 		}
