@@ -300,6 +300,10 @@ for note in "${notes[@]}"; do
 	log "${note%%	*}" "${note#*	}"
 done
 
+# SIGTERM before the workers start (the checks below take a while on a busy host): no
+# job was touched yet, so stop here, as a stop is: status 0.
+trap 'log info "stopped before the workers started"; exit 0' TERM INT
+
 # ---- the credentials check ---------------------------------------------------------------
 
 # token_status BASE SCOPE: asks BASE's OAuth endpoint for an application token with the

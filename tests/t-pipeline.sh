@@ -72,6 +72,25 @@ term_while_waiting() {
 	expect_grep "stopped" err.txt
 }
 
+# SIGTERM while the supervisor still checks its settings (psql made slow holds it there):
+# status 0 as for any stop, no job touched (bash's default for SIGTERM ended it, 143).
+term_while_starting() {
+	local pid i
+	reset || return 1
+	mkdir slow && printf '#!/bin/sh\nsleep 2\nexec %s "$@"\n' "$(command -v psql)" >slow/psql &&
+		chmod +x slow/psql || return 1
+	PATH=$PWD/slow:$PATH "$pipeline" --env /dev/null 2>err.txt &
+	pid=$!
+	for ((i = 0; i < 200; i++)); do
+		pgrep -f "$PWD/slow/psql" >/dev/null && break
+		sleep 0.1
+	done
+	kill -TERM "$pid"
+	wait "$pid"
+	expect_eq "status" 0 "$?" || { cat err.txt; return 1; }
+	expect_eq "job" "pending 0" "$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs")"
+}
+
 term_finishes_the_job() {
 	local pid
 	reset || return 1
@@ -453,6 +472,7 @@ run_test "without --env: .env beside pipeline.sh, else in the current folder" en
 run_test "LOG_LEVEL / LOG_FORMAT not known: refused (78), jobs untouched" bad_log_settings_refused
 run_test "eBay credentials missing or refused: refused at start (78), jobs untouched" credentials_checked_at_start
 run_test "SIGTERM while waiting for jobs: stops at once, status 0" term_while_waiting
+run_test "SIGTERM while it starts: status 0, no job touched" term_while_starting
 run_test "SIGTERM during a job: the job completes, then it stops" term_finishes_the_job
 run_test "a stage killed mid-job: the job goes back to the queue and is done again" crash_returns_job
 run_test "eBay down: the job waits out its backoff, the worker goes on" ebay_down_job_retried_later
