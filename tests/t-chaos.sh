@@ -190,12 +190,12 @@ wait_for() {
 }
 
 # A process forked just as its parent dies asks for the parent-death signal too late,
-# and would run on with no supervisor. setpriv made slow (1 s) holds a worker in that
+# and would run on with no supervisor. setpriv made slow (3 s) holds a worker in that
 # moment while its supervisor is killed: the worker must end, never claim.
 supervisor_killed_while_starting() {
 	local w
 	setup 3 || return 1
-	mkdir slow && printf '#!/bin/sh\nsleep 1\nexec %s "$@"\n' "$(command -v setpriv)" >slow/setpriv &&
+	mkdir slow && printf '#!/bin/sh\nsleep 3\nexec %s "$@"\n' "$(command -v setpriv)" >slow/setpriv &&
 		chmod +x slow/setpriv || return 1
 	PATH=$PWD/slow:$PATH "$pipeline" --once --env /dev/null 2>err.txt &
 	sup=$!
@@ -203,7 +203,7 @@ supervisor_killed_while_starting() {
 	w=$(pgrep -P "$sup" -x setpriv)
 	kill -KILL "$sup"
 	wait "$sup" 2>/dev/null
-	sleep 4
+	sleep 6
 	left=$(pgrep -s "$w")
 	pkill -KILL -s "$w"
 	expect_eq "processes of the worker left" "" "$left" || return 1
@@ -236,7 +236,7 @@ pipeline_killed_while_starting() {
 	local w p left i
 	setup 3 || return 1
 	fault '{"path": "/services", "kind": "slow", "seconds": 10, "times": 100}'
-	mkdir slow && printf '#!/bin/sh\nsleep 1\nexec %s "$@"\n' "$(command -v setpriv)" >slow/setpriv &&
+	mkdir slow && printf '#!/bin/sh\nsleep 3\nexec %s "$@"\n' "$(command -v setpriv)" >slow/setpriv &&
 		chmod +x slow/setpriv || return 1
 	PATH=$PWD/slow:$PATH "$pipeline" --once --env /dev/null 2>err.txt &
 	sup=$!
