@@ -300,6 +300,10 @@ for note in "${notes[@]}"; do
 	log "${note%%	*}" "${note#*	}"
 done
 
+# SIGTERM before the workers start (the checks below take a while on a busy host): no
+# job was touched yet, so stop here, as a stop is: status 0.
+trap 'log info "stopped before the workers started"; exit 0' TERM INT
+
 # ---- the credentials check ---------------------------------------------------------------
 
 # token_status BASE SCOPE: asks BASE's OAuth endpoint for an application token with the
@@ -421,15 +425,21 @@ worker_id() {
 # at once): when a stage ends while the one before it still runs, the pipeline is broken
 # and all of it is stopped. SIGTERM stops the claiming; the jobs in flight then have
 # GRACE seconds.
+# The parent-death signal is asked for in the child, after the fork: a parent that died
+# in between sends none. So each shell first checks that its parent is still the one
+# that started it (the supervisor for a worker, the worker for a pipeline), and else
+# ends at once: a worker or a pipeline whose supervisor is gone never starts anything.
 # shellcheck disable=SC2016 # expanded by the pipeline's own shell
 pipeline_script='set -o pipefail
+[ "$PPID" = "$6" ] || exit 70
 d="setpriv --pdeathsig KILL" id=$1
 $d claim-job --follow --in-flight "$2" $3 --collects "$4" --worker "$id" | $d "$5" | $d filter-junk |
 	$d normalize-usd | $d store --worker "$id" | $d valuate | $d store --worker "$id" >/dev/null'
 # shellcheck disable=SC2016 # expanded by the worker's own shell
 worker_script='set -uo pipefail
+[ "$PPID" = "$3" ] || exit 70
 delay=$1 grace=$2
-shift 2
+shift 3
 stop_at= told= pids=() looks=0
 # Stop the claiming: SIGTERM to claim-job, once it is claim-job (not still setpriv).
 on_term() {
@@ -450,7 +460,7 @@ nap() {
 }
 [ "$delay" -gt 0 ] && nap "$delay"
 [ -n "$stop_at" ] && exit 0
-setpriv --pdeathsig KILL bash -c "$@" &
+setpriv --pdeathsig KILL bash -c "$@" "$$" &
 job=$!
 # The state of a process in s: Z (ended, not yet reaped) or X (gone) once it ended. Bash
 # reaps a child only when it waits, so "kill -0" would take an ended one for running.
@@ -512,7 +522,7 @@ start_worker() {
 	local k=$1 delay=${2:-0} once_flag=
 	[ "$stopping" = 0 ] || return 0
 	[ "$once" = 1 ] && once_flag=--once
-	setsid setpriv --pdeathsig KILL bash -c "$worker_script" _ "$delay" "$grace" \
+	setsid setpriv --pdeathsig KILL bash -c "$worker_script" _ "$delay" "$grace" "$$" \
 		"$pipeline_script" _ "$(worker_id "$k")" "$in_flight" "$once_flag" "$collector_adapters" \
 		"$collector" &
 	pid[$k]=$!
@@ -548,9 +558,13 @@ ended() {
 	id=$(worker_id "$k")
 	if [ "$status" -ne 0 ]; then
 		log error "worker $id: a stage failed (status $status); returning the job to the queue"
-		# Not before its processes are gone (they die with it, but not at the same
-		# instant). A statement one of them sent may still land after the release: store
-		# writes only for the attempt its job record names, so it then writes nothing.
+		# Not before its processes are gone. They die with it, but not at the same
+		# instant, and one forked just as its parent died asked for the parent-death
+		# signal too late and would run on: every process left in the worker's session
+		# is killed. A statement one of them sent may still land after the release:
+		# store writes only for the attempt its job record names, so it then writes
+		# nothing, and claim-job returns its worker's jobs claimed before it started.
+		pkill -KILL -s "${pid[$k]}" 2>/dev/null || true
 		for ((i = 0; i < 50; i++)); do
 			pgrep -s "${pid[$k]}" >/dev/null || break
 			sleep 0.1

@@ -31,7 +31,7 @@
  * used up its attempts is failed with the reason rather than run again: a stale one,
  * and a pending one (which only a manual change makes) through an index of its own.
  * With $5 (--follow's --in-flight) it claims only as many as keep the worker's running
- * jobs (claimed within the last $6 seconds) at $5.
+ * jobs (claimed within the last $6 seconds, and since $8, when this claimer started) at $5.
  */
 #define WALK_PRIORITIES "100"
 
@@ -42,7 +42,8 @@
 	" room AS MATERIALIZED (\n"                                                                          \
 	"  SELECT CASE WHEN $5::int IS NULL THEN $1::int ELSE least($1::int, greatest(0, $5::int - (\n"      \
 	"   SELECT count(*) FROM scrape_jobs WHERE worker_id = $4 AND status = 'running'\n"                  \
-	"    AND started_at > now() - make_interval(secs => $6::int)))::int) END AS n),\n"                   \
+	"    AND started_at > now() - make_interval(secs => $6::int)\n"                                      \
+	"    AND started_at >= $8::timestamptz))::int) END AS n),\n"                                         \
 	" srcs AS MATERIALIZED (\n"                                                                          \
 	"  SELECT id FROM sources WHERE enabled AND ($3::text IS NULL OR adapter_type = $3)\n"               \
 	"   AND ($7::text IS NULL OR adapter_type LIKE $7)),\n"
@@ -160,27 +161,53 @@ static const char touch_sql[] =
  */
 static const char follow_touch_sql[] =
 	"UPDATE scrape_jobs SET locked_at = now() WHERE worker_id = $1 AND status = 'running'\n"
-	" AND started_at > now() - make_interval(secs => $2::int)";
+	" AND started_at > now() - make_interval(secs => $2::int) AND started_at >= $3::timestamptz";
 
 static const char in_flight_sql[] =
 	"SELECT count(*) FROM scrape_jobs WHERE worker_id = $1 AND status = 'running'\n"
-	" AND started_at > now() - make_interval(secs => $2::int)";
+	" AND started_at > now() - make_interval(secs => $2::int) AND started_at >= $3::timestamptz";
 
-/* Back to pending at once, or failed when the job has used up its attempts. */
-static const char release_sql[] =
-	"WITH released AS (\n"
-	" UPDATE scrape_jobs SET\n"
-	"  status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,\n"
-	"  completed_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,\n"
-	"  error_message = CASE WHEN attempts < max_attempts THEN error_message\n"
-	"   ELSE 'used up its ' || max_attempts || ' attempts: the worker ' || $1\n"
-	"    || ' stopped or a stage failed on each' END,\n"
-	"  worker_id = NULL, locked_at = NULL, run_at = now()\n"
-	" WHERE worker_id = $1 AND status = 'running' RETURNING id, status, error_message)\n"
-	"INSERT INTO scrape_job_logs (job_id, log_level, message)\n"
-	"SELECT id, CASE WHEN status = 'failed' THEN 'error' ELSE 'warn' END,\n"
-	" CASE WHEN status = 'failed' THEN error_message\n"
-	"  ELSE 'released by ' || $1 || ' (worker restart or a failed stage)' END FROM released";
+/*
+ * Whether --once must go on although its claim found nothing: a due job that it could
+ * not take (locked by a claim on its way: another worker's, or one of an earlier run of
+ * this worker that will land any moment), or a job that such a claim of an earlier run
+ * took (one snapshot sees the claim either landed or not).
+ */
+static const char jobs_left_sql[] =
+	"SELECT EXISTS (SELECT 1 FROM scrape_jobs j JOIN sources s ON s.id = j.source_id\n"
+	"  WHERE j.status = 'pending' AND j.attempts < j.max_attempts AND j.run_at <= now()\n"
+	"   AND s.enabled AND ($2::text IS NULL OR s.adapter_type = $2)\n"
+	"   AND ($3::text IS NULL OR s.adapter_type LIKE $3))\n"
+	" OR EXISTS (SELECT 1 FROM scrape_jobs WHERE worker_id = $1 AND status = 'running'\n"
+	"  AND started_at < $4::timestamptz)";
+
+/* When this --follow started, by the database's clock: its own claims are not older. */
+static const char now_sql[] = "SELECT now()::text";
+
+/*
+ * Back to pending at once, or failed when the job has used up its attempts. With $2, only
+ * the jobs claimed before then: --follow returns those that a claim of an earlier run of
+ * its worker took after that run was stopped (the statement was on its way, and landed
+ * after the supervisor's release); no process of its own runs them.
+ */
+#define RELEASE_SQL(where, why)                                                                              \
+	"WITH released AS (\n"                                                                               \
+	" UPDATE scrape_jobs SET\n"                                                                          \
+	"  status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,\n"                   \
+	"  completed_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,\n"                     \
+	"  error_message = CASE WHEN attempts < max_attempts THEN error_message\n"                           \
+	"   ELSE 'used up its ' || max_attempts || ' attempts: the worker ' || $1\n"                         \
+	"    || ' stopped or a stage failed on each' END,\n"                                                 \
+	"  worker_id = NULL, locked_at = NULL, run_at = now()\n"                                             \
+	" WHERE worker_id = $1 AND status = 'running'" where " RETURNING id, status, error_message)\n"       \
+	"INSERT INTO scrape_job_logs (job_id, log_level, message)\n"                                         \
+	"SELECT id, CASE WHEN status = 'failed' THEN 'error' ELSE 'warn' END,\n"                             \
+	" CASE WHEN status = 'failed' THEN error_message\n"                                                  \
+	"  ELSE 'released by ' || $1 || ' (" why ")' END FROM released"
+
+static const char release_sql[] = RELEASE_SQL("", "worker restart or a failed stage");
+static const char release_before_sql[] = RELEASE_SQL(
+	" AND started_at < $2::timestamptz", "claimed by an earlier run of the worker after it stopped");
 
 static volatile sig_atomic_t stopping;
 
@@ -229,6 +256,8 @@ help(void)
 	       "                    their locks every JOB_LOCK_TIMEOUT_SECONDS / 3; end on\n"
 	       "                    SIGTERM, when the parent dies or the output is closed\n"
 	       "  --once            with --follow: end when nothing is left to claim\n"
+	       "                    (jobs of its worker claimed before it started go back to\n"
+	       "                    the queue first)\n"
 	       "  --worker ID       this worker's id (default WORKER_ID, else host:pid)\n"
 	       "  --touch           extend the lock of this worker's running jobs (heartbeat)\n"
 	       "  --release         return this worker's running jobs to pending (after a crash)\n"
@@ -249,11 +278,12 @@ help(void)
  */
 static int
 claim(struct db *db, const char *sql, const char *limit, const char *timeout, const char *adapter,
-      const char *worker, const char *in_flight, const char *max_seconds, const char *collects, int *room)
+      const char *worker, const char *in_flight, const char *max_seconds, const char *collects,
+      const char *since, int *room)
 {
-	const char *params[7] = { limit, timeout, adapter, worker, in_flight, max_seconds, collects };
+	const char *params[8] = { limit, timeout, adapter, worker, in_flight, max_seconds, collects, since };
 	double t0 = clock_ms();
-	PGresult *res = db_exec(db, "claim", sql, 7, params);
+	PGresult *res = db_exec(db, "claim", sql, 8, params);
 	int i, n;
 
 	if (res == NULL)
@@ -277,6 +307,7 @@ claim(struct db *db, const char *sql, const char *limit, const char *timeout, co
 
 struct follow {
 	const char *limit, *timeout, *adapter, *worker, *in_flight, *max_seconds, *collects;
+	char since[64]; /* when this --follow started, by the database's clock */
 	long in_flight_n;
 	int once, poll_seconds, touch_seconds, reconnect_seconds;
 };
@@ -343,8 +374,8 @@ notifications_arrive(struct db *db, const struct follow *f)
 static int
 running_jobs(struct db *db, const struct follow *f)
 {
-	const char *params[2] = { f->worker, f->max_seconds };
-	PGresult *res = db_exec(db, "count running jobs", in_flight_sql, 2, params);
+	const char *params[3] = { f->worker, f->max_seconds, f->since };
+	PGresult *res = db_exec(db, "count running jobs", in_flight_sql, 3, params);
 	int n;
 
 	if (res == NULL)
@@ -360,10 +391,71 @@ running_jobs(struct db *db, const struct follow *f)
  * when the parent dies, when the reader goes away, or with --once when nothing is
  * left to claim. Returns the exit status.
  */
+/* 1 when --once must go on (jobs_left_sql), 0 when it may end, -1 on a database error. */
+static int
+jobs_left(struct db *db, const struct follow *f)
+{
+	const char *params[4] = { f->worker, f->adapter, f->collects, f->since };
+	PGresult *res = db_exec(db, "look for jobs left", jobs_left_sql, 4, params);
+	int left;
+
+	if (res == NULL)
+		return -1;
+	left = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return left;
+}
+
+/*
+ * Polling after a full claim: looks at the number of the worker's running jobs at short
+ * intervals until `want` of them have ended (1), the output is closed (2), or until the
+ * clock reaches `until` (0; the usual poll follows). -1 on a database error.
+ */
+static int
+wait_for_room(struct db *db, const struct follow *f, int want, double until)
+{
+	struct pollfd out;
+	int step = 25, running;
+
+	while (!stopping && clock_ms() < until) {
+		out.fd = STDOUT_FILENO;
+		out.events = 0;
+		out.revents = 0;
+		if (poll(&out, 1, step) > 0)
+			return 2;
+		if ((running = running_jobs(db, f)) < 0)
+			return -1;
+		if (f->in_flight_n - running >= want)
+			return 1;
+		if (step < 200)
+			step *= 2;
+	}
+	return 0;
+}
+
+/*
+ * Returns the jobs of this worker that a claim of an earlier run of it took after the
+ * supervisor had released its jobs: 0, or -1 on a database error.
+ */
+static int
+release_earlier(struct db *db, const struct follow *f)
+{
+	const char *params[2] = { f->worker, f->since };
+	PGresult *res = db_exec(db, "release", release_before_sql, 2, params);
+
+	if (res == NULL)
+		return -1;
+	if (strcmp(PQcmdTuples(res), "0") != 0)
+		log_warn("released %s job(s) of %s that an earlier run of it claimed after it stopped",
+			 PQcmdTuples(res), f->worker);
+	PQclear(res);
+	return 0;
+}
+
 static int
 follow(struct db *db, const struct follow *f)
 {
-	const char *touch[2] = { f->worker, f->max_seconds };
+	const char *touch[3] = { f->worker, f->max_seconds, f->since };
 	double next_touch = clock_ms() + 1000.0 * f->touch_seconds, ms, last_full = 0;
 	int n, woke = 0, running, notified, batch = (int)(f->in_flight_n + 1) / 2, room = 0;
 	struct wake w = { f, 0, 1 };
@@ -377,17 +469,20 @@ follow(struct db *db, const struct follow *f)
 			break;
 		}
 		if (clock_ms() >= next_touch) {
-			if (db_run(db, "touch", follow_touch_sql, 2, touch) < 0)
+			if (db_run(db, "touch", follow_touch_sql, 3, touch) < 0)
 				goto failed;
 			next_touch = clock_ms() + 1000.0 * f->touch_seconds;
 		}
 		/* Woken by a notification: the quick claim, unless the upkeep is due. */
 		sql = woke == 1 && clock_ms() - last_full < f->poll_seconds * 1000.0 ? quick_claim_sql
 										     : claim_sql;
-		if (sql == claim_sql)
+		if (sql == claim_sql) {
 			last_full = clock_ms();
+			if (release_earlier(db, f) < 0)
+				goto failed;
+		}
 		n = claim(db, sql, f->limit, f->timeout, f->adapter, f->worker, f->in_flight, f->max_seconds,
-			  f->collects, &room);
+			  f->collects, f->since, &room);
 		woke = 0;
 		if (n < 0)
 			goto failed;
@@ -402,10 +497,23 @@ follow(struct db *db, const struct follow *f)
 		/*
 		 * A claim takes as many jobs as there is room for, or all that are due: the
 		 * next one is worth trying only when woken (a job came, one of ours ended).
-		 * Polling, there is no waking: try again at once.
+		 * Polling, there is no waking: try again at once; and after a full claim (more
+		 * jobs may wait) as soon as the room for the next is there, not a poll
+		 * interval later, so that a backlog drains at full speed.
 		 */
-		if (n > 0 && !db->listening)
+		if (n > 0 && !db->listening) {
+			if (n < room)
+				continue;
+			ms = next_touch - clock_ms();
+			if (ms > f->poll_seconds * 1000.0)
+				ms = f->poll_seconds * 1000.0;
+			woke = wait_for_room(db, f, w.want, clock_ms() + ms);
+			if (woke == 2)
+				break;
+			if (woke < 0)
+				goto failed;
 			continue;
+		}
 		if (n == 0 && f->once) {
 			/*
 			 * Nothing claimed: for want of jobs or of room? Only this process claims
@@ -415,12 +523,20 @@ follow(struct db *db, const struct follow *f)
 			if ((running = running_jobs(db, f)) < 0)
 				goto failed;
 			if (running < f->in_flight_n) {
+				if (release_earlier(db, f) < 0)
+					goto failed;
 				n = claim(db, claim_sql, f->limit, f->timeout, f->adapter, f->worker,
-					  f->in_flight, f->max_seconds, f->collects, NULL);
+					  f->in_flight, f->max_seconds, f->collects, f->since, NULL);
 				if (n < 0)
 					goto failed;
-				if (n == 0)
-					break;
+				if (n == 0) {
+					if ((n = jobs_left(db, f)) < 0)
+						goto failed;
+					if (n == 0)
+						break;
+					/* A claim on its way holds them: look again in a moment. */
+					clock_sleep_ms(100);
+				}
 				continue;
 			}
 		}
@@ -450,6 +566,19 @@ follow(struct db *db, const struct follow *f)
 			db->listening = 0;
 	}
 	return EXIT_OK;
+}
+
+/* The database's clock now, into buf: 0, or -1 on a database error. */
+static int
+started_at(struct db *db, char *buf, size_t size)
+{
+	PGresult *res = db_exec(db, "read the clock", now_sql, 0, NULL);
+
+	if (res == NULL)
+		return -1;
+	snprintf(buf, size, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
 }
 
 int
@@ -599,6 +728,10 @@ main(int argc, char **argv)
 		f.poll_seconds = poll_seconds;
 		f.touch_seconds = (int)(lock_timeout / 3 > 1 ? lock_timeout / 3 : 1);
 		f.reconnect_seconds = (int)cli_env_number("DB_RECONNECT_SECONDS", 60, 1, 86400);
+		if (started_at(&db, f.since, sizeof(f.since)) < 0) {
+			status = db_lost(&db) || db.permanent ? db_exit_status(&db) : EXIT_SOFTWARE;
+			goto out;
+		}
 		status = follow(&db, &f);
 		goto out;
 	}
@@ -611,7 +744,7 @@ main(int argc, char **argv)
 		int ms;
 
 		n = claim(&db, claim_sql, limit_text, timeout_text, adapter, worker, NULL, NULL, collects,
-			  NULL);
+			  NULL, NULL);
 		if (n != 0 || stopping)
 			break;
 		left = (deadline - clock_ms()) / 1000;

@@ -72,6 +72,25 @@ term_while_waiting() {
 	expect_grep "stopped" err.txt
 }
 
+# SIGTERM while the supervisor still checks its settings (psql made slow holds it there):
+# status 0 as for any stop, no job touched (bash's default for SIGTERM ended it, 143).
+term_while_starting() {
+	local pid i
+	reset || return 1
+	mkdir slow && printf '#!/bin/sh\nsleep 2\nexec %s "$@"\n' "$(command -v psql)" >slow/psql &&
+		chmod +x slow/psql || return 1
+	PATH=$PWD/slow:$PATH "$pipeline" --env /dev/null 2>err.txt &
+	pid=$!
+	for ((i = 0; i < 200; i++)); do
+		pgrep -f "$PWD/slow/psql" >/dev/null && break
+		sleep 0.1
+	done
+	kill -TERM "$pid"
+	wait "$pid"
+	expect_eq "status" 0 "$?" || { cat err.txt; return 1; }
+	expect_eq "job" "pending 0" "$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs")"
+}
+
 term_finishes_the_job() {
 	local pid
 	reset || return 1
@@ -201,6 +220,23 @@ batch_two_workers() {
 
 batch_polling() {
 	POLL_INTERVAL_SECONDS=1 batch_two_workers
+}
+
+# Through a transaction pooler no notification arrives, and claim-job polls. A backlog
+# drains at full speed all the same: after a full claim it claims again as soon as half
+# of its jobs have ended, not a poll interval later (it took --in-flight jobs per poll
+# interval: 40 jobs, 8 in flight, a poll every 10 s were 4 waits of 10 s).
+backlog_drains_polling() {
+	reset && sql -c "DELETE FROM scrape_jobs" && add_batch 40 10 || return 1
+	POLL_INTERVAL_SECONDS=10 timeout 300 "$pipeline" --once --in-flight 8 --env /dev/null 2>err.txt ||
+		{ tail -n 20 err.txt; return 1; }
+	expect_grep "notifications do not arrive" err.txt || return 1
+	expect_eq "jobs" "completed 40 1" "$(sql -F ' ' -c "SELECT status, count(*), max(attempts) FROM scrape_jobs GROUP BY 1")" || return 1
+	# One claim's jobs share their started_at: a gap of half a poll interval or more
+	# between one claim and the next is a poll interval waited out.
+	expect_eq "claims that waited out a poll interval" 0 "$(sql -c "SELECT count(*) FROM (
+		SELECT started_at - lag(started_at) OVER (ORDER BY started_at) AS gap
+		FROM (SELECT DISTINCT started_at FROM scrape_jobs) c) g WHERE gap >= interval '5 seconds'")"
 }
 
 # SIGTERM with eBay hung: the jobs in flight get --grace seconds, then go back to the queue.
@@ -441,6 +477,8 @@ run_test "pipeline.sh --workers 2: 200 jobs over 50 intakes, each done once, one
 # The same through PgBouncer in transaction mode: notifications do not pass, claim-job polls.
 run_test "through PgBouncer (transaction mode): --once runs every pending job" pooled once_runs_every_job
 run_test "through PgBouncer (transaction mode): 200 jobs, two workers (polling every second)" pooled batch_polling
+run_test "through PgBouncer (transaction mode): a backlog drains with no poll interval waited out" \
+	pooled backlog_drains_polling
 run_test "SIGTERM with eBay hung: exits 0 within --grace, nothing left running" term_with_ebay_hung
 run_test "kill -9 of the supervisor: no process left; a restart finishes every job" supervisor_killed
 run_test "a job no collector can do fails with a reason and starves no other" bad_job_does_not_starve
@@ -455,6 +493,7 @@ run_test "without --env: .env beside pipeline.sh, else in the current folder" en
 run_test "LOG_LEVEL / LOG_FORMAT not known: refused (78), jobs untouched" bad_log_settings_refused
 run_test "eBay credentials missing or refused: refused at start (78), jobs untouched" credentials_checked_at_start
 run_test "SIGTERM while waiting for jobs: stops at once, status 0" term_while_waiting
+run_test "SIGTERM while it starts: status 0, no job touched" term_while_starting
 run_test "SIGTERM during a job: the job completes, then it stops" term_finishes_the_job
 run_test "a stage killed mid-job: the job goes back to the queue and is done again" crash_returns_job
 run_test "eBay down: the job waits out its backoff, the worker goes on" ebay_down_job_retried_later
