@@ -421,6 +421,17 @@ migrations_rerun() {
 		"$(sql -c "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE indexname IN ('price_points_job', 'valuations_job')")"
 }
 
+# A database migrated before 006 (without the functions store calls) is not migrated: 78,
+# and the message says what to run; migrate.sh puts it right.
+functions_missing_is_not_migrated() {
+	sql -c "DROP FUNCTION coin_pricer_store_valuation(json, text, int)" -c "DELETE FROM schema_migrations WHERE version = '006_store_functions'" || return 1
+	echo '{"kind":"note"}' | store >/dev/null 2>err.txt
+	expect_eq "status" 78 "$?" || return 1
+	expect_grep "run scripts/migrate.sh" err.txt || return 1
+	"$root/scripts/migrate.sh" "$DATABASE_URL" 2>/dev/null || return 1
+	echo '{"kind":"note"}' | store >/dev/null 2>err.txt || { cat err.txt; return 1; }
+}
+
 # A job whose points carry sold_at values PostgreSQL refuses, and one point it refuses
 # whatever its sold_at (an id too long for the unique index; a NUL, the other such value,
 # is refused as a bad line before store): the rest are stored, the job completes.
@@ -659,6 +670,7 @@ run_test "store: reconnects after the connection is killed mid-stream" reconnect
 run_test "database down: exit 75, the host named, the password not" database_down
 run_test "database errors: 75 when retrying may help, 78 when not; no password shown" database_errors_classified
 run_test "migrations: rerunning applies nothing twice" migrations_rerun
+run_test "migrations: a database without store's functions is not migrated" functions_missing_is_not_migrated
 run_test "store: bad sold_at values are nulled, a refused point left out, the job kept" bad_points_do_not_lose_the_job
 run_test "store: points that cannot be stored send the job back, never complete it" store_failure_never_completes
 run_test "claim-job: a job past max_attempts is failed, never claimed" spent_job_never_claimed
