@@ -237,7 +237,15 @@ job_from_record(struct fetcher *f, const struct ndj_record *r, struct job *j, ch
 	j->app_id = j->config_app_id ? j->config_app_id : f->env_app_id;
 	j->cert_id = j->config_cert_id ? j->config_cert_id : f->env_cert_id;
 	weight = cJSON_GetObjectItemCaseSensitive(source, "reputation_weight");
-	j->reputation = cJSON_IsNumber(weight) ? weight->valuedouble : 1.0;
+	j->reputation = 1.0;
+	if (cJSON_IsNumber(weight)) {
+		/* A weight is in [0, 1]; 1e999 reads as inf, which is no JSON to write. */
+		if (!isfinite(weight->valuedouble))
+			log_warn("job %s: source reputation_weight %s is not a number in [0, 1]; 1 is used",
+				 j->job_id, isnan(weight->valuedouble) ? "nan" : "infinite");
+		else
+			j->reputation = fmin(1.0, fmax(0.0, weight->valuedouble));
+	}
 	ebay_build_query(attribution, &j->query);
 	return 0;
 }
@@ -247,6 +255,7 @@ static void
 run_job(struct fetcher *f, struct job *j, const struct ndj_record *r)
 {
 	double t0 = clock_ms();
+	struct buf error = BUF_INIT;
 	int rc;
 
 	if (r)
@@ -263,7 +272,11 @@ run_job(struct fetcher *f, struct job *j, const struct ndj_record *r)
 		buf_addf(&f->out,
 			 "{\"kind\":\"job_error\",\"job_id\":%s,\"intake_id\":%s,\"error\":", j->job_id,
 			 j->intake_id);
-		buf_add_json_string(&f->out, j->error, strlen(j->error));
+		/* eBay's error bodies may echo the request's credentials. */
+		buf_adds(&error, j->error);
+		log_redact(&error);
+		buf_add_json_string(&f->out, error.data, error.len);
+		buf_free(&error);
 		buf_addf(&f->out, ",\"retryable\":%s", j->retryable ? "true" : "false");
 		if (j->retryable && j->retry_after > 0)
 			buf_addf(&f->out, ",\"retry_after_seconds\":%.0f", ceil(j->retry_after));

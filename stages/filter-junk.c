@@ -77,6 +77,7 @@ struct filter {
 	struct buf title, extra;
 	struct title_attribution attribution; /* of the latest job record */
 	int has_attribution;
+	int job_failed; /* the latest job record was unusable: its job failed */
 	struct title_facts facts;
 };
 
@@ -335,8 +336,11 @@ on_job(struct filter *f, struct ndj_record *r)
 			add_rules(&rules, &f->job_exclude, &f->job_include);
 	}
 	rules_clear(&rules);
+	f->job_failed = rc != 0;
 	if (rc == 0)
 		ndj_pass(r);
+	else
+		ndj_fail_job(r, r->err);
 	return rc;
 }
 
@@ -441,11 +445,14 @@ on_record(struct ndj_record *r, void *ctx)
 {
 	struct filter *f = ctx;
 
+	if (strcmp(r->kind, "job") == 0)
+		return on_job(f, r);
+	/* A failed job's job_error is written: the rest of that job goes no further. */
+	if (f->job_failed && ndj_is_job_part(r->kind))
+		return 0;
 	/* Write errors are the loop's to report: only a bad record is ours. */
 	if (strcmp(r->kind, "price_point") == 0)
 		return on_price_point(f, r) == NDJ_BAD ? NDJ_BAD : 0;
-	if (strcmp(r->kind, "job") == 0)
-		return on_job(f, r);
 	ndj_pass(r);
 	return 0;
 }

@@ -45,6 +45,7 @@ struct normalizer {
 	struct rate_table job_rates;  /* fx_rates of the latest job record */
 	struct bound_list opt_bounds; /* --min-cents, --max-cents */
 	struct bound_list job_bounds; /* min/max_price_cents rules of the latest job */
+	int job_failed;		      /* the latest job record was unusable: its job failed */
 	struct buf amount, currency, reason, extra;
 };
 
@@ -291,9 +292,10 @@ on_job(struct normalizer *n, struct ndj_record *r)
 
 	n->job_rates.n = 0;
 	n->job_bounds.n = 0;
+	n->job_failed = 0;
 	if (job_rates(&n->job_rates, ndj_get(r, "fx_rates"), r->err, sizeof(r->err)) < 0)
-		return NDJ_BAD;
-	if (!ndj_is_null(m) && rules_add_json(&rules, m->val, m->val_len, r->err, sizeof(r->err)) < 0)
+		rc = NDJ_BAD;
+	else if (!ndj_is_null(m) && rules_add_json(&rules, m->val, m->val_len, r->err, sizeof(r->err)) < 0)
 		rc = NDJ_BAD;
 	rules_sort(&rules);
 	for (i = 0; rc == 0 && i < rules.n; i++) {
@@ -315,6 +317,8 @@ on_job(struct normalizer *n, struct ndj_record *r)
 	if (rc != 0) {
 		n->job_rates.n = 0;
 		n->job_bounds.n = 0;
+		n->job_failed = 1;
+		ndj_fail_job(r, r->err);
 		return rc;
 	}
 	ndj_pass(r);
@@ -472,10 +476,13 @@ on_record(struct ndj_record *r, void *ctx)
 {
 	struct normalizer *n = ctx;
 
-	if (strcmp(r->kind, "price_point") == 0)
-		return on_price_point(n, r);
 	if (strcmp(r->kind, "job") == 0)
 		return on_job(n, r);
+	/* A failed job's job_error is written: the rest of that job goes no further. */
+	if (n->job_failed && ndj_is_job_part(r->kind))
+		return 0;
+	if (strcmp(r->kind, "price_point") == 0)
+		return on_price_point(n, r);
 	ndj_pass(r);
 	return 0;
 }

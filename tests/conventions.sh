@@ -205,6 +205,105 @@ long_line() {
 	expect_grep "line 1: line longer than 256 MiB" err.txt
 }
 
+# No input: nothing out, nothing said, exit 0. A last line without its newline is a line.
+empty_input() {
+	local stage=$1 rc
+	"$stage" </dev/null >out.ndjson 2>err.txt
+	rc=$?
+	expect_eq "exit status on empty input" 0 "$rc" || return 1
+	expect_eq "output on empty input" "" "$(cat out.ndjson)" || return 1
+	expect_eq "stderr on empty input" "" "$(cat err.txt)" || return 1
+	printf '{"kind":"note","n":1}\n{"kind":"note","n":2}' | "$stage" >out.ndjson 2>err.txt
+	rc=$?
+	expect_eq "exit status with no final newline" 0 "$rc" || return 1
+	expect_eq "stderr with no final newline" "" "$(cat err.txt)" || return 1
+	printf '{"kind":"note","n":1}\n{"kind":"note","n":2}\n' >want.ndjson
+	expect_file_eq want.ndjson out.ndjson
+}
+
+# Records of kinds the stage does not own come out byte for byte and in order, however
+# they are written: spaces, escapes, numbers no C type holds, deep nesting, kinds that
+# only look like a stage's own, keys in any order. One case per line.
+passthrough_exact() {
+	local stage=$1 rc
+	cat >in.ndjson <<'NDJSON'
+{ "kind" : "note" , "n" : 1 }
+{"n":2,"kind":"note"}
+{"kind":"note","n":3,"s":"\u00e9\/\"\\\t\ud83d\ude00 é 😀"}
+{"kind":"note","n":4,"big":123456789012345678901234567890,"neg":-0,"e":1E+400,"tiny":1e-400,"f":0.1000000000000000055511151231257827}
+{"kind":"note","n":5,"deep":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{"a":[{"b":[]}]}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}
+{"kind":"Price_point","n":6,"amount":"1.00","currency":"USD","title":"replica"}
+{"kind":"price_point ","n":7,"amount":"1.00","currency":"USD","title":"replica"}
+{"kind":"price","n":8}
+{"kind":"","n":9}
+{"kind":"jobs","n":10,"job_id":"x"}
+{"kind":"job_done","n":11,"job_id":null,"stored":true}
+{"kind":"note","n":12,"kind_of":"price_point","price_cents":1}	
+{"kind":"note","n":13,"empty":{},"list":[],"t":true,"f":false,"z":null}
+NDJSON
+	"$stage" <in.ndjson >out.ndjson 2>err.txt
+	rc=$?
+	expect_eq "exit status" 0 "$rc" || return 1
+	expect_eq "stderr" "" "$(cat err.txt)" || return 1
+	expect_file_eq in.ndjson out.ndjson
+}
+
+# Records of the stage's own kinds (or the job records every stage reads) with what no C
+# type holds, deep nesting or the wrong types: never a crash. Each comes out as a record,
+# or is a bad line with its number. One case per line.
+odd_owned_records() {
+	local stage=$1 rc n
+	make_odd_records >in.ndjson
+	n=$(wc -l <in.ndjson)
+	"$stage" <in.ndjson >out.ndjson 2>err.txt
+	rc=$?
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 65 ]; then
+		echo "exit status $rc"
+		tail -n 5 err.txt
+		return 1
+	fi
+	python3 -c 'import json, sys; [json.loads(l) for l in open(sys.argv[1], "rb")]' out.ndjson ||
+		{ echo "output is not NDJSON"; return 1; }
+	[ "$rc" -eq 0 ] || expect_grep ': line [0-9]*: ' err.txt || return 1
+	[ "$n" -gt 20 ] || { echo "only $n cases"; return 1; }
+}
+
+make_odd_records() {
+	# Ids as the database writes them (store looks the jobs up: none of these is there).
+	local deep j1 j2 j3 i1 i3 s1
+	j1=0dd0dd00-0000-4000-8000-000000000001 j2=0dd0dd00-0000-4000-8000-000000000002
+	j3=0dd0dd00-0000-4000-8000-000000000003 i1=0dd0dd00-0000-4000-8000-000000000011
+	i3=0dd0dd00-0000-4000-8000-000000000013 s1=0dd0dd00-0000-4000-8000-000000000021
+	deep=$(printf '%.0s[' $(seq 500))$(printf '%.0s]' $(seq 500))
+	cat <<NDJSON
+{"kind":"job","job_id":"$j1","intake_id":"$i1","source_id":"$s1","attempt":1e999,"source":{"name":"x","adapter_type":"ebay_finding","reputation_weight":0.5,"config":{"deep":$deep}},"attribution":{"year":99999999999999999999,"mintmark":"S","series":"Morgan","grade":"MS99","deep":$deep},"rules":[{"rule_type":"min_price_cents","rule_value":"99999999999999999999999","priority":-1e400}],"fx_rates":{"GBP":{"usd_per_unit":"1.25","as_of":"2026-11-27"}}}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"1","title":"1921 S Morgan MS63","price_type":"sold","amount":"45.00","currency":"USD","raw":$deep}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"2","title":"1921 S Morgan","price_type":"sold","amount":"99999999999999999999999999999999999.99","currency":"USD","quantity":123456789012345678901234567890}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"3","title":"1921 S Morgan","price_type":"sold","amount":"45","currency":"GBP","price_cents":9223372036854775807,"reputation_weight":1}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"4","title":"1921 S Morgan","price_type":"sold","amount":"45","currency":"USD","price_cents":9223372036854775808}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"5","title":"1921 S Morgan","price_type":"sold","amount":"45","currency":"USD","price_cents":-9223372036854775809}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"6","title":"1921 S Morgan","price_type":"sold","amount":"45","currency":"USD","price_cents":1e400,"reputation_weight":-1e400}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"7","title":"1921 S Morgan","price_type":"sold","amount":45,"currency":"USD","price_cents":4500.5}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"8","title":["1921"],"price_type":7,"amount":null,"currency":{},"price_cents":"4500"}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"9","title":"1921 S Morgan PCGS MS63","price_type":"sold","amount":"0.000000000000000001","currency":"USD","price_cents":0,"grade":"MS63","grade_lo":63,"grade_hi":63,"sold_at":"9999-12-31T23:59:59Z"}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"10","title":"1921 S Morgan","price_type":"sold","amount":"45","currency":"USD","price_cents":4500,"grade":"MS63","grade_lo":-1e400,"grade_hi":1e400,"sold_at":"0000-01-01T00:00:00Z"}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"11","title":"$(printf 'MS63 %.0s' $(seq 2000))","price_type":"ask","amount":"45","currency":"USD","price_cents":4500,"sold_at":"2026-11-01T00:00:00Z"}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"12","title":"\u0041\u0301\ud83d\ude00 lot of 99999999999999999999 x99999999999999999999","price_type":"sold","amount":"45","currency":"USD","price_cents":4500,"filtered_out":"yes"}
+{"kind":"price_point","job_id":"$j1","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"13","title":null,"price_type":"sold","amount":"45","currency":"usd","price_cents":4500,"shipping_amount":"99999999999999999999.99","shipping_currency":"GBP"}
+{"kind":"price_point","job_id":null,"intake_id":null,"source_id":null,"adapter":"x","external_id":"14","title":"1921","price_type":"sold","amount":"1e5","currency":"USD","converted_usd":"1e5"}
+{"kind":"price_point"}
+{"kind":"price_point","job_id":{"a":1},"intake_id":[1],"price_cents":4500}
+{"kind":"job_end","job_id":"$j1","intake_id":"$i1","pages":1e999,"calls":-1,"items":99999999999999999999}
+{"kind":"job","job_id":"$j2","intake_id":"$i1","source_id":"$s1","attempt":1,"source":"not an object","attribution":[],"rules":{},"fx_rates":[]}
+{"kind":"price_point","job_id":"$j2","intake_id":"$i1","source_id":"$s1","adapter":"x","external_id":"20","title":"1921","price_type":"sold","amount":"45","currency":"USD","price_cents":4500}
+{"kind":"job_error","job_id":"$j2","intake_id":"$i1","error":"$(printf 'x%.0s' $(seq 5000))","retryable":"maybe","retry_after_seconds":1e999}
+{"kind":"job","job_id":"$j3","intake_id":"$i3","source_id":"$s1","attempt":1,"source":{"name":"x","adapter_type":"ebay_finding","config":{}},"attribution":{"year":1921,"grade":"$(printf 'MS%.0s' $(seq 3000))"},"rules":[{"rule_type":"exclude_keywords","rule_value":"$(printf 'a,%.0s' $(seq 3000))","priority":1}],"fx_rates":{"GBP":{"usd_per_unit":"99999999999999999999.999999999999999999"}}}
+{"kind":"price_point","job_id":"$j3","intake_id":"$i3","source_id":"$s1","adapter":"x","external_id":"30","title":"1921 $(printf 'a %.0s' $(seq 3000))","price_type":"sold","amount":"99999999.99","currency":"GBP"}
+{"kind":"job_end","job_id":"$j3","intake_id":"$i3"}
+{"kind":"valuation","intake_id":"$i3","job_id":"$j3","median_cents":1e999}
+NDJSON
+}
+
 # run_convention_tests STAGE...: every test above for each stage. Under valgrind
 # (TEST_UNDER_VALGRIND=1, make test-leaks) the two tests that read lines of 50 and 256
 # MiB are left to the normal suite (there they take minutes each and find nothing new),
@@ -217,6 +316,9 @@ run_convention_tests() {
 			run_test "$s: a line over 256 MiB is skipped, from a file or a pipe" long_line "$s"
 		fi
 		run_test "$s: --strict stops at the first bad line" strict_stops "$s"
+		run_test "$s: empty input, and a last line without its newline" empty_input "$s"
+		run_test "$s: other kinds pass byte for byte, in order, however written" passthrough_exact "$s"
+		run_test "$s: its own records with huge numbers, deep nesting, wrong types: no crash" odd_owned_records "$s"
 		run_test "$s: > /dev/full exits 74 with a message" dev_full "$s"
 		run_test "$s: | head -n1 exits 0 with nothing on stderr" head_quiet "$s"
 		run_test "$s: --help, --version, a wrong option" help_and_version "$s"

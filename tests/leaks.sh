@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make test-leaks: every stage's test cases (tests/cases/STAGE/) and the collector
-# against the fake eBay server (tests/t-ebay.sh) with each stage run under valgrind:
+# make test-leaks: every stage's test cases (tests/cases/STAGE/), the conventions' bad
+# input of every kind (tests/t-conventions.sh), what the fuzzers found (tests/fuzz/
+# regressions, build/fuzz/corpus) and the collector against the fake eBay server
+# (tests/t-ebay.sh) with each stage run under valgrind:
 # no definite or indirect leak, no invalid read or write, no use of uninitialized
 # memory. A folder of wrappers named like the stages stands in for bin/; each execs
 # valgrind on the real program with one log per process, and any error found fails.
@@ -53,6 +55,48 @@ if ! TEST_UNDER_VALGRIND=1 BIN=$work/bin tests/run.sh t-ebay >"$work/t-ebay.out"
 	status=1
 fi
 tail -n 1 "$work/t-ebay.out" | sed 's/^/-- t-ebay.sh under valgrind: /'
+
+# The conventions every stage keeps, on every kind of bad input (t-conventions.sh; its
+# lines of 50 and 256 MiB and its timing test are left to the normal suite).
+if ! TEST_UNDER_VALGRIND=1 BIN=$work/bin tests/run.sh t-conventions >"$work/t-conventions.out" 2>&1; then
+	grep -E '^(FAIL|    )' "$work/t-conventions.out" | head -n 40
+	status=1
+fi
+tail -n 1 "$work/t-conventions.out" | sed 's/^/-- t-conventions.sh under valgrind: /'
+
+# What the fuzzers found, through the stages themselves: every kept regression of a
+# stage's target, and up to FUZZ_CORPUS_MAX (40) inputs of its corpus where `make fuzz`
+# left one (build/fuzz/corpus/STAGE); the ndjson target's through each stage. An input's
+# "#!" first line holds its options, run in the stage's case folder, as the targets do.
+fuzz_inputs=0
+fuzz_input() {
+	local stage=$1 file=$2 args=() rc=0
+	if [ "$(head -c 2 "$file")" = '#!' ]; then
+		read -r -a args < <(head -n 1 "$file" | cut -c 3-)
+	fi
+	(cd "tests/cases/$stage" && LOG_FORMAT=text "$work/bin/$stage" "${args[@]}" \
+		< <(if [ ${#args[@]} -gt 0 ]; then tail -n +2 "$root/$file"; else cat "$root/$file"; fi) \
+		>/dev/null 2>"$work/err") || rc=$?
+	fuzz_inputs=$((fuzz_inputs + 1))
+	case $rc in
+	0 | 64 | 65 | 78) ;;
+	*)
+		echo "FAIL $stage < $file: exit status $rc"
+		head -n 5 "$work/err"
+		status=1
+		;;
+	esac
+}
+for stage in filter-junk normalize-usd valuate; do
+	while IFS= read -r file; do
+		fuzz_input "$stage" "$file"
+	done < <({
+		find "tests/fuzz/regressions/$stage" "tests/fuzz/regressions/ndjson" -type f ! -name .keep 2>/dev/null
+		[ ! -d "build/fuzz/corpus/$stage" ] ||
+			find "build/fuzz/corpus/$stage" -type f | sort | head -n "${FUZZ_CORPUS_MAX:-40}"
+	} | sort)
+done
+echo "-- fuzz inputs under valgrind: $fuzz_inputs"
 
 runs=$(find "$work/logs" -name '*.log' | wc -l)
 for log in "$work"/logs/*.log; do

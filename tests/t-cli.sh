@@ -32,6 +32,12 @@ help_everywhere() {
 	"$cp" --help >out.txt || return 1
 	expect_grep '^usage: coin-pricer \[--version\]' out.txt || return 1
 	expect_eq "--version" "coin-pricer 0.1.0" "$("$cp" --version)" || return 1
+	expect_eq "-V, as the stages take it" "coin-pricer 0.1.0" "$("$cp" -V 2>&1)" || return 1
+	# worker and migrate exec their script: the scratch folder goes first, not left in TMPDIR.
+	mkdir tmp
+	TMPDIR=$PWD/tmp "$cp" worker --version >/dev/null || return 1
+	TMPDIR=$PWD/tmp "$cp" migrate postgresql://nobody@127.0.0.1:1/none >/dev/null 2>&1
+	expect_eq "left in TMPDIR" "" "$(ls tmp)" || return 1
 	for c in price add status show requeue export plot doctor sources migrate; do
 		out=$("$cp" "$c" --help) || { echo "$c --help failed"; return 1; }
 		[[ $out == "usage: coin-pricer $c"* ]] || { echo "$c --help: $out"; return 1; }
@@ -71,7 +77,17 @@ parses_coins() {
 	expect_eq "bad mint" 64 $? || return 1
 	"$cp" price --print-job 2>err.txt
 	expect_eq "no coin" 64 $? || return 1
-	expect_grep "which coin" err.txt
+	expect_grep "which coin" err.txt || return 1
+	# A grade valuate cannot read is refused, not priced by the plain median unsaid.
+	for text in "1921 Morgan dollar MS99" "1921 Morgan dollar --grade MS63/64" "1921 Morgan --grade Nice"; do
+		# shellcheck disable=SC2086 # the words of the coin, as a person types them
+		"$cp" price --print-job $text >out.txt 2>err.txt
+		expect_eq "$text: status" 64 $? || return 1
+		expect_grep "not a grade: " err.txt || return 1
+	done
+	"$cp" add --max-attempts 0 1921 Morgan dollar >out.txt 2>err.txt
+	expect_eq "--max-attempts 0" 64 $? || return 1
+	expect_grep "max-attempts needs 1 or more" err.txt
 }
 
 price_replay() {
@@ -161,7 +177,15 @@ price_fake_ebay() {
 	fault '{"path": "/buy/marketplace_insights", "kind": "not_approved", "times": 5}'
 	"$cp" price 1921-S Morgan dollar --api insights >out.txt 2>err.txt
 	expect_eq "not approved" 69 $? || { cat err.txt; return 1; }
-	expect_grep "coin-pricer: eBay: " err.txt
+	expect_grep "coin-pricer: eBay: " err.txt || return 1
+	# eBay asks to wait longer than a job may: there is no queue here, so say when to retry.
+	fault '{"clear": true}'
+	fault '{"path": "/buy/marketplace_insights", "status": 429, "retry_after": 120, "times": 5}'
+	"$cp" price 1921-S Morgan dollar --api insights >out.txt 2>err.txt
+	expect_eq "asked to wait" 75 $? || { cat err.txt; return 1; }
+	expect_grep '^coin-pricer: eBay: .*; try again in 120 s$' err.txt || return 1
+	if grep -q '^coin-pricer: .*waits in the queue' err.txt; then echo "a queue that price has not"; return 1; fi
+	fault '{"clear": true}'
 }
 
 add_creates_rows() {
@@ -206,6 +230,10 @@ worker_status_show() {
 	expect_eq "intake line" "intake $seed_intake" "$(sed -n 1p show.txt)" || return 1
 	expect_eq "coin" "1921-S Morgan dollar, VF" "$(sed -n 2p show.txt)" || return 1
 	expect_grep '^Left out (11):$' show.txt || return 1
+	# Grades lowest first, as valuate writes them (the database keeps no key order).
+	expect_eq "comps by grade" "$("$cp" export "$seed_intake" | "$BIN/valuate" |
+		jq -r 'select(.kind == "valuation") | .grades | to_entries | map("\(.key) \(.value)") | join(", ")')" \
+		"$(sed -n 's/^  Comps by grade: *//p' show.txt)" || return 1
 	"$cp" show "$seed_intake" --json >show.json || return 1
 	expect_eq "json" '[29,1,"S",11]' "$(jq -c '[(.points | length), (.history | length), .attribution.mintmark, ([.points[] | select(.filtered_out)] | length)]' show.json)" || return 1
 	expect_eq "median" "$(sql -c "SELECT median_cents FROM valuations")" "$(jq .valuation.median_cents show.json)" || return 1
@@ -242,7 +270,14 @@ export_points() {
 	"$cp" export "$seed_intake" >pts.ndjson || return 1
 	expect_eq "points" 29 "$(jq -s 'map(select(.kind == "price_point")) | length' pts.ndjson)" || return 1
 	expect_eq "shape" '["price_point","USD","sold"]' \
-		"$(jq -sc '.[0] | [.kind, .currency, .price_type]' pts.ndjson)" || return 1
+		"$(jq -sc 'map(select(.kind == "price_point")) | .[0] | [.kind, .currency, .price_type]' pts.ndjson)" || return 1
+	# Records the stages accept as they are, each job's points after its job record (with
+	# the attribution and no source config), so that a plain valuate prices at the grade.
+	/usr/bin/python3 "$here/validate.py" pts.ndjson || return 1
+	expect_eq "kinds" "job price_point" "$(jq -r .kind pts.ndjson | uniq | paste -sd ' ')" || return 1
+	expect_eq "job record" '["VF",false]' "$(jq -c 'select(.kind == "job") | [.attribution.grade, (.source | has("config"))]' pts.ndjson)" || return 1
+	expect_eq "re-priced by valuate alone" "$(sql -c "SELECT median_cents FROM valuations")" \
+		"$("$BIN/valuate" <pts.ndjson | jq 'select(.kind == "valuation") | .median_cents')" || return 1
 	# The export re-prices to the stored valuation, at the attribution's grade.
 	expect_eq "re-priced" "$(sql -c "SELECT median_cents FROM valuations")" \
 		"$("$BIN/valuate" --grade "$(sql -c "SELECT grade FROM attributions WHERE intake_id = '$seed_intake'")" \
@@ -301,6 +336,70 @@ doctor_checks() {
 	DATABASE_URL=postgresql://nobody@127.0.0.1:1/none "$cp" doctor >out.txt 2>&1
 	expect_eq "no database" 78 $? || return 1
 	expect_grep '^  FIX   cannot connect' out.txt
+}
+
+# The database password is in no argument list (ps shows those to every user of the
+# host) and in no message, whatever the failure: refused, unparsable, not a URL at all.
+db_password_kept_secret() {
+	local real url kv u c rc
+	real=$(command -v psql)
+	mkdir wrap
+	printf '#!/bin/sh\nprintf "%%s\\n" "$*" "PGPASSWORD=$PGPASSWORD" >>"%s/psql.log"\nexec "%s" "$@"\n' "$PWD" "$real" >wrap/psql
+	chmod +x wrap/psql
+	url=${DATABASE_URL/coin_pricer@/coin_pricer:S3cret%2Fpw@}
+	PATH=$PWD/wrap:$PATH DATABASE_URL=$url "$cp" status >out.txt 2>err.txt || { cat err.txt; return 1; }
+	expect_grep '^Jobs: ' out.txt || return 1
+	expect_grep '^PGPASSWORD=S3cret/pw$' psql.log || return 1
+	if grep -v '^PGPASSWORD=' psql.log | grep -q S3cret; then echo "the password in psql's arguments"; return 1; fi
+	kv=$(psql -X -At -d "$DATABASE_URL" -c "SELECT format('host=%s port=%s dbname=%s user=%s',
+		inet_server_addr(), inet_server_port(), current_database(), current_user)")
+	: >psql.log
+	PATH=$PWD/wrap:$PATH DATABASE_URL="$kv password=S3cretKV" "$cp" status >out.txt 2>err.txt || { cat err.txt; return 1; }
+	expect_grep '^PGPASSWORD=S3cretKV$' psql.log || return 1
+	if grep -v '^PGPASSWORD=' psql.log | grep -q S3cret; then echo "the conninfo password in psql's arguments"; return 1; fi
+	for u in 'postgresql://bob:S3cretPW@127.0.0.1:1/db' 'postgresql://bob:S3cretPW@[::1/db' \
+		'postgresql://bob:S3cretPW@127.0.0.1:1/db?sslmode=bogus' 'postgresql://bob:S3cret%zzPW@127.0.0.1/db' \
+		'host=127.0.0.1 port=1 password=S3cretPW' "host=127.0.0.1 password='S3cret PW' port=1" 'S3cretPW'; do
+		for c in status doctor; do
+			DATABASE_URL=$u "$cp" "$c" >out.txt 2>&1
+			rc=$?
+			[ "$rc" = 69 ] || [ "$rc" = 78 ] || { echo "$c with $u: exit $rc"; cat out.txt; return 1; }
+			if grep -q S3cret out.txt; then echo "$c with $u shows the password:"; cat out.txt; return 1; fi
+		done
+	done
+	DATABASE_URL='postgresql://bob:S3cretPW@127.0.0.1:1/db' "$cp" status 2>err.txt
+	expect_grep '^coin-pricer: cannot reach the database (DATABASE_URL):$' err.txt
+}
+
+# A database without the tables: every command that reads it says to migrate, exit 78
+# (it was psql's "relation does not exist" and exit 3, or 66 "no such intake").
+not_migrated() {
+	local url c
+	sql -c "DROP DATABASE IF EXISTS t_empty" -c "CREATE DATABASE t_empty" || return 1
+	url=${DATABASE_URL%/*}/t_empty
+	for c in status sources "show abcd" "add 1921 Morgan dollar" "requeue --failed" "export abcd"; do
+		# shellcheck disable=SC2086 # a command and its arguments
+		DATABASE_URL=$url "$cp" $c >out.txt 2>err.txt
+		expect_eq "$c: status" 78 $? || return 1
+		expect_eq "$c: message" "coin-pricer: the database has no coin-pricer tables: run coin-pricer migrate (or scripts/migrate.sh)" "$(cat err.txt)" || return 1
+	done
+	sql -c "DROP DATABASE t_empty"
+}
+
+# plot - draws records anyone may have written (a capture, a bug report): text from them
+# goes into the gnuplot program only without quotes, backquotes or newlines, so that a
+# reason, a tier's name or a confidence cannot close a string and call system().
+plot_input_runs_nothing() {
+	jq -nc --arg d "$PWD" '
+		{kind: "price_point", price_cents: 100, filtered_out: true,
+		 filter_reason: "x (1)\u0027, system(\"touch \($d)/pwned1\") title \u0027y"},
+		{kind: "price_point", price_cents: 200, sold_at: "2026-11-02T00:00:00Z"},
+		{kind: "valuation", median_cents: 150, p10_cents: 100, p90_cents: 200,
+		 confidence: "3\"; system(\"touch \($d)/pwned2\"); #",
+		 tiers: {("q\u0027, system(\"touch \($d)/pwned3\") title \u0027z"): 150, ("a`touch \($d)/pwned4`\nline\tx"): 120}}' >evil.ndjson
+	"$cp" plot - --output p.svg <evil.ndjson >out.txt 2>err.txt || { cat err.txt; return 1; }
+	xmllint --noout p.svg || return 1
+	expect_eq "files a command made" "" "$(find . -name 'pwned*')"
 }
 
 # The migration turns RLS on everywhere: the owner still sees every row, a role with
@@ -449,6 +548,9 @@ run_test "export: price points as NDJSON that re-prices, and CSV" export_points
 run_test "plot INTAKE: PNG by default, SVG by suffix" plot_intake
 run_test "status lists failures; requeue sends them back" failures_and_requeue
 run_test "doctor: all well, then each thing to fix (exit 78)" doctor_checks
+run_test "the database password: in no argument list, no message" db_password_kept_secret
+run_test "plot - runs no command from the records it reads" plot_input_runs_nothing
+run_test "a database without the tables: exit 78, run coin-pricer migrate" not_migrated
 run_test "row-level security on every table; a role without policies sees nothing" row_level_security
 run_test "the README's walk-through, price your first coin, as written" readme_walkthrough
 run_test "make install DESTDIR: the installed coin-pricer finds its stages" make_install

@@ -138,6 +138,26 @@ bad_job_does_not_starve() {
 	expect_eq "attempts within max_attempts" t "$(sql -c "SELECT attempts <= max_attempts FROM scrape_jobs WHERE priority = 1")"
 }
 
+# A source rule a person typed wrong fails that source's jobs at once, with the rule named,
+# and the other jobs go on: it used to lose the job record in normalize-usd, so that the
+# job was claimed again until its attempts ran out with no reason given.
+bad_rule_fails_its_job() {
+	reset || return 1
+	sql -c "UPDATE scrape_jobs SET priority = 10;
+		INSERT INTO sources (id, name, adapter_type, config) SELECT '8b3f4e5d-0000-4000-8000-0000000000fe',
+			'eBay, typed wrong', adapter_type, config FROM sources
+			WHERE id = '8b3f4e5d-0000-4000-8000-000000000001';
+		INSERT INTO source_rules (source_id, rule_type, rule_value, priority)
+		VALUES ('8b3f4e5d-0000-4000-8000-0000000000fe', 'min_price_cents', '\$10', 1);
+		INSERT INTO scrape_jobs (intake_id, source_id, priority)
+		VALUES ('7a2e3d4c-0000-4000-8000-000000000001', '8b3f4e5d-0000-4000-8000-0000000000fe', 1)" || return 1
+	timeout 120 "$pipeline" --once --env /dev/null 2>err.txt || { tail -n 20 err.txt; return 1; }
+	expect_eq "good job" "completed" "$(sql -c "SELECT status FROM scrape_jobs WHERE priority = 10")" || return 1
+	expect_eq "bad job" "failed 1" "$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs WHERE priority = 1")" || return 1
+	sql -c "SELECT error_message FROM scrape_jobs WHERE priority = 1" >reason.txt
+	expect_grep 'min_price_cents: "\$10" is not a whole number of cents' reason.txt
+}
+
 # --once gives up after a bounded wait when the database cannot be reached, and a
 # configuration error stops the worker at once.
 once_gives_up_without_database() {
@@ -424,6 +444,7 @@ run_test "through PgBouncer (transaction mode): 200 jobs, two workers (polling e
 run_test "SIGTERM with eBay hung: exits 0 within --grace, nothing left running" term_with_ebay_hung
 run_test "kill -9 of the supervisor: no process left; a restart finishes every job" supervisor_killed
 run_test "a job no collector can do fails with a reason and starves no other" bad_job_does_not_starve
+run_test "a source rule typed wrong fails its jobs at once, the rule named" bad_rule_fails_its_job
 run_test "no database: --once gives up (75); a configuration error stops at once (78)" once_gives_up_without_database
 run_test "pipeline.sh reads the env file literally" env_file_read
 run_test "claim-job --follow as a child of PID 1 (a container's init) claims" claim_follow_child_of_pid1

@@ -326,19 +326,28 @@ out:
 static void
 record(struct http_client *c, int n, const struct http_response *res)
 {
-	struct buf meta = BUF_INIT;
+	struct buf meta = BUF_INIT, text = BUF_INIT, body = BUF_INIT;
 
+	/* A body or an error may echo the request's credentials: a recording keeps them masked. */
+	buf_adds(&text, res->error);
+	log_redact(&text);
+	if (res->body.len) {
+		buf_add(&body, res->body.data, res->body.len);
+		log_redact(&body);
+	}
 	buf_adds(&meta, "{\"request\":");
 	buf_add_json_string(&meta, c->key.data, c->key.len);
 	buf_addf(&meta, ",\"status\":%ld,\"retry_after\":%.3f,\"elapsed_ms\":%.0f,\"error\":", res->status,
 		 res->retry_after, res->elapsed_ms);
-	buf_add_json_string(&meta, res->error, strlen(res->error));
+	buf_add_json_string(&meta, text.data ? text.data : "", text.len);
 	buf_adds(&meta, "}\n");
 	if (http_write_private(record_path(c, c->o.record_dir, n, "meta.json"), meta.data, meta.len) < 0 ||
-	    http_write_private(record_path(c, c->o.record_dir, n, "body"),
-			       res->body.data ? res->body.data : "", res->body.len) < 0)
+	    http_write_private(record_path(c, c->o.record_dir, n, "body"), body.data ? body.data : "",
+			       body.len) < 0)
 		log_warn("cannot record a response in %s: %s", c->o.record_dir, strerror(errno));
 	buf_free(&meta);
+	buf_free(&text);
+	buf_free(&body);
 }
 
 static int

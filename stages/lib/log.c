@@ -91,27 +91,28 @@ log_cleanup(void)
 	log_nsecrets = log_secrets_cap = 0;
 }
 
-/* Replace every occurrence of every secret in b by "[redacted]". */
+/* Replace every occurrence of every secret in b by "[redacted]". b may hold any bytes,
+ * NUL included (a response body): it is searched to its length, not to its first NUL. */
 static void
 redact(struct buf *b)
 {
 	struct buf out = BUF_INIT;
 	size_t i;
 
-	for (i = 0; i < log_nsecrets; i++) {
+	for (i = 0; i < log_nsecrets && b->len > 0; i++) {
 		const char *secret = log_secrets[i];
 		size_t slen = strlen(secret);
-		const char *p = b->data, *hit;
+		const char *p = b->data, *end = b->data + b->len, *hit;
 
-		if (strstr(p, secret) == NULL)
+		if (memmem(p, b->len, secret, slen) == NULL)
 			continue;
 		buf_reset(&out);
-		while ((hit = strstr(p, secret)) != NULL) {
+		while ((hit = memmem(p, (size_t)(end - p), secret, slen)) != NULL) {
 			buf_add(&out, p, (size_t)(hit - p));
 			buf_adds(&out, "[redacted]");
 			p = hit + slen;
 		}
-		buf_adds(&out, p);
+		buf_add(&out, p, (size_t)(end - p));
 		buf_reset(b);
 		buf_add(b, out.data, out.len);
 	}

@@ -42,7 +42,8 @@ void log_add_secret(const char *secret);
 struct buf;
 
 /* Replace every occurrence of every secret in b by "[redacted]" (for text that is not
- * a log line, such as the requests kept in recordings). */
+ * a log line: the requests and responses kept in recordings, an error taken from a
+ * response). b may hold any bytes, NUL included; it is searched to b->len. */
 void log_redact(struct buf *b);
 
 /* Forget all secrets and free what log_add_secret copied. */

@@ -1055,3 +1055,37 @@ ndj_utf8_length(const unsigned char *p, const unsigned char *end)
 {
 	return utf8_length(p, end);
 }
+
+int
+ndj_fail_job(const struct ndj_record *r, const char *reason)
+{
+	static const char *const ids[] = { "job_id", "intake_id" };
+	struct buf out = BUF_INIT;
+	size_t i;
+	int rc;
+
+	buf_adds(&out, "{\"kind\":\"job_error\"");
+	for (i = 0; i < 2; i++) {
+		const struct ndj_member *m = ndj_get(r, ids[i]);
+
+		buf_addf(&out, ",\"%s\":", ids[i]);
+		if (m != NULL)
+			buf_add(&out, m->val, m->val_len);
+		else
+			buf_adds(&out, "null");
+	}
+	buf_adds(&out, ",\"error\":");
+	buf_add_json_string(&out, reason, strlen(reason));
+	buf_adds(&out, ",\"retryable\":false}\n");
+	ndj_pass(r);
+	rc = ndj_write(out.data, out.len);
+	buf_free(&out);
+	return rc < 0 ? -1 : 0;
+}
+
+int
+ndj_is_job_part(const char *kind)
+{
+	return strcmp(kind, "price_point") == 0 || strcmp(kind, "job_end") == 0 ||
+	       strcmp(kind, "job_error") == 0;
+}

@@ -141,6 +141,20 @@ int ndj_pass(const struct ndj_record *r);
 int ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndrop, const char *extra,
 		     size_t extra_len);
 
+/*
+ * Fail the job of job record r, which the stage cannot use (reason): pass r on, then
+ * write a job_error (retryable: false) with r's job_id
+ * and intake_id, so that the job ends failed with the reason instead of being lost or
+ * tried again in vain. The caller still returns NDJ_BAD (the loop reports the line) and
+ * drops the job's later price_point, job_end and job_error records. Returns 0, or -1 on
+ * a write error.
+ */
+int ndj_fail_job(const struct ndj_record *r, const char *reason);
+
+/* Whether kind is that of a record that follows its job's record: price_point, job_end,
+ * job_error. */
+int ndj_is_job_part(const char *kind);
+
 /* A stage: what to do with each record and at the end of input. */
 struct ndj_stage {
 	/*
