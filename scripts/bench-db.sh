@@ -2,7 +2,7 @@
 # Database benchmark on a throwaway local PostgreSQL: store's rate against psql \copy of
 # the same rows (first, on a fresh database; one job of 20,000 points, then 1,000 jobs of
 # 20 points as the worker stores them), the cost of a job against its intake's history
-# (no earlier points, then 100,000), claim time with 1,000 and with 1,000,000
+# (no earlier points, then 10,000, then 100,000), claim time with 1,000 and with 1,000,000
 # pending jobs (and with 100,000 more waiting out a backoff at a better priority), and 8
 # concurrent claimers.
 # Prints figures and ratios; asserts nothing.
@@ -116,8 +116,9 @@ printf 'psql \\copy of the same rows:                            %.0f points/s  
 sql -c "DELETE FROM price_points" -c "DELETE FROM scrape_jobs" -c "DELETE FROM intakes WHERE id <> '$intake'"
 
 # The cost of one 20-point job against the history of its intake: jobs in a row of an
-# intake with no earlier points, then of one with 100,000 (each job replays them all:
-# valuate prices an intake from all its points, DESIGN.md "Valuation"). One store over
+# intake with no earlier points, then of ones with 10,000 and 100,000 (each job replays
+# those valuate can use: it prices an intake from all its candidates, DESIGN.md
+# "Valuation"). One store over
 # 1 job and one over 11 (the same intake: never stored together), the difference / 10.
 history_jobs() { # intake n first: a stream of n jobs of 20 points, numbered from first
 	local i id
@@ -140,15 +141,22 @@ history_ms() { # intake: ms per job
 	t2=$(now)
 	echo "(($t2 - $t1) - ($t1 - $t0)) * 100" | bc -l
 }
-sql -c "INSERT INTO intakes (id) VALUES ('7a2e3d4c-0000-4000-8000-000000000900'), ('7a2e3d4c-0000-4000-8000-000000000901')"
-sql -c "INSERT INTO price_points (intake_id, source_id, external_id, adapter, price_type, price_cents, sold_at, grade, grade_lo, grade_hi)
-	SELECT '7a2e3d4c-0000-4000-8000-000000000901', '$source', 'old-' || g, 'ebay_finding', 'sold',
-		4000 + g % 1000, now() - g * interval '1 minute', 'VF20', 20, 20 FROM generate_series(1, 100000) g"
+sql -c "INSERT INTO intakes (id) VALUES ('7a2e3d4c-0000-4000-8000-000000000900'),
+	('7a2e3d4c-0000-4000-8000-000000000901'), ('7a2e3d4c-0000-4000-8000-000000000902')"
+# Earlier points: 100,000 of intake 901 and 10,000 of 902, a quarter of them filtered out
+# (valuate cannot use those: they are not replayed).
+sql -c "INSERT INTO price_points (intake_id, source_id, external_id, adapter, price_type, price_cents, sold_at, grade, grade_lo, grade_hi, filtered_out)
+	SELECT i, '$source', 'old-' || g, 'ebay_finding', 'sold',
+		4000 + g % 1000, now() - g * interval '1 minute', 'VF20', 20, 20, g % 4 = 0
+	FROM (VALUES ('7a2e3d4c-0000-4000-8000-000000000901'::uuid, 100000), ('7a2e3d4c-0000-4000-8000-000000000902', 10000)) AS x(i, n),
+		generate_series(1, n) g"
 sql -c "VACUUM ANALYZE price_points"
 none=$(history_ms 7a2e3d4c-0000-4000-8000-000000000900)
+some=$(history_ms 7a2e3d4c-0000-4000-8000-000000000902)
+some_out=$(($(grep -c . "$work/h.out") / 11))
 full=$(history_ms 7a2e3d4c-0000-4000-8000-000000000901)
-printf 'store, a job of 20 points: %.1f ms with no earlier points of its intake; %.1f ms with 100,000 (%d points out per job)\n' \
-	"$none" "$full" "$(($(grep -c . "$work/h.out") / 11))"
+printf 'store, a job of 20 points: %.1f ms with no earlier points of its intake; %.1f ms with 10,000 (%d points out per job); %.1f ms with 100,000 (%d out)\n' \
+	"$none" "$some" "$some_out" "$full" "$(($(grep -c . "$work/h.out") / 11))"
 sql -c "DELETE FROM price_points" -c "DELETE FROM scrape_jobs" -c "DELETE FROM intakes WHERE id <> '$intake'"
 [ "${1:-}" = --store ] && exit 0
 echo

@@ -5,6 +5,7 @@
  * job back to pending with backoff, or fails it. What it has written carries
  * "stored": true, so that a second store in the same pipeline passes it on untouched.
  */
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stddef.h>
@@ -81,68 +82,40 @@
 	" p.filtered_out, p.filter_reason, p.price_cents, p.shipping_cents, p.fx_rate::text,\n"              \
 	" p.fx_as_of, p.fx_source, p.grade, p.grade_lo, p.grade_hi, p.certifier,\n"                          \
 	" array_to_json(p.designations)"
-#define NO_POINT_COLUMNS                                                                                     \
-	"NULL::bool, NULL::uuid, NULL::uuid, NULL::uuid, NULL, NULL, NULL, NULL, NULL, NULL,\n"              \
-	" NULL, NULL, NULL, NULL, NULL::int, NULL::numeric, NULL::bool, NULL, NULL::bigint,\n"               \
-	" NULL::bigint, NULL, NULL::date, NULL, NULL, NULL::int, NULL::int, NULL, NULL::json"
 #define EARLIER_POINT_COLUMNS                                                                                \
 	"false, p.job_id, p.intake_id, p.source_id, p.adapter, p.external_id, NULL, NULL, NULL,\n"           \
 	" p.price_type, NULL, NULL, NULL, " SOLD_AT_TEXT ", NULL, s.reputation_weight,\n"                    \
 	" p.filtered_out, NULL, p.price_cents, NULL, NULL, NULL, NULL, p.grade, p.grade_lo,\n"               \
 	" p.grade_hi, p.certifier, array_to_json(p.designations)"
 
-/* Which stored points valuate gets: the intake's not filtered out, and this job's. */
-#define REPLAY_WHERE(intake, job) "p.intake_id = " intake " AND (NOT p.filtered_out OR p.job_id = " job ")"
+/*
+ * Which earlier points of the intake valuate gets: those it can use, not filtered out and
+ * with price_cents (as coin_pricer_store_jobs() replays them).
+ */
+#define REPLAY_WHERE(intake) "p.intake_id = " intake " AND NOT p.filtered_out AND p.price_cents IS NOT NULL"
 
 /*
- * Several jobs in one statement, so one round trip (and one parse and plan) for all:
- * check that this worker still holds each (and touch its lock), upsert the points of
- * those it holds, log, and return each held job's points and its intake's earlier points
- * for valuate. The statement does not see its own writes, so a job's points come from
- * what the upsert returns and the rest from the table; the jobs of one statement have
- * distinct intakes (flush_batch()), so no job needs the points of another. Each held job has a first
- * row with its number k and a null id, then its points; a job not held has no row. Parameters: $1 the jobs' points ([[point,...],...]), $2 jobs, $3 intakes,
- * $4 sources, $5 workers, $6 points, $7 filtered out, $9 attempts (arrays, in the jobs'
- * order; $8 numbers the points' jobs). A job is held when it runs for this worker at the
- * attempt its record says: a late statement of an earlier attempt (its process killed, the
- * job back in the queue and claimed again, even by the same worker id) writes nothing.
- * The lock check reads worker_id through IS NOT DISTINCT FROM, which no index serves:
- * the primary key then finds the job (with scrape_jobs_worker the planner would walk
- * every running job of the worker).
+ * Several jobs in one statement, so one round trip for all: migration 006's function
+ * (planned once per connection) checks that this worker still holds each job at the
+ * attempt its record says (and touches its lock), upserts the points of those it holds,
+ * logs, and returns each held job's points and its intake's earlier points for valuate.
+ * A late statement of an earlier attempt (its process killed, the job back in the queue
+ * and claimed again, even by the same worker id) writes nothing. The jobs of one statement
+ * have distinct intakes (flush_batch()), so no job needs the points of another. Each held
+ * job has a first row with its number k and a null id, then its points; a job not held
+ * has no row. Every parameter is a text[] in binary form: one per job field (JOB_ARRAYS),
+ * then the points' job numbers and one per point column (point_columns[]), so that the
+ * server reads no JSON but raw's.
  */
+#define JOB_ARRAYS     7
+#define NPOINT_COLUMNS 24
+#define JOBS_PARAMS    (JOB_ARRAYS + 1 + NPOINT_COLUMNS)
 static const char jobs_sql[] =
-	"WITH j AS (\n"
-	" SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::int[], $7::int[],\n"
-	"  $9::int[]) WITH ORDINALITY AS j(job, intake, source, worker, npoints, nfiltered, attempt, k)),\n"
-	"held AS (\n"
-	" UPDATE scrape_jobs s SET locked_at = now() FROM j\n"
-	" WHERE s.id = ANY ($2::uuid[]) AND s.id = j.job AND s.worker_id IS NOT DISTINCT FROM j.worker AND s.status = 'running'\n"
-	"  AND s.attempts = coalesce(j.attempt, s.attempts)\n"
-	" RETURNING j.k, j.job, j.intake, j.source, j.npoints, j.nfiltered),\n"
-	"input AS (\n"
-	" SELECT DISTINCT ON (o.k, p.external_id) o.k, p.*\n"
-	" FROM ROWS FROM (json_array_elements($1::json), unnest($8::int[])) WITH ORDINALITY AS o(rec, k, n)\n"
-	" CROSS JOIN LATERAL " POINT_INPUT " ORDER BY o.k, p.external_id, o.n DESC),\n"
-	"ins AS (\n" UPSERT_POINTS(
-		"h.intake, h.source, h.job",
-		"input JOIN held h USING (k)") " RETURNING *),\n"
-					       "logged AS (\n"
-					       " INSERT INTO scrape_job_logs (job_id, log_level, message, metadata)\n"
-					       " SELECT job, 'info', 'stored ' || npoints || ' price points',\n"
-					       "  json_build_object('points', npoints, 'filtered', nfiltered) FROM held)\n"
-					       "SELECT k, k, NULL::bigint, " NO_POINT_COLUMNS " FROM held\n"
-					       "UNION ALL\n"
-					       "SELECT h.k, h.k, p.id, " OWN_POINT_COLUMNS "\n"
-					       "FROM ins p JOIN held h ON h.job = p.job_id JOIN sources s ON s.id = p.source_id\n"
-					       "UNION ALL\n"
-					       "SELECT h.k, h.k, p.id, " EARLIER_POINT_COLUMNS "\n"
-					       "FROM held h JOIN price_points p ON " REPLAY_WHERE(
-						       "h.intake",
-						       "h.job") "\n"
-								"JOIN sources s ON s.id = p.source_id\n"
-								"WHERE NOT EXISTS (SELECT 1 FROM input i\n"
-								" WHERE i.k = h.k AND i.external_id = p.external_id AND p.source_id = h.source)\n"
-								"ORDER BY 1, 3 NULLS FIRST";
+	"SELECT * FROM coin_pricer_store_jobs($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],\n"
+	" $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],\n"
+	" $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],\n"
+	" $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],\n"
+	" $28::text[], $29::text[], $30::text[], $31::text[], $32::text[])";
 
 /* The slow way, after jobs_sql failed on some point of a job: one point at a time. */
 static const char hold_sql[] = "UPDATE scrape_jobs SET locked_at = now()\n"
@@ -163,13 +136,13 @@ static const char stored_log_sql[] =
 
 /* The rows of jobs_sql for one job ($2) of intake $1, after it was stored the slow way. */
 static const char replay_sql[] =
-	"SELECT 1, 1, p.id, " OWN_POINT_COLUMNS "\n"
+	"SELECT 1, p.id, " OWN_POINT_COLUMNS "\n"
 	"FROM price_points p JOIN sources s ON s.id = p.source_id WHERE p.job_id = $2\n"
 	"UNION ALL\n"
-	"SELECT 1, 1, p.id, " EARLIER_POINT_COLUMNS "\n"
+	"SELECT 1, p.id, " EARLIER_POINT_COLUMNS "\n"
 	"FROM price_points p JOIN sources s ON s.id = p.source_id\n"
-	"WHERE " REPLAY_WHERE("$1", "$2") " AND p.job_id IS DISTINCT FROM $2\n"
-					  "ORDER BY 3";
+	"WHERE " REPLAY_WHERE("$1") " AND p.job_id IS DISTINCT FROM $2\n"
+				    "ORDER BY 2";
 
 /*
  * Back to pending after min(1 h, 30 s x 2^(attempts-1)) +-20 %, and at least $5 seconds
@@ -199,33 +172,7 @@ static const char error_sql[] =
  * the attempt ($3) its record says (or when it has no job): a late valuation of an
  * attempt whose job went back to the queue is not stored.
  */
-static const char valuation_sql[] =
-	"WITH x AS (\n"
-	" SELECT * FROM json_to_record($1::json) AS x(intake_id uuid, job_id uuid, p10_cents bigint,\n"
-	"  median_cents bigint, p90_cents bigint, mean_cents bigint, comps int, outliers int,\n"
-	"  candidates int, sold int, ask int, confidence int, confidence_parts jsonb,\n"
-	"  explanation text, method text, target_grade text, n_eff numeric, grades jsonb,\n"
-	"  tiers jsonb)),\n"
-	"done AS (\n"
-	" UPDATE scrape_jobs s SET status = 'completed', completed_at = now(), locked_at = NULL\n"
-	" FROM x WHERE s.id = x.job_id AND s.worker_id = $2 AND s.status = 'running'\n"
-	"  AND s.attempts = coalesce($3::int, s.attempts)\n"
-	" RETURNING s.id, s.started_at),\n"
-	"v AS (\n"
-	" INSERT INTO valuations (intake_id, job_id, p10_cents, median_cents, p90_cents, mean_cents,\n"
-	"  comps, outliers, candidates, sold, ask, confidence, confidence_parts, explanation,\n"
-	"  method, target_grade, n_eff, grades, tiers)\n"
-	" SELECT intake_id, job_id, p10_cents, median_cents, p90_cents, mean_cents, comps, outliers,\n"
-	"  candidates, sold, ask, confidence, confidence_parts, explanation, method, target_grade,\n"
-	"  n_eff, grades, tiers\n"
-	" FROM x WHERE x.job_id IS NULL OR EXISTS (SELECT 1 FROM done)\n"
-	" RETURNING id, job_id, confidence),\n"
-	"logged AS (\n"
-	" INSERT INTO scrape_job_logs (job_id, log_level, message, metadata)\n"
-	" SELECT done.id, 'info', 'completed', json_build_object('valuation_id', v.id,\n"
-	"  'confidence', v.confidence) FROM done, v)\n"
-	"SELECT v.id, (SELECT count(*) FROM done),\n"
-	" (SELECT round(extract(epoch FROM clock_timestamp() - started_at) * 1000) FROM done) FROM v";
+static const char valuation_sql[] = "SELECT * FROM coin_pricer_store_valuation($1::json, $2, $3::int)";
 
 static const char complete_sql[] =
 	"WITH done AS (\n"
@@ -246,6 +193,8 @@ struct job {
 	size_t *starts;	   /* where each point starts in points */
 	struct buf ids;	   /* the points' external_ids, each NUL-terminated */
 	size_t *id_starts; /* where each point's external_id starts in ids */
+	/* The points' values of each of point_columns[], as elements of a binary text[]. */
+	struct buf cols[NPOINT_COLUMNS];
 	size_t npoints, cap, nfiltered, left_out;
 	/* In a batch: its job record when that waits to be written with the batch (empty
 	 * when written already), and its job_end record. */
@@ -278,7 +227,7 @@ struct store {
 	/* For the second store's line per finished job. */
 	long long median, duration_ms;
 	int completed, has_median, confidence;
-	struct buf s1, extra;
+	struct buf s1, extra, s2, s3;
 };
 
 static void
@@ -353,6 +302,8 @@ attempt_of(const struct ndj_record *r)
 static void
 clear_job(struct job *j)
 {
+	size_t c;
+
 	free(j->job_id);
 	free(j->intake_id);
 	free(j->source_id);
@@ -361,6 +312,8 @@ clear_job(struct job *j)
 	j->job_id = j->intake_id = j->source_id = j->worker = j->attempt = NULL;
 	buf_reset(&j->points);
 	buf_reset(&j->ids);
+	for (c = 0; c < NPOINT_COLUMNS; c++)
+		buf_reset(&j->cols[c]);
 	buf_reset(&j->job_line);
 	buf_reset(&j->end_line);
 	j->npoints = j->nfiltered = j->left_out = 0;
@@ -371,9 +324,13 @@ clear_job(struct job *j)
 static void
 free_job(struct job *j)
 {
+	size_t c;
+
 	clear_job(j);
 	buf_free(&j->points);
 	buf_free(&j->ids);
+	for (c = 0; c < NPOINT_COLUMNS; c++)
+		buf_free(&j->cols[c]);
 	buf_free(&j->job_line);
 	buf_free(&j->end_line);
 	free(j->starts);
@@ -513,36 +470,60 @@ fail:
 	return failed(s);
 }
 
-/* The rows of a result of jobs_sql or replay_sql: job number, again, id, own, fields. */
+/* The rows of a result of jobs_sql or replay_sql: job number, id, own, fields. */
 #define COL_K	   0
-#define COL_ID	   2
-#define COL_OWN	   3
-#define COL_FIELDS 4
+#define COL_ID	   1
+#define COL_OWN	   2
+#define COL_FIELDS 3
 
-/* One field of n jobs as a PostgreSQL array literal in b (replacing it). */
+/* Append one element to a binary text[]: its length, then its bytes (v NULL: a null). */
+static void
+add_element(struct buf *b, const char *v, size_t len)
+{
+	uint32_t n = htonl(v ? (uint32_t)len : 0xffffffffu);
+
+	buf_add(b, &n, sizeof(n));
+	if (v)
+		buf_add(b, v, len);
+}
+
+/* Start b as a binary one-dimensional text[] of n elements (the elements follow). */
+static void
+begin_array(struct buf *b, size_t n)
+{
+	uint32_t head[5] = { htonl(n ? 1 : 0), htonl(1), htonl(25 /* text */), htonl((uint32_t)n), htonl(1) };
+
+	buf_reset(b);
+	buf_add(b, head, n ? sizeof(head) : 3 * sizeof(head[0]));
+}
+
+/* One field of n jobs (a string, or NULL for a null) as a binary text[] in b (replacing it). */
 static void
 add_array(struct buf *b, const struct job *jobs, const size_t *idx, size_t n, size_t field)
 {
 	const char *p;
 	size_t i;
 
-	buf_reset(b);
-	buf_addc(b, '{');
+	begin_array(b, n);
 	for (i = 0; i < n; i++) {
 		p = *(char *const *)((const char *)&jobs[idx[i]] + field);
-		if (p == NULL) {
-			buf_adds(b, i ? ",NULL" : "NULL");
-			continue;
-		}
-		buf_adds(b, i ? ",\"" : "\"");
-		for (; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				buf_addc(b, '\\');
-			buf_addc(b, *p);
-		}
-		buf_addc(b, '"');
+		add_element(b, p, p ? strlen(p) : 0);
 	}
-	buf_addc(b, '}');
+}
+
+/* One count of n jobs as a binary text[] in b (replacing it). */
+static void
+add_count_array(struct buf *b, const struct job *jobs, const size_t *idx, size_t n, size_t field)
+{
+	char digits[24];
+	size_t i;
+
+	begin_array(b, n);
+	for (i = 0; i < n; i++) {
+		snprintf(digits, sizeof(digits), "%zu",
+			 *(const size_t *)((const char *)&jobs[idx[i]] + field));
+		add_element(b, digits, strlen(digits));
+	}
 }
 
 /* Which jobs of the batch run_jobs() stores. */
@@ -561,53 +542,47 @@ run_jobs(struct store *s, void *arg)
 	const struct batch_run *run = arg;
 	const struct job *jobs = s->batch;
 	const size_t *idx = run->idx;
-	struct buf doc = BUF_INIT, of_job = BUF_INIT;
-	struct buf arrays[7] = { BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT };
-	const char *params[9];
-	size_t i;
+	struct buf arrays[JOBS_PARAMS];
+	const char *params[JOBS_PARAMS];
+	int lengths[JOBS_PARAMS], formats[JOBS_PARAMS];
+	char digits[24];
+	size_t i, p, npoints = 0;
 	int k;
 
 	PQclear(s->replayed);
 	s->replayed = NULL;
-	buf_addc(&doc, '[');
-	buf_addc(&of_job, '{');
-	for (i = 0; i < run->n; i++) {
-		size_t p;
-
-		if (jobs[idx[i]].npoints) {
-			if (doc.len > 1)
-				buf_addc(&doc, ',');
-			/* points.data is "[point,point,...": without its "[" */
-			buf_add(&doc, jobs[idx[i]].points.data + 1, jobs[idx[i]].points.len - 1);
-		}
-		for (p = 0; p < jobs[idx[i]].npoints; p++)
-			buf_addf(&of_job, "%s%zu", of_job.len > 1 ? "," : "", i + 1);
-	}
-	buf_addc(&doc, ']');
-	buf_addc(&of_job, '}');
+	memset(arrays, 0, sizeof(arrays));
 	/* (A job of the batch always has its worker: worker_of() when it joined.) */
 	add_array(&arrays[0], jobs, idx, run->n, offsetof(struct job, job_id));
 	add_array(&arrays[1], jobs, idx, run->n, offsetof(struct job, intake_id));
 	add_array(&arrays[2], jobs, idx, run->n, offsetof(struct job, source_id));
 	add_array(&arrays[3], jobs, idx, run->n, offsetof(struct job, worker));
-	add_array(&arrays[6], jobs, idx, run->n, offsetof(struct job, attempt));
-	buf_addc(&arrays[4], '{');
-	buf_addc(&arrays[5], '{');
+	add_array(&arrays[4], jobs, idx, run->n, offsetof(struct job, attempt));
+	add_count_array(&arrays[5], jobs, idx, run->n, offsetof(struct job, npoints));
+	add_count_array(&arrays[6], jobs, idx, run->n, offsetof(struct job, nfiltered));
+	for (i = 0; i < run->n; i++)
+		npoints += jobs[idx[i]].npoints;
+	begin_array(&arrays[JOB_ARRAYS], npoints);
 	for (i = 0; i < run->n; i++) {
-		buf_addf(&arrays[4], "%s%zu", i ? "," : "", jobs[idx[i]].npoints);
-		buf_addf(&arrays[5], "%s%zu", i ? "," : "", jobs[idx[i]].nfiltered);
+		snprintf(digits, sizeof(digits), "%zu", i + 1);
+		for (p = 0; p < jobs[idx[i]].npoints; p++)
+			add_element(&arrays[JOB_ARRAYS], digits, strlen(digits));
 	}
-	buf_addc(&arrays[4], '}');
-	buf_addc(&arrays[5], '}');
-	params[0] = doc.data;
-	for (k = 0; k < 6; k++)
-		params[k + 1] = arrays[k].data;
-	params[7] = of_job.data;
-	params[8] = arrays[6].data;
-	s->replayed = db_exec(&s->db, run->n == 1 ? "store the job" : "store the jobs", jobs_sql, 9, params);
-	buf_free(&doc);
-	buf_free(&of_job);
-	for (k = 0; k < 7; k++)
+	for (k = 0; k < NPOINT_COLUMNS; k++) {
+		struct buf *b = &arrays[JOB_ARRAYS + 1 + k];
+
+		begin_array(b, npoints);
+		for (i = 0; i < run->n; i++)
+			buf_add(b, jobs[idx[i]].cols[k].data, jobs[idx[i]].cols[k].len);
+	}
+	for (k = 0; k < JOBS_PARAMS; k++) {
+		params[k] = arrays[k].data;
+		lengths[k] = (int)arrays[k].len;
+		formats[k] = 1;
+	}
+	s->replayed = db_exec_binary(&s->db, run->n == 1 ? "store the job" : "store the jobs", jobs_sql,
+				     JOBS_PARAMS, params, lengths, formats);
+	for (k = 0; k < JOBS_PARAMS; k++)
 		buf_free(&arrays[k]);
 	return s->replayed ? 0 : -1;
 }
@@ -845,11 +820,166 @@ add_without_sold_at(struct buf *b, const struct ndj_record *r)
 	buf_adds(b, "\"sold_at\":null}");
 }
 
+/* How a member of a price_point goes into its column of coin_pricer_store_jobs(). */
+enum column_kind {
+	C_TEXT,	   /* a string decoded, any other value as written (the server casts the text) */
+	C_DECIMAL, /* the same, or null when not ^[0-9]+(\.[0-9]+)?$ (original_amount and the like) */
+	C_JSON,	   /* the value as written (raw: the server reads it as jsonb) */
+	C_ARRAY,   /* an array as a PostgreSQL array literal, other values as C_TEXT */
+};
+
+/* The point columns of coin_pricer_store_jobs(), in the order of its arguments. */
+static const struct {
+	const char *name;
+	enum column_kind kind;
+} point_columns[NPOINT_COLUMNS] = {
+	{ "external_id", C_TEXT }, { "adapter", C_TEXT },      { "title", C_TEXT },
+	{ "url", C_TEXT },	   { "condition", C_TEXT },    { "price_type", C_TEXT },
+	{ "amount", C_DECIMAL },   { "currency", C_TEXT },     { "converted_usd", C_DECIMAL },
+	{ "quantity", C_TEXT },	   { "price_cents", C_TEXT },  { "shipping_cents", C_TEXT },
+	{ "fx_rate", C_DECIMAL },  { "fx_as_of", C_TEXT },     { "fx_source", C_TEXT },
+	{ "sold_at", C_TEXT },	   { "filtered_out", C_TEXT }, { "filter_reason", C_TEXT },
+	{ "raw", C_JSON },	   { "grade", C_TEXT },	       { "grade_lo", C_TEXT },
+	{ "grade_hi", C_TEXT },	   { "certifier", C_TEXT },    { "designations", C_ARRAY },
+};
+#define COLUMN_SOLD_AT 15
+
+/* Whether v (len bytes) is ^[0-9]+(\.[0-9]+)?$. */
+static int
+is_decimal(const char *v, size_t len)
+{
+	size_t i = 0, frac;
+
+	while (i < len && v[i] >= '0' && v[i] <= '9')
+		i++;
+	if (i == 0 || i == len)
+		return i > 0;
+	if (v[i] != '.')
+		return 0;
+	frac = ++i;
+	while (i < len && v[i] >= '0' && v[i] <= '9')
+		i++;
+	return i > frac && i == len;
+}
+
+/* Where the JSON value at p (valid, as ndj_scan() checked its line) ends. */
+static const char *
+value_end(const char *p, const char *end)
+{
+	int depth = 0, in_string = 0;
+
+	if (*p != '"' && *p != '[' && *p != '{') {
+		while (p < end && !strchr(",]} \t\r\n", *p))
+			p++;
+		return p;
+	}
+	for (; p < end; p++) {
+		if (in_string) {
+			if (*p == '\\')
+				p++;
+			else if (*p == '"')
+				in_string = 0;
+		} else if (*p == '"') {
+			in_string = 1;
+		} else if (*p == '[' || *p == '{') {
+			depth++;
+		} else if (*p == ']' || *p == '}') {
+			depth--;
+		}
+		if (!in_string && depth == 0)
+			return p + 1;
+	}
+	return end;
+}
+
+/*
+ * The JSON array at p as a PostgreSQL array literal, appended to out, as
+ * json_to_record() reads one into a text[]: strings decoded, other scalars and objects as
+ * written, null as NULL, an array in an array as a dimension. Returns where it ended.
+ */
+static const char *
+add_array_literal(struct buf *out, const char *p, const char *end, struct buf *scratch)
+{
+	struct ndj_member m;
+	const char *q, *v;
+	size_t len, i;
+	int first = 1;
+
+	buf_addc(out, '{');
+	for (p++; p < end;) {
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ',') {
+			p++;
+			continue;
+		}
+		if (*p == ']')
+			break;
+		if (!first)
+			buf_addc(out, ',');
+		first = 0;
+		if (*p == '[') {
+			p = add_array_literal(out, p, end, scratch);
+			continue;
+		}
+		q = value_end(p, end);
+		if (q - p == 4 && memcmp(p, "null", 4) == 0) {
+			buf_adds(out, "NULL");
+		} else {
+			v = p;
+			len = (size_t)(q - p);
+			if (*p == '"') {
+				memset(&m, 0, sizeof(m));
+				m.val = p;
+				m.val_len = len;
+				ndj_string(&m, scratch);
+				v = scratch->data;
+				len = scratch->len;
+			}
+			buf_addc(out, '"');
+			for (i = 0; i < len; i++) {
+				if (v[i] == '"' || v[i] == '\\')
+					buf_addc(out, '\\');
+				buf_addc(out, v[i]);
+			}
+			buf_addc(out, '"');
+		}
+		p = q;
+	}
+	buf_addc(out, '}');
+	return p < end ? p + 1 : end;
+}
+
+/* Member m (NULL: absent) as an element of a column of kind k, appended to b. */
+static void
+add_column_element(struct store *s, struct buf *b, const struct ndj_member *m, enum column_kind k)
+{
+	const char *v;
+	size_t len;
+
+	if (ndj_is_null(m)) {
+		add_element(b, NULL, 0);
+		return;
+	}
+	v = m->val;
+	len = m->val_len;
+	if (k == C_ARRAY && *v == '[') {
+		buf_reset(&s->s2);
+		add_array_literal(&s->s2, v, v + len, &s->s3);
+		v = s->s2.data;
+		len = s->s2.len;
+	} else if (k != C_JSON && *v == '"') {
+		ndj_string(m, &s->s2);
+		v = s->s2.data;
+		len = s->s2.len;
+	}
+	add_element(b, k == C_DECIMAL && !is_decimal(v, len) ? NULL : v, len);
+}
+
 static int
 on_price_point(struct store *s, struct ndj_record *r)
 {
 	const struct ndj_member *sold_at;
-	int rc;
+	int rc, bad_time;
+	size_t c;
 
 	if (is_true(ndj_get(r, "stored"))) {
 		ndj_pass(r);
@@ -870,7 +1000,8 @@ on_price_point(struct store *s, struct ndj_record *r)
 	s->cur.starts[s->cur.npoints] = s->cur.points.len;
 	sold_at = ndj_get(r, "sold_at");
 	rc = ndj_string(sold_at, &s->s1);
-	if (rc < 0 || (rc == 0 && !valid_time(s->s1.data, s->s1.len))) {
+	bad_time = rc < 0 || (rc == 0 && !valid_time(s->s1.data, s->s1.len));
+	if (bad_time) {
 		log_warn("line %lu: job %s: price_point %s: sold_at %.*s is not an RFC 3339 time "
 			 "PostgreSQL can store: stored as null",
 			 r->lineno, s->cur.job_id, s->cur.ids.data + s->cur.id_starts[s->cur.npoints],
@@ -879,6 +1010,10 @@ on_price_point(struct store *s, struct ndj_record *r)
 	} else {
 		buf_add(&s->cur.points, r->line, r->len);
 	}
+	for (c = 0; c < NPOINT_COLUMNS; c++)
+		add_column_element(s, &s->cur.cols[c],
+				   c == COLUMN_SOLD_AT && bad_time ? NULL : ndj_get(r, point_columns[c].name),
+				   point_columns[c].kind);
 	s->cur.npoints++;
 	s->cur.nfiltered += is_true(ndj_get(r, "filtered_out"));
 	return 0;
@@ -1198,6 +1333,7 @@ add_to_batch(struct store *s, const struct ndj_record *r)
 	s->cur.starts = t.starts;
 	s->cur.ids = t.ids;
 	s->cur.id_starts = t.id_starts;
+	memcpy(s->cur.cols, t.cols, sizeof(t.cols));
 	s->cur.cap = t.cap;
 	s->cur.job_line = t.job_line;
 	s->cur.end_line = t.end_line;
@@ -1502,6 +1638,8 @@ out:
 	free(s.batch);
 	buf_free(&s.s1);
 	buf_free(&s.extra);
+	buf_free(&s.s2);
+	buf_free(&s.s3);
 	db_close(&s.db);
 	log_cleanup();
 	return status;

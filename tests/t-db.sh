@@ -421,6 +421,17 @@ migrations_rerun() {
 		"$(sql -c "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE indexname IN ('price_points_job', 'valuations_job')")"
 }
 
+# A database migrated before 006 (without the functions store calls) is not migrated: 78,
+# and the message says what to run; migrate.sh puts it right.
+functions_missing_is_not_migrated() {
+	sql -c "DROP FUNCTION coin_pricer_store_valuation(json, text, int)" -c "DELETE FROM schema_migrations WHERE version = '006_store_functions'" || return 1
+	echo '{"kind":"note"}' | store >/dev/null 2>err.txt
+	expect_eq "status" 78 "$?" || return 1
+	expect_grep "run scripts/migrate.sh" err.txt || return 1
+	"$root/scripts/migrate.sh" "$DATABASE_URL" 2>/dev/null || return 1
+	echo '{"kind":"note"}' | store >/dev/null 2>err.txt || { cat err.txt; return 1; }
+}
+
 # A job whose points carry sold_at values PostgreSQL refuses, and one point it refuses
 # whatever its sold_at (an id too long for the unique index; a NUL, the other such value,
 # is refused as a bad line before store): the rest are stored, the job completes.
@@ -519,6 +530,36 @@ grade_fields_stored() {
 		store >/dev/null 2>err.txt || { cat err.txt; return 1; }
 	expect_eq "valuation" 'grade MS63 7.4 {"MS63": 7, "ungraded": 1} {"quick_sale": 4500}' \
 		"$(sql -F ' ' -c "SELECT method, target_grade, n_eff, grades, tiers FROM valuations")"
+}
+
+# The intake's earlier points that valuate cannot use (filtered out, or with no price_cents:
+# stored by a pipeline without normalize-usd) are not replayed; those it can use are.
+replay_leaves_out_what_valuate_cannot_use() {
+	reset_db || return 1
+	sql -c "INSERT INTO price_points (intake_id, source_id, external_id, price_type, price_cents, filtered_out)
+		VALUES ('$intake', '$source', 'old-priced', 'sold', 4500, false),
+			('$intake', '$source', 'old-unpriced', 'sold', NULL, false),
+			('$intake', '$source', 'old-filtered', 'sold', 4600, true)" || return 1
+	{ claim-job --worker w1 2>/dev/null
+	  printf '{"kind":"price_point","job_id":"%s","external_id":"new","price_type":"sold","price_cents":4500}\n' "$job"
+	  printf '{"kind":"job_end","job_id":"%s"}\n' "$job"; } | store >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "replayed" "old-priced new" \
+		"$(jq -r 'select(.kind == "price_point") | .external_id' out.ndjson | tr '\n' ' ' | sed 's/ $//')"
+}
+
+# Values of every kind, as json_to_record() reads them from the point (as store stored
+# them when it sent the points as JSON): strings decoded, other values as written and
+# cast, an amount that is not a plain decimal null, arrays as arrays, raw as written.
+odd_values_stored_as_json_reads_them() {
+	reset_db || return 1
+	{ claim-job --worker w1 2>/dev/null
+	  printf '%s\n' '{"kind":"price_point","external_id":"a","title":12.50,"url":{"x":  [1, "y"]},"price_type":"sold","amount":"007.50","converted_usd":"1e3","fx_rate":" 1.2","quantity":"3","price_cents":4500,"raw":"text","designations":["a\"b","c,d",null,"\u00e9",7,"NULL"],"fx_as_of":"2026-11-27","grade_lo":" 20 ","sold_at":"2026-11-08T05:13:29+02:00"}' \
+		'{"kind":"price_point","external_id":"b","price_type":"ask","amount":12,"filtered_out":true,"designations":[["x"],["y"]],"raw":{"k": [1, 2.50]}}'
+	  printf '{"kind":"job_end","job_id":"%s"}\n' "$job"; } | store >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "stored" 'a|12.50|{"x":  [1, "y"]}|7.50|||3|4500|f|"text"|{"a\"b","c,d",NULL,é,7,"NULL"}|2026-11-27|20|2026-11-08 03:13:29
+b|||12|||||t|{"k": [1, 2.50]}|{{x},{y}}|||' \
+		"$(sql -c "SELECT external_id, title, url, original_amount, converted_usd, fx_rate, quantity, price_cents,
+			filtered_out, raw, designations, fx_as_of, grade_lo, sold_at AT TIME ZONE 'UTC' FROM price_points ORDER BY external_id")"
 }
 
 # shellcheck source=tests/conventions.sh
@@ -629,11 +670,14 @@ run_test "store: reconnects after the connection is killed mid-stream" reconnect
 run_test "database down: exit 75, the host named, the password not" database_down
 run_test "database errors: 75 when retrying may help, 78 when not; no password shown" database_errors_classified
 run_test "migrations: rerunning applies nothing twice" migrations_rerun
+run_test "migrations: a database without store's functions is not migrated" functions_missing_is_not_migrated
 run_test "store: bad sold_at values are nulled, a refused point left out, the job kept" bad_points_do_not_lose_the_job
 run_test "store: points that cannot be stored send the job back, never complete it" store_failure_never_completes
 run_test "claim-job: a job past max_attempts is failed, never claimed" spent_job_never_claimed
 run_test "store: a job_error's retry_after_seconds pushes run_at out at least that far" retry_after_honoured
 run_test "store: title facts and graded valuation fields in their columns" grade_fields_stored
+run_test "store: an intake's earlier points that valuate cannot use are not replayed" replay_leaves_out_what_valuate_cannot_use
+run_test "store: odd values stored as json_to_record() reads them" odd_values_stored_as_json_reads_them
 run_test "store: jobs whose input waits are stored together, each written out as if alone" batched_jobs_as_alone
 run_test "store: a refused point in a batch sends only its job the slow way" batch_with_a_refused_point
 run_test "store: a finished job is written out while input is still open" no_wait_for_a_batch

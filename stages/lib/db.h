@@ -48,6 +48,13 @@ int db_reconnect(struct db *db, int max_seconds);
  */
 PGresult *db_exec(struct db *db, const char *what, const char *sql, int nparams, const char *const *params);
 
+/*
+ * Like db_exec(), with parameter i in binary form where formats[i] is 1 (lengths[i]
+ * bytes); formats and lengths NULL: all text.
+ */
+PGresult *db_exec_binary(struct db *db, const char *what, const char *sql, int nparams,
+			 const char *const *params, const int *lengths, const int *formats);
+
 /* Like db_exec() for statements whose rows do not matter. 0 or -1. */
 int db_run(struct db *db, const char *what, const char *sql, int nparams, const char *const *params);
 
