@@ -698,6 +698,12 @@ decode_string(const char *lit, size_t len, struct buf *out)
 	}
 }
 
+void
+ndj_decode_string(const char *lit, size_t len, struct buf *out)
+{
+	decode_string(lit, len, out);
+}
+
 int
 ndj_string(const struct ndj_member *m, struct buf *out)
 {
