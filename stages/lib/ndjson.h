@@ -57,6 +57,8 @@ struct ndj_record {
 	struct buf kind_buf;  /* decoded kind */
 	struct ndj_key *keys; /* the keys of the objects open while scanning, for duplicates */
 	size_t keys_cap;
+	uint32_t *slots; /* a hash table of one object's keys */
+	size_t slots_cap;
 };
 
 /* Free what a record holds (not the line, which belongs to the reader). */
