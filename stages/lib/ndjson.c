@@ -870,12 +870,19 @@ ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndr
 		ndj_write("{", 1);
 		for (i = 0; i < r->nmembers; i++) {
 			const struct ndj_member *m = &r->members[i];
+			const char *run_end = m->val + m->val_len;
 
 			if (dropped(m, drop, lens, ndrop))
 				continue;
+			/* Kept members that follow one another with a bare comma go out in one write. */
+			while (i + 1 < r->nmembers && r->members[i + 1].text == run_end + 1 && *run_end == ',' &&
+			       !dropped(&r->members[i + 1], drop, lens, ndrop)) {
+				i++;
+				run_end = r->members[i].val + r->members[i].val_len;
+			}
 			if (kept++)
 				ndj_write(",", 1);
-			ndj_write(m->text, (size_t)(m->val + m->val_len - m->text));
+			ndj_write(m->text, (size_t)(run_end - m->text));
 		}
 		if (kept && extra_len)
 			ndj_write(",", 1);
