@@ -875,8 +875,8 @@ ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndr
 			if (dropped(m, drop, lens, ndrop))
 				continue;
 			/* Kept members that follow one another with a bare comma go out in one write. */
-			while (i + 1 < r->nmembers && r->members[i + 1].text == run_end + 1 && *run_end == ',' &&
-			       !dropped(&r->members[i + 1], drop, lens, ndrop)) {
+			while (i + 1 < r->nmembers && r->members[i + 1].text == run_end + 1 &&
+			       *run_end == ',' && !dropped(&r->members[i + 1], drop, lens, ndrop)) {
 				i++;
 				run_end = r->members[i].val + r->members[i].val_len;
 			}
