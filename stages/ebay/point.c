@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "ebay.h"
 #include "log.h"
 #include "ndjson.h"
@@ -500,6 +504,29 @@ print_unit(const char **p, const char *end, char *o)
 	return o;
 }
 
+static const char *
+jd_skip_ws(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	/* A pretty-printed body is half indentation: 16 bytes at a time. */
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i ws = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+						       _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+					  _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\t')),
+						       _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))));
+		unsigned other = ~(unsigned)_mm_movemask_epi8(ws) & 0xffffu;
+
+		if (other != 0)
+			return p + __builtin_ctz(other);
+		p += 16;
+	}
+#endif
+	while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+		p++;
+	return p;
+}
+
 /*
  * Append text[start..end), which passed the body's check, as cJSON's unformatted print
  * of it: no white space between tokens, escapes as cJSON writes the characters back.
@@ -519,7 +546,7 @@ jd_minify(const char *p, const char *end, struct buf *out)
 		char c = *p;
 
 		if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
-			p++;
+			p = jd_skip_ws(p, end);
 		} else if (c == '"') {
 			*o++ = *p++;
 			while (p < end && *p != '"') {
@@ -605,14 +632,6 @@ jd_free(struct jdoc *d)
 	free(d->owned);
 	buf_free(&d->scratch);
 	memset(d, 0, sizeof(*d));
-}
-
-static const char *
-jd_skip_ws(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
-		p++;
-	return p;
 }
 
 /* The end of the string literal at p (its opening quote), or NULL; *escaped when it has escapes. */

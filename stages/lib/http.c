@@ -466,6 +466,8 @@ try_once(struct http_client *c, const char *method, const char *url, const char 
 	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* A page of listings in one read, not in 16 KiB pieces. */
+	curl_easy_setopt(c->curl, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &res->body);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
