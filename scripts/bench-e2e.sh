@@ -65,16 +65,53 @@ statements() {
 		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
 }
 
+# CPU time (user + system, in clock ticks) of the PostgreSQL server so far: the postmaster, its
+# live processes and the backends it has reaped; and of the fake eBay server.
+pg_ticks() {
+	local pm pid sum=0
+	pm=$(head -n 1 "$pgdir/data/postmaster.pid")
+	for pid in "$pm" $(ps -o pid= --ppid "$pm"); do
+		# shellcheck disable=SC2046 # the fields of /proc/PID/stat after the command name
+		set -- $(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null || echo)
+		[ $# -ge 15 ] || continue
+		sum=$((sum + ${12} + ${13}))
+		[ "$pid" = "$pm" ] && sum=$((sum + ${14} + ${15}))
+	done
+	echo "$sum"
+}
+fake_ticks() {
+	# shellcheck disable=SC2046
+	set -- $(sed 's/.*) //' "/proc/$fake/stat")
+	echo $((${12} + ${13}))
+}
+hz=$(getconf CLK_TCK)
+
+# Run a command, writing the CPU time (user + system, seconds) of it and everything it
+# started and waited for to $work/cpu.NAME: timed NAME CMD...
+timed() {
+	local name=$1 rc=0
+	shift
+	"$@" || rc=$?
+	times >"$work/times.$name" # not in a pipeline: that would be a subshell's times
+	tail -n 1 "$work/times.$name" |
+		awk '{ for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] } print s }' >"$work/cpu.$name"
+	return "$rc"
+}
+
 # Run a command over freshly seeded jobs; print jobs/s, the ratio to the first run (the
-# batch), statements per job and the load average (1 min) as it ended.
+# batch), statements per job and the load average (1 min) as it ended; then the CPU time
+# per job of the command's processes, the PostgreSQL server and the fake eBay.
 measure() {
-	local label=$1 t0 t1 x0 x1 finished rate
+	local label=$1 t0 t1 x0 x1 finished rate p0 p1 f0 f1
 	shift
 	seed
 	x0=$(statements)
+	rm -f "$work"/cpu.* "$work"/times.*
+	p0=$(pg_ticks) f0=$(fake_ticks)
 	t0=$(date +%s%N)
-	"$@" >/dev/null 2>"$work/err" || { grep -v "^ " "$work/err" | tail -n 8 >&2; return 1; }
+	(timed all "$@") >/dev/null 2>"$work/err" || { grep -v "^ " "$work/err" | tail -n 8 >&2; return 1; }
 	t1=$(date +%s%N)
+	p1=$(pg_ticks) f1=$(fake_ticks)
 	x1=$(statements)
 	finished=$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'completed'")
 	rate=$(echo "$finished * 1000000000 / ($t1 - $t0)" | bc -l)
@@ -82,12 +119,32 @@ measure() {
 	printf '%-34s %5d jobs done  %7.1f jobs/s  %4.2f of the batch  %5.2f statements/job  load %s\n' \
 		"$label" "$finished" "$rate" "$(echo "$rate / $batch_rate" | bc -l)" \
 		"$(echo "($x1 - $x0 - 1) / $finished" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
+	cpu_line "$finished" $((p1 - p0)) $((f1 - f0))
+}
+
+# CPU ms per job: each process timed into $work/cpu.NAME (the batch's stages), the command
+# as a whole, the PostgreSQL server and the fake eBay; the product's total leaves the fake out.
+cpu_line() {
+	local n=$1 pg fk name line="" stages=0 all
+	[ "$n" -gt 0 ] || return 0
+	pg=$(echo "$2 * 1000 / $hz / $n" | bc -l)
+	fk=$(echo "$3 * 1000 / $hz / $n" | bc -l)
+	all=$(echo "$(cat "$work/cpu.all") * 1000 / $n" | bc -l)
+	for name in claim-job ebay-fetch filter-junk normalize-usd store-1 valuate store-2; do
+		[ -f "$work/cpu.$name" ] || continue
+		line+=$(printf ' %s %.2f' "$name" "$(echo "$(cat "$work/cpu.$name") * 1000 / $n" | bc -l)")
+		stages=1
+	done
+	[ "$stages" = 1 ] || line=$(printf ' processes %.2f' "$all")
+	printf '  CPU ms/job:%s | PostgreSQL %.2f | product %.2f | fake eBay %.2f (not product)\n' \
+		"$line" "$pg" "$(echo "$all + $pg" | bc -l)" "$fk"
 }
 batch_rate=
 
 batch() {
-	claim-job --limit "$jobs" --worker batch | ebay-fetch | filter-junk | normalize-usd |
-		store --worker batch | valuate | store --worker batch
+	timed claim-job claim-job --limit "$jobs" --worker batch | timed ebay-fetch ebay-fetch |
+		timed filter-junk filter-junk | timed normalize-usd normalize-usd |
+		timed store-1 store --worker batch | timed valuate valuate | timed store-2 store --worker batch
 }
 
 echo "== $jobs jobs, $((jobs / 4)) intakes, 29 listings a job, fake eBay, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"

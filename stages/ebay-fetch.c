@@ -520,6 +520,7 @@ main(int argc, char **argv)
 		goto out;
 	status = f.opt.query ? run_ad_hoc(&f) : ndj_run(&stage);
 out:
+	ebay_forget_body();
 	http_free(f.http);
 	buf_free(&f.url);
 	buf_free(&f.out);

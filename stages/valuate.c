@@ -1105,19 +1105,55 @@ add_label(struct group *g, struct buf *adapter)
 		g->labels[g->nlabels++] = xstrdup(label);
 }
 
+/* Whether s begins with the digits and separators of shape ('d' a digit, else itself). */
+static int
+has_shape(const char *s, const char *shape)
+{
+	for (; *shape; s++, shape++)
+		if (*shape == 'd' ? *s < '0' || *s > '9' : *s != *shape)
+			return 0;
+	return 1;
+}
+
+/* The number of the two digits at s. */
+static int
+two_digits(const char *s)
+{
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
 /* Days since 1970-01-01 of an RFC 3339 time ("2026-11-20T10:00:00Z"), NAN when not one. */
 static double
 parse_days(const char *s)
 {
-	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0, got;
 	long era, yoe, doy, doe;
 
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10 || mo < 1 || mo > 12 || d < 1 ||
-	    d > 31)
+	/* The usual form is read directly; sscanf for the rest (a date written any other way
+	 * reads as it always has). */
+	if (has_shape(s, "dddd-dd-dd")) {
+		y = two_digits(s) * 100 + two_digits(s + 2);
+		mo = two_digits(s + 5);
+		d = two_digits(s + 8);
+		n = 10;
+		got = 3;
+	} else {
+		got = sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n);
+	}
+	if (got != 3 || n != 10 || mo < 1 || mo > 12 || d < 1 || d > 31)
 		return NAN;
-	if ((s[10] == 'T' || s[10] == 't' || s[10] == ' ') &&
-	    sscanf(s + 11, "%2d:%2d:%2d", &h, &mi, &sec) == 3 && (h > 23 || mi > 59 || sec > 60))
-		return NAN;
+	if (s[10] == 'T' || s[10] == 't' || s[10] == ' ') {
+		if (has_shape(s + 11, "dd:dd:dd")) {
+			h = two_digits(s + 11);
+			mi = two_digits(s + 14);
+			sec = two_digits(s + 17);
+			got = 3;
+		} else {
+			got = sscanf(s + 11, "%2d:%2d:%2d", &h, &mi, &sec);
+		}
+		if (got == 3 && (h > 23 || mi > 59 || sec > 60))
+			return NAN;
+	}
 	/* days from civil (Howard Hinnant's algorithm) */
 	y -= mo <= 2;
 	era = (y >= 0 ? y : y - 399) / 400;

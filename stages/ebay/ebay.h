@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "http.h"
@@ -60,13 +61,51 @@ struct job {
 	double retry_after; /* seconds eBay asked to wait (Retry-After), or 0 */
 };
 
-/* One listing as mapped; strings belong to the response's tree. */
+/*
+ * A response body read as JSON (point.c): an index of its values over the text, built in
+ * one pass with no allocation per value, where cJSON would build a tree of small blocks
+ * and print every listing's "raw" back from it. A value is a jv, 0 standing for none
+ * (cJSON's NULL); the accessors take 0 and return 0 for a value of the wrong type, as
+ * cJSON's do. Strings are decoded when first asked for and live as long as the doc.
+ */
+typedef uint32_t jv;
+enum jtype { J_NONE, J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_TRUE, J_FALSE, J_NULL };
+struct jnode;
+struct jblock;
+struct jdoc {
+	const char *text; /* the body, or cJSON's print of it (printed) */
+	size_t len;
+	int printed; /* text is cJSON's unformatted print: every span is already as cJSON prints it */
+	char *owned; /* the print, when printed */
+	struct jnode *nodes;
+	size_t n, cap;
+	struct jblock *blocks; /* decoded strings */
+	struct buf scratch;
+};
+#define JD_ROOT ((jv)1)
+enum jtype jd_type(const struct jdoc *d, jv v);
+/* o[name] when o is an object that has it, else 0. */
+jv jd_get(const struct jdoc *d, jv o, const char *name);
+/* The first element of an array or member of an object, and the one after v; else 0. */
+jv jd_child(const struct jdoc *d, jv v);
+jv jd_next(const struct jdoc *d, jv v);
+/* v's decoded text when it is a string, else NULL; jd_string: of o[name]. */
+const char *jd_str(struct jdoc *d, jv v);
+const char *jd_string(struct jdoc *d, jv o, const char *name);
+/* Whether v is a number, its value (as cJSON reads it) in *x. */
+int jd_number(const struct jdoc *d, jv v, double *x);
+/* Append v as cJSON_PrintUnformatted() would print it. */
+void jd_print(const struct jdoc *d, jv v, struct buf *out);
+void jd_free(struct jdoc *d);
+
+/* One listing as mapped; strings belong to the response's doc. */
 struct point {
 	const char *external_id, *title, *url, *condition, *price_type;
 	const char *amount, *currency, *shipping_amount, *shipping_currency, *converted_usd;
 	const char *sold_at;
 	int quantity; /* 0: not known */
-	const cJSON *raw;
+	const struct jdoc *doc;
+	jv raw;
 };
 
 /* query.c: "US coin", year, mintmark, series, denomination, then the title's words,
@@ -87,8 +126,8 @@ char *ebay_get_token(struct fetcher *f, struct job *j, const char *scope, int fo
 
 /* finding.c: fetch the job's pages from Finding into f->out. 0, or -1 with j->error set. */
 int ebay_fetch_finding(struct fetcher *f, struct job *j);
-/* A Finding error at the top level or in the response: its errorId, or 0. */
-long ebay_finding_error(const cJSON *doc, const char **message);
+/* A Finding error at the top level or in the response: its errorId, or 0 (also for no doc). */
+long ebay_finding_error(struct jdoc *d, const char **message);
 
 /* rest.c: fetch the job's pages from Browse or Insights into f->out. 0, or -1 with j->error set. */
 int ebay_fetch_rest(struct fetcher *f, struct job *j);
@@ -99,8 +138,14 @@ const char *ebay_string(const cJSON *o, const char *name);
 /* Check p (an odd field becomes null, a point without id or price is skipped, with a
  * warning) and append it to f->out. */
 void ebay_write_point(struct fetcher *f, const struct job *j, struct point *p);
-/* A response body as JSON, made UTF-8 first: a tree the caller owns, or NULL. */
-cJSON *ebay_parse_body(const struct buf *body);
+/*
+ * A response body as JSON into d, as cJSON reads it once the body is made UTF-8 and each
+ * object keeps the first of equal keys. 0, or -1 when it is not JSON (d is then empty;
+ * jd_free() it either way).
+ */
+int ebay_parse_body(const struct buf *body, struct jdoc *d);
+/* Free what ebay_worth_retry() keeps of the last body for ebay_parse_body(). */
+void ebay_forget_body(void);
 /* One GET of f->url for the job: 0 with res filled, or -1 with j->error set. */
 int ebay_get_page(struct fetcher *f, struct job *j, const char *const *headers, struct http_response *res);
 /* After http_request() for a job: 0, or -1 with j->error set when no usable response

@@ -11,62 +11,72 @@
 #define FINDING_PATH "/services/search/FindingService/v1"
 
 /* Finding wraps every value in an array: the first element of o[name]. */
-static const cJSON *
-first(const cJSON *o, const char *name)
+static jv
+first(struct jdoc *d, jv o, const char *name)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	jv v = jd_get(d, o, name);
 
-	return cJSON_IsArray(v) ? cJSON_GetArrayItem(v, 0) : v;
+	return jd_type(d, v) == J_ARRAY ? jd_child(d, v) : v;
 }
 
 static const char *
-first_string(const cJSON *o, const char *name)
+first_string(struct jdoc *d, jv o, const char *name)
 {
-	const cJSON *v = first(o, name);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
+	return jd_str(d, first(d, o, name));
 }
 
 static void
-finding_item(struct fetcher *f, const struct job *j, const cJSON *item)
+finding_item(struct fetcher *f, const struct job *j, struct jdoc *d, jv item)
 {
-	const cJSON *status = first(item, "sellingStatus");
-	const cJSON *price = first(status, "currentPrice");
-	const cJSON *usd = first(status, "convertedCurrentPrice");
-	const cJSON *ship = first(first(item, "shippingInfo"), "shippingServiceCost");
-	const char *usd_currency = first_string(usd, "@currencyId");
-	const char *state = first_string(status, "sellingState");
+	jv status = first(d, item, "sellingStatus");
+	jv price = first(d, status, "currentPrice");
+	jv usd = first(d, status, "convertedCurrentPrice");
+	jv ship = first(d, first(d, item, "shippingInfo"), "shippingServiceCost");
+	const char *usd_currency = first_string(d, usd, "@currencyId");
+	const char *state = first_string(d, status, "sellingState");
 	struct point p = { 0 };
 
 	/* Sold items only: an auction that ended without a sale is not a price. */
 	if (state == NULL || strcmp(state, "EndedWithSales") != 0)
 		return;
-	p.external_id = first_string(item, "itemId");
-	p.title = first_string(item, "title");
-	p.url = first_string(item, "viewItemURL");
-	p.condition = first_string(first(item, "condition"), "conditionDisplayName");
+	p.external_id = first_string(d, item, "itemId");
+	p.title = first_string(d, item, "title");
+	p.url = first_string(d, item, "viewItemURL");
+	p.condition = first_string(d, first(d, item, "condition"), "conditionDisplayName");
 	p.price_type = "sold";
-	p.amount = first_string(price, "__value__");
-	p.currency = first_string(price, "@currencyId");
-	p.shipping_amount = first_string(ship, "__value__");
-	p.shipping_currency = first_string(ship, "@currencyId");
+	p.amount = first_string(d, price, "__value__");
+	p.currency = first_string(d, price, "@currencyId");
+	p.shipping_amount = first_string(d, ship, "__value__");
+	p.shipping_currency = first_string(d, ship, "@currencyId");
 	p.converted_usd =
-		usd_currency && strcmp(usd_currency, "USD") == 0 ? first_string(usd, "__value__") : NULL;
-	p.sold_at = first_string(first(item, "listingInfo"), "endTime");
+		usd_currency && strcmp(usd_currency, "USD") == 0 ? first_string(d, usd, "__value__") : NULL;
+	p.sold_at = first_string(d, first(d, item, "listingInfo"), "endTime");
+	p.doc = d;
 	p.raw = item;
 	ebay_write_point(f, j, &p);
 }
 
+/* The listings of a page's response (resp, its findCompletedItemsResponse), mapped. */
+static void
+finding_items(struct fetcher *f, const struct job *j, struct jdoc *d, jv resp)
+{
+	jv item;
+
+	for (item = jd_child(d, jd_get(d, first(d, resp, "searchResult"), "item")); item;
+	     item = jd_next(d, item))
+		finding_item(f, j, d, item);
+}
+
 /* A Finding error at the top level or in the response: its errorId, or 0. */
 long
-ebay_finding_error(const cJSON *doc, const char **message)
+ebay_finding_error(struct jdoc *d, const char **message)
 {
-	const cJSON *resp = first(doc, "findCompletedItemsResponse");
-	const cJSON *msg = first(resp ? resp : doc, "errorMessage");
-	const cJSON *err = first(msg, "error");
-	const char *id = first_string(err, "errorId");
+	jv resp = first(d, JD_ROOT, "findCompletedItemsResponse");
+	jv msg = first(d, resp ? resp : JD_ROOT, "errorMessage");
+	jv err = first(d, msg, "error");
+	const char *id = first_string(d, err, "errorId");
 
-	*message = first_string(err, "message");
+	*message = first_string(d, err, "message");
 	return id ? strtol(id, NULL, 10) : 0;
 }
 
@@ -84,9 +94,10 @@ ebay_fetch_finding(struct fetcher *f, struct job *j)
 		return -1;
 	}
 	for (page = 1; page <= j->max_pages && page <= total_pages; page++) {
-		cJSON *doc;
-		const cJSON *resp, *items, *item, *pagination;
+		struct jdoc d;
+		jv resp, pagination;
 		long id;
+		int bad;
 
 		buf_reset(&f->url);
 		buf_addf(&f->url,
@@ -107,27 +118,25 @@ ebay_fetch_finding(struct fetcher *f, struct job *j)
 			rc = -1;
 			break;
 		}
-		doc = ebay_parse_body(&res.body);
-		id = ebay_finding_error(doc, &message);
-		resp = first(doc, "findCompletedItemsResponse");
-		if (res.status != 200 || id || resp == NULL) {
-			if (res.status == 200 && doc == NULL)
+		bad = ebay_parse_body(&res.body, &d) < 0;
+		id = ebay_finding_error(&d, &message);
+		resp = first(&d, JD_ROOT, "findCompletedItemsResponse");
+		if (res.status != 200 || id || resp == 0) {
+			if (res.status == 200 && bad)
 				res.status = 502; /* garbled after every retry */
 			ebay_fail_status(j, res.status == 200 ? 400 : res.status, "Finding", id, message);
 			if (id == 10001)
 				j->retryable = 1;
-			cJSON_Delete(doc);
+			jd_free(&d);
 			rc = -1;
 			break;
 		}
 		f->pages++;
-		items = cJSON_GetObjectItemCaseSensitive(first(resp, "searchResult"), "item");
-		cJSON_ArrayForEach (item, items)
-			finding_item(f, j, item);
-		pagination = first(resp, "paginationOutput");
-		if (first_string(pagination, "totalPages"))
-			total_pages = atoi(first_string(pagination, "totalPages"));
-		cJSON_Delete(doc);
+		finding_items(f, j, &d, resp);
+		pagination = first(&d, resp, "paginationOutput");
+		if (first_string(&d, pagination, "totalPages"))
+			total_pages = atoi(first_string(&d, pagination, "totalPages"));
+		jd_free(&d);
 	}
 	http_response_free(&res);
 	return rc;

@@ -11,11 +11,11 @@
 /* Money in REST: value/currency is converted to the marketplace's currency; the amount
  * as listed is convertedFromValue/convertedFromCurrency, present only when converted. */
 static void
-rest_money(const cJSON *money, const char **amount, const char **currency, const char **usd)
+rest_money(struct jdoc *d, jv money, const char **amount, const char **currency, const char **usd)
 {
-	const char *value = ebay_string(money, "value"), *cur = ebay_string(money, "currency");
-	const char *from = ebay_string(money, "convertedFromValue");
-	const char *from_cur = ebay_string(money, "convertedFromCurrency");
+	const char *value = jd_string(d, money, "value"), *cur = jd_string(d, money, "currency");
+	const char *from = jd_string(d, money, "convertedFromValue");
+	const char *from_cur = jd_string(d, money, "convertedFromCurrency");
 
 	*amount = from && from_cur ? from : value;
 	*currency = from && from_cur ? from_cur : cur;
@@ -42,41 +42,41 @@ static const struct rest_api rest_apis[] = {
 };
 
 static void
-rest_item(struct fetcher *f, const struct job *j, const struct rest_api *a, const cJSON *item)
+rest_item(struct fetcher *f, const struct job *j, const struct rest_api *a, struct jdoc *d, jv item)
 {
 	struct point p = { 0 };
-	const cJSON *qty = cJSON_GetObjectItemCaseSensitive(item, "totalSoldQuantity");
-	const cJSON *ships = cJSON_GetObjectItemCaseSensitive(item, "shippingOptions");
+	jv ships = jd_get(d, item, "shippingOptions");
+	double qty;
 
-	p.external_id = ebay_string(item, "itemId");
-	p.title = ebay_string(item, "title");
-	p.url = ebay_string(item, "itemWebUrl");
-	p.condition = ebay_string(item, "condition");
+	p.external_id = jd_string(d, item, "itemId");
+	p.title = jd_string(d, item, "title");
+	p.url = jd_string(d, item, "itemWebUrl");
+	p.condition = jd_string(d, item, "condition");
 	p.price_type = a->sold ? "sold" : "ask";
-	rest_money(cJSON_GetObjectItemCaseSensitive(item, a->price), &p.amount, &p.currency,
-		   &p.converted_usd);
+	rest_money(d, jd_get(d, item, a->price), &p.amount, &p.currency, &p.converted_usd);
 	if (a->sold) {
-		p.sold_at = ebay_string(item, "lastSoldDate");
-		if (cJSON_IsNumber(qty) && qty->valuedouble >= 1 && qty->valuedouble < 1e9)
-			p.quantity = (int)qty->valuedouble;
-	} else if (cJSON_IsArray(ships) && cJSON_GetArraySize(ships) > 0) {
-		rest_money(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ships, 0), "shippingCost"),
-			   &p.shipping_amount, &p.shipping_currency, NULL);
+		p.sold_at = jd_string(d, item, "lastSoldDate");
+		if (jd_number(d, jd_get(d, item, "totalSoldQuantity"), &qty) && qty >= 1 && qty < 1e9)
+			p.quantity = (int)qty;
+	} else if (jd_type(d, ships) == J_ARRAY && jd_child(d, ships)) {
+		rest_money(d, jd_get(d, jd_child(d, ships), "shippingCost"), &p.shipping_amount,
+			   &p.shipping_currency, NULL);
 	}
+	p.doc = d;
 	p.raw = item;
 	ebay_write_point(f, j, &p);
 }
 
 /* A REST error body's first message, or NULL. */
 static const char *
-rest_error(const cJSON *doc, long *id)
+rest_error(struct jdoc *d, long *id)
 {
-	const cJSON *errors = cJSON_GetObjectItemCaseSensitive(doc, "errors");
-	const cJSON *e = cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
-	const cJSON *eid = cJSON_GetObjectItemCaseSensitive(e, "errorId");
+	jv errors = jd_get(d, JD_ROOT, "errors");
+	jv e = jd_type(d, errors) == J_ARRAY ? jd_child(d, errors) : 0;
+	double eid;
 
-	*id = cJSON_IsNumber(eid) ? (long)eid->valuedouble : 0;
-	return ebay_string(e, "message");
+	*id = jd_number(d, jd_get(d, e, "errorId"), &eid) ? (long)eid : 0;
+	return jd_string(d, e, "message");
 }
 
 /* The URL of the page at offset into f->url; the job's query is left as it is. */
@@ -107,26 +107,29 @@ static int
 take_page(struct fetcher *f, struct job *j, const struct rest_api *a, const struct http_response *res,
 	  long *offset)
 {
-	cJSON *doc = ebay_parse_body(&res->body);
-	const cJSON *item, *limit;
+	struct jdoc d;
+	int bad = ebay_parse_body(&res->body, &d) < 0;
 	const char *message;
+	double limit;
 	long id;
+	jv item;
 	int more;
 
-	if (res->status != 200 || doc == NULL) {
-		message = rest_error(doc, &id);
+	if (res->status != 200 || bad) {
+		message = rest_error(&d, &id);
 		ebay_fail_status(j, res->status == 200 ? 502 : res->status, a->name, id, message);
-		cJSON_Delete(doc);
+		jd_free(&d);
 		return -1;
 	}
 	f->pages++;
-	cJSON_ArrayForEach (item, cJSON_GetObjectItemCaseSensitive(doc, a->items))
-		rest_item(f, j, a, item);
-	/* Read all that paging needs before the tree goes. */
-	more = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "next"));
-	limit = cJSON_GetObjectItemCaseSensitive(doc, "limit");
-	*offset += cJSON_IsNumber(limit) && limit->valuedouble >= 1 ? (long)limit->valuedouble : 200;
-	cJSON_Delete(doc);
+	for (item = jd_child(&d, jd_get(&d, JD_ROOT, a->items)); item; item = jd_next(&d, item))
+		rest_item(f, j, a, &d, item);
+	/* Read all that paging needs before the doc goes. */
+	more = jd_type(&d, jd_get(&d, JD_ROOT, "next")) == J_STRING;
+	if (!jd_number(&d, jd_get(&d, JD_ROOT, "limit"), &limit) || !(limit >= 1))
+		limit = 200;
+	*offset += limit > 1e6 ? 1000000 : (long)limit; /* past the last offset either way */
+	jd_free(&d);
 	return more && *offset < 10000;
 }
 

@@ -30,6 +30,7 @@ struct http_client {
 	int recording_paused;
 	struct buf key, path; /* scratch */
 	unsigned rng;
+	int rate_fd; /* the rate limit file, open from the first call on; -1 before */
 };
 
 struct http_client *
@@ -57,6 +58,7 @@ http_new(const struct http_options *options)
 	if (!c->o.max_retry_after)
 		c->o.max_retry_after = 60;
 	c->rng = (unsigned)getpid() ^ (unsigned)time(NULL);
+	c->rate_fd = -1;
 	if (c->o.replay_dir == NULL) {
 		c->curl = curl_easy_init();
 		if (c->curl == NULL) {
@@ -75,6 +77,8 @@ http_free(struct http_client *c)
 		return;
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
+	if (c->rate_fd >= 0)
+		close(c->rate_fd);
 	buf_free(&c->key);
 	buf_free(&c->path);
 	free(c);
@@ -181,21 +185,23 @@ http_quota_reset_time(char *out, size_t n)
 /* ---- the shared rate limit and daily quota ----------------------------- */
 
 /*
- * Take the next call slot from the state file: "next_slot_ms pacific_day calls".
- * Returns the time to wait in ms, or -1 when the daily quota is used up.
+ * The rate limit file, opened at the first call and kept open (opening, truncating and
+ * closing it at every call were most of a call's system time); opened again when it has
+ * been removed, so that every process still shares the one that is there. -1 when it
+ * cannot be used (said once per opening).
  */
-static double
-take_slot(struct http_client *c)
+static int
+rate_fd(struct http_client *c)
 {
-	double next = 0, now = clock_wall_ms(), slot, wait;
-	long day = 0, calls = 0, today = pacific_day(time(NULL));
-	char text[128];
 	struct stat st;
-	ssize_t n;
 	int fd;
 
-	if (c->o.rate_file == NULL)
-		return 0;
+	if (c->rate_fd >= 0) {
+		if (fstat(c->rate_fd, &st) == 0 && st.st_nlink > 0)
+			return c->rate_fd;
+		close(c->rate_fd);
+		c->rate_fd = -1;
+	}
 	/* Never through a symlink, never anything but a plain file. */
 	fd = open(c->o.rate_file, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
@@ -208,11 +214,30 @@ take_slot(struct http_client *c)
 			 errno == ELOOP	   ? "a symlink, refused"
 			 : errno == EINVAL ? "not a plain file"
 					   : strerror(errno));
-		return 0;
+		return -1;
 	}
+	c->rate_fd = fd;
+	return fd;
+}
+
+/*
+ * Take the next call slot from the state file: "next_slot_ms pacific_day calls".
+ * Returns the time to wait in ms, or -1 when the daily quota is used up.
+ */
+static double
+take_slot(struct http_client *c)
+{
+	double next = 0, now = clock_wall_ms(), slot, wait;
+	long day = 0, calls = 0, today = pacific_day(time(NULL));
+	char text[128];
+	ssize_t n, had;
+	int fd;
+
+	if (c->o.rate_file == NULL || (fd = rate_fd(c)) < 0)
+		return 0;
 	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
 		;
-	n = read(fd, text, sizeof(text) - 1);
+	had = n = pread(fd, text, sizeof(text) - 1, 0);
 	text[n > 0 ? n : 0] = '\0';
 	if (sscanf(text, "%lf %ld %ld", &next, &day, &calls) != 3)
 		next = 0, day = today, calls = 0;
@@ -226,11 +251,11 @@ take_slot(struct http_client *c)
 		next = slot + 60000.0 / c->o.calls_per_minute;
 		calls++;
 		n = snprintf(text, sizeof(text), "%.0f %ld %ld\n", next, day, calls);
-		if (lseek(fd, 0, SEEK_SET) < 0 || ftruncate(fd, 0) < 0 || write(fd, text, (size_t)n) != n)
+		/* Truncated only when the new line is shorter than the old. */
+		if (pwrite(fd, text, (size_t)n, 0) != n || (had > n && ftruncate(fd, n) < 0))
 			log_warn("rate limit file %s: %s", c->o.rate_file, strerror(errno));
 	}
 	flock(fd, LOCK_UN);
-	close(fd);
 	return wait;
 }
 
@@ -450,6 +475,8 @@ try_once(struct http_client *c, const char *method, const char *url, const char 
 	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* A page of listings in one read, not in 16 KiB pieces. */
+	curl_easy_setopt(c->curl, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &res->body);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);

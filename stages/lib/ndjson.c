@@ -336,8 +336,8 @@ key_eq(const struct scan *s, const struct ndj_key *x, const struct ndj_key *y)
 
 /*
  * An object closes: fail if two of its keys (r->keys[first..]) are equal, naming the
- * key whose second occurrence comes first. Few keys are compared pairwise; many are
- * sorted, so that no object makes this quadratic.
+ * key whose second occurrence comes first. Few keys are compared pairwise; many go
+ * through a hash table, so that no object makes this quadratic.
  */
 static int
 check_keys(struct scan *s, size_t first, int top)
@@ -352,12 +352,38 @@ check_keys(struct scan *s, size_t first, int top)
 				if (key_eq(s, &k[i], &k[j]))
 					dup = &k[j];
 	} else {
-		for (i = 0; i < n; i++)
-			hash_key(s, &k[i]);
-		qsort_r(k, n, sizeof(*k), key_cmp, s);
-		for (i = 1; i < n; i++)
-			if (key_eq(s, &k[i - 1], &k[i]) && (dup == NULL || k[i].pos < dup->pos))
-				dup = &k[i];
+		/*
+		 * An open-addressing table of at least twice as many slots as keys, each the
+		 * index + 1 of a key; keys go in in the order they came, so the first key
+		 * found in the table already is the first second occurrence.
+		 */
+		size_t size = 16, mask, h, probes = 0;
+		uint32_t *slot;
+
+		while (size < 2 * n)
+			size *= 2;
+		BUF_ALLOC_GROW(s->r->slots, size, s->r->slots_cap);
+		slot = s->r->slots;
+		memset(slot, 0, size * sizeof(*slot));
+		mask = size - 1;
+		for (j = 0; j < n && dup == NULL && probes <= 8 * n; j++) {
+			hash_key(s, &k[j]);
+			for (h = k[j].hash & mask; slot[h] != 0; h = (h + 1) & mask, probes++)
+				if (key_eq(s, &k[slot[h] - 1], &k[j])) {
+					dup = &k[j];
+					break;
+				}
+			slot[h] = (uint32_t)(j + 1);
+		}
+		if (probes > 8 * n) {
+			/* Keys made to collide: sorted instead, never quadratic. */
+			for (i = 0; i < n; i++)
+				hash_key(s, &k[i]);
+			qsort_r(k, n, sizeof(*k), key_cmp, s);
+			for (i = 1, dup = NULL; i < n; i++)
+				if (key_eq(s, &k[i - 1], &k[i]) && (dup == NULL || k[i].pos < dup->pos))
+					dup = &k[i];
+		}
 	}
 	s->nkeys = first;
 	if (dup == NULL)
@@ -513,6 +539,9 @@ ndj_record_free(struct ndj_record *r)
 	free(r->keys);
 	r->keys = NULL;
 	r->keys_cap = 0;
+	free(r->slots);
+	r->slots = NULL;
+	r->slots_cap = 0;
 	buf_free(&r->arena);
 	buf_free(&r->kind_buf);
 }
@@ -698,6 +727,12 @@ decode_string(const char *lit, size_t len, struct buf *out)
 	}
 }
 
+void
+ndj_decode_string(const char *lit, size_t len, struct buf *out)
+{
+	decode_string(lit, len, out);
+}
+
 int
 ndj_string(const struct ndj_member *m, struct buf *out)
 {
@@ -835,12 +870,19 @@ ndj_write_edited(const struct ndj_record *r, const char *const *drop, size_t ndr
 		ndj_write("{", 1);
 		for (i = 0; i < r->nmembers; i++) {
 			const struct ndj_member *m = &r->members[i];
+			const char *run_end = m->val + m->val_len;
 
 			if (dropped(m, drop, lens, ndrop))
 				continue;
+			/* Kept members that follow one another with a bare comma go out in one write. */
+			while (i + 1 < r->nmembers && r->members[i + 1].text == run_end + 1 &&
+			       *run_end == ',' && !dropped(&r->members[i + 1], drop, lens, ndrop)) {
+				i++;
+				run_end = r->members[i].val + r->members[i].val_len;
+			}
 			if (kept++)
 				ndj_write(",", 1);
-			ndj_write(m->text, (size_t)(m->val + m->val_len - m->text));
+			ndj_write(m->text, (size_t)(run_end - m->text));
 		}
 		if (kept && extra_len)
 			ndj_write(",", 1);

@@ -57,6 +57,8 @@ struct ndj_record {
 	struct buf kind_buf;  /* decoded kind */
 	struct ndj_key *keys; /* the keys of the objects open while scanning, for duplicates */
 	size_t keys_cap;
+	uint32_t *slots; /* a hash table of one object's keys */
+	size_t slots_cap;
 };
 
 /* Free what a record holds (not the line, which belongs to the reader). */
@@ -102,6 +104,12 @@ int ndj_is_true(const struct ndj_member *m);
  * string, 1 when the member is absent or null (out is then empty), -1 for another type.
  */
 int ndj_string(const struct ndj_member *m, struct buf *out);
+
+/*
+ * Decode a JSON string literal of len bytes, quotes included, that ndj_scan() or
+ * ndj_check_object() has passed (or any escape-valid literal), appending its bytes to out.
+ */
+void ndj_decode_string(const char *lit, size_t len, struct buf *out);
 
 /* Length of the UTF-8 sequence at p (1 to 4 bytes, before end), or 0 when it is not UTF-8. */
 int ndj_utf8_length(const unsigned char *p, const unsigned char *end);

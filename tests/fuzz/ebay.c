@@ -17,12 +17,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void
 map_finding(struct fetcher *f, const struct job *j, const struct buf *body)
 {
-	cJSON *doc = ebay_parse_body(body);
-	const cJSON *resp = first(doc, "findCompletedItemsResponse"), *item;
+	struct jdoc d;
 
-	cJSON_ArrayForEach (item, cJSON_GetObjectItemCaseSensitive(first(resp, "searchResult"), "item"))
-		finding_item(f, j, item);
-	cJSON_Delete(doc);
+	if (ebay_parse_body(body, &d) == 0)
+		finding_items(f, j, &d, first(&d, JD_ROOT, "findCompletedItemsResponse"));
+	jd_free(&d);
 }
 
 int
