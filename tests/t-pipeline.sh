@@ -174,7 +174,7 @@ bad_rule_fails_its_job() {
 	expect_eq "good job" "completed" "$(sql -c "SELECT status FROM scrape_jobs WHERE priority = 10")" || return 1
 	expect_eq "bad job" "failed 1" "$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs WHERE priority = 1")" || return 1
 	sql -c "SELECT error_message FROM scrape_jobs WHERE priority = 1" >reason.txt
-	expect_grep 'min_price_cents: "\$10" is not a whole number of cents' reason.txt
+	expect_grep 'min_price_cents: "[$]10" is not a whole number of cents' reason.txt
 }
 
 # --once gives up after a bounded wait when the database cannot be reached, and a

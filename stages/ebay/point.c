@@ -537,7 +537,7 @@ static int
 jd_minify(const char *p, const char *end, struct buf *out)
 {
 	char *o, *start;
-	const char *q;
+	const char *q, *backslash;
 
 	/* Never longer than the text: every escape prints as long or shorter. */
 	buf_grow(out, (size_t)(end - p));
@@ -552,7 +552,9 @@ jd_minify(const char *p, const char *end, struct buf *out)
 			while (p < end && *p != '"') {
 				if ((q = memchr(p, '"', (size_t)(end - p))) == NULL)
 					q = end;
-				q = memchr(p, '\\', (size_t)(q - p)) ?: q;
+				backslash = memchr(p, '\\', (size_t)(q - p));
+				if (backslash != NULL)
+					q = backslash;
 				memcpy(o, p, (size_t)(q - p));
 				o += q - p;
 				p = q;
