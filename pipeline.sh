@@ -556,8 +556,12 @@ trap cleanup EXIT
 ended() {
 	local k=$1 status=$2 id delay now i
 	id=$(worker_id "$k")
-	if [ "$status" -ne 0 ]; then
+	if [ "$status" -ne 0 ] && [ "$stopping" = 1 ]; then
+		log warn "worker $id: stopped before its jobs ended (status $status); returning them to the queue"
+	elif [ "$status" -ne 0 ]; then
 		log error "worker $id: a stage failed (status $status); returning the job to the queue"
+	fi
+	if [ "$status" -ne 0 ]; then
 		# Not before its processes are gone. They die with it, but not at the same
 		# instant, and one forked just as its parent died asked for the parent-death
 		# signal too late and would run on: every process left in the worker's session

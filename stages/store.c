@@ -6,6 +6,7 @@
  * "stored": true, so that a second store in the same pipeline passes it on untouched.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stddef.h>
@@ -283,6 +284,34 @@ static char *
 string_of(const struct ndj_member *m, struct buf *scratch)
 {
 	return ndj_string(m, scratch) == 0 ? xstrndup(scratch->data, scratch->len) : NULL;
+}
+
+/*
+ * Whether s reads as a uuid to PostgreSQL: 32 hex digits, a hyphen allowed after any group
+ * of four, in optional braces. Checked at the job record, so that an id a hand-made file
+ * got wrong is a bad line, not a failed statement taken for a lost database.
+ */
+static int
+is_uuid(const char *s)
+{
+	size_t len = strlen(s), i, digits = 0;
+	int hyphen_ok = 0;
+
+	if (len >= 2 && s[0] == '{' && s[len - 1] == '}') {
+		s++;
+		len -= 2;
+	}
+	for (i = 0; i < len; i++) {
+		if (isxdigit((unsigned char)s[i])) {
+			digits++;
+			hyphen_ok = digits % 4 == 0;
+		} else if (s[i] == '-' && hyphen_ok && i + 1 < len) {
+			hyphen_ok = 0;
+		} else {
+			return 0;
+		}
+	}
+	return digits == 32;
 }
 
 /* A job record's attempt in digits, newly allocated, or NULL when it has none. */
@@ -695,6 +724,14 @@ on_job(struct store *s, struct ndj_record *r)
 		free(intake_id);
 		free(source_id);
 		snprintf(r->err, sizeof(r->err), "a job record needs string job_id, intake_id and source_id");
+		return NDJ_BAD;
+	}
+	if (!is_uuid(job_id) || !is_uuid(intake_id) || !is_uuid(source_id)) {
+		snprintf(r->err, sizeof(r->err), "job %.40s: job_id, intake_id and source_id must be uuids",
+			 job_id);
+		free(job_id);
+		free(intake_id);
+		free(source_id);
 		return NDJ_BAD;
 	}
 	/* A job record waits with the batch; before one of a job in the batch, or after one

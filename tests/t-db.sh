@@ -648,6 +648,17 @@ no_wait_for_a_batch() {
 run_convention_tests store
 unset LOG_LEVEL
 
+# Ids a hand-made file got wrong are bad lines (65), not a failed statement taken for a
+# database out of reach (75, "try again"), as they were.
+ids_not_uuids_are_bad_lines() {
+	local rc
+	make_odd_records | sed 's/0dd0dd00-0000-4000-8000-000000000001/j1/g' | store >out.ndjson 2>err.txt
+	rc=$?
+	expect_eq "status" 65 "$rc" || { cat err.txt; return 1; }
+	expect_grep 'line 1: job j1: job_id, intake_id and source_id must be uuids' err.txt || return 1
+	if grep -q 'cannot be reached' err.txt; then cat err.txt; return 1; fi
+}
+
 run_test "claim-job: --help, --version, a wrong option" help_and_version claim-job
 run_test "claim-job: the job record has source, attribution, rules, newest fx rates" job_record_is_complete
 run_test "claim-job: a job not yet due is not claimed" not_due_not_claimed
@@ -681,6 +692,7 @@ run_test "store: a job_error's retry_after_seconds pushes run_at out at least th
 run_test "store: title facts and graded valuation fields in their columns" grade_fields_stored
 run_test "store: an intake's earlier points that valuate cannot use are not replayed" replay_leaves_out_what_valuate_cannot_use
 run_test "store: odd values stored as json_to_record() reads them" odd_values_stored_as_json_reads_them
+run_test "store: a job record whose ids are not uuids is a bad line, not a lost database" ids_not_uuids_are_bad_lines
 run_test "store: jobs whose input waits are stored together, each written out as if alone" batched_jobs_as_alone
 run_test "store: a refused point in a batch sends only its job the slow way" batch_with_a_refused_point
 run_test "store: a finished job is written out while input is still open" no_wait_for_a_batch
