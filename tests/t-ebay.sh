@@ -220,6 +220,20 @@ retries_exhausted() {
 	/usr/bin/python3 "$here/validate.py" out.ndjson
 }
 
+# A body that is not JSON at every try is named so, not as an HTTP status that never came.
+garbled_every_try() {
+	local api path
+	for api in finding:/services insights:/buy/marketplace; do
+		path=${api#*:} api=${api%%:*}
+		fresh
+		fault "{\"path\": \"$path\", \"kind\": \"invalid_json\", \"times\": 50}"
+		job "ebay_$api" | ebay-fetch >out.ndjson 2>/dev/null || return 1
+		expect_eq "retryable ($api)" true "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)" || return 1
+		expect_grep 'answered HTTP 200 with a body that is not JSON' out.ndjson || return 1
+		if grep -q 'HTTP 502' out.ndjson; then cat out.ndjson; return 1; fi
+	done
+}
+
 finding_bad_app_id() {
 	fresh
 	fault '{"path": "/services", "status": 500, "body": "finding-error-auth.json", "times": 5}'
@@ -446,7 +460,9 @@ record_then_replay() {
 replay_missing() {
 	mkdir empty
 	job ebay_finding | ebay-fetch --replay empty >out.ndjson 2>/dev/null || return 1
-	expect_grep "no recorded response" out.ndjson
+	expect_grep "no recorded response" out.ndjson || return 1
+	# A recording does not grow between tries: the job fails instead of cycling.
+	expect_eq "retryable" false "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)"
 }
 
 print_query_cases() {
@@ -522,6 +538,7 @@ run_test "Finding's invalid app id: no retry, job_error not retryable" finding_b
 EBAY_TIMEOUT_SECONDS=1 run_test "a response slower than the timeout is retried" browse_fault_then_ok \
 	'{"path": "/buy/browse", "kind": "slow", "seconds": 3}' "Timeout was reached"
 run_test "a body cut short is retried" browse_fault_then_ok '{"path": "/buy/browse", "kind": "cut"}'
+run_test "a body that is not JSON at every try is named so, not HTTP 502" garbled_every_try
 run_test "invalid JSON is retried" browse_fault_then_ok '{"path": "/buy/browse", "kind": "invalid_json"}'
 run_test "401 once: a fresh token, then OK" unauthorized_once_refreshes_token
 run_test "401 after a fresh token: job_error, not retryable" unauthorized_twice_fails

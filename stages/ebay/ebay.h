@@ -151,6 +151,8 @@ int ebay_get_page(struct fetcher *f, struct job *j, const char *const *headers, 
 /* After http_request() for a job: 0, or -1 with j->error set when no usable response
  * came; j->retry_after keeps what eBay asked to wait. what names the endpoint. */
 int ebay_request_failed(struct job *j, int rc, const struct http_response *res, const char *what);
+/* Set j->error (retryable) for a 200 whose body was not JSON at every try. */
+void ebay_fail_garbled(struct job *j, const char *api);
 /* Set j->error and j->retryable for an error answer of the API named api. */
 void ebay_fail_status(struct job *j, long status, const char *api, long id, const char *message);
 /* Whether a response is worth another try (the http_options.retryable of eBay). */

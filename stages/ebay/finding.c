@@ -123,8 +123,10 @@ ebay_fetch_finding(struct fetcher *f, struct job *j)
 		resp = first(&d, JD_ROOT, "findCompletedItemsResponse");
 		if (res.status != 200 || id || resp == 0) {
 			if (res.status == 200 && bad)
-				res.status = 502; /* garbled after every retry */
-			ebay_fail_status(j, res.status == 200 ? 400 : res.status, "Finding", id, message);
+				ebay_fail_garbled(j, "Finding");
+			else
+				ebay_fail_status(j, res.status == 200 ? 400 : res.status, "Finding", id,
+						 message);
 			if (id == 10001)
 				j->retryable = 1;
 			jd_free(&d);

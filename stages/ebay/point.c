@@ -861,8 +861,8 @@ keep_body(const struct buf *body)
 }
 
 /*
- * After http_request() for a job: -1 with j->error set (retryable) when no usable
- * response came, else 0. Either way j->retry_after keeps what eBay asked to wait, so
+ * After http_request() for a job: -1 with j->error set (retryable, but for a replay
+ * with no recorded answer) when no usable response came, else 0. Either way j->retry_after keeps what eBay asked to wait, so
  * that the job's backoff can honour it.
  */
 int
@@ -885,6 +885,9 @@ ebay_request_failed(struct job *j, int rc, const struct http_response *res, cons
 			 "EBAY_MAX_RETRY_AFTER_SECONDS: the job waits in the queue instead",
 			 what, res->retry_after);
 	} else {
+		/* Recordings never grow between tries: when a replay has no answer, another
+		 * try cannot find one. */
+		j->retryable = rc != HTTP_NOT_RECORDED;
 		snprintf(j->error, sizeof(j->error), "%s did not answer: %s", what, res->error);
 	}
 	return -1;
@@ -917,6 +920,16 @@ ebay_worth_retry(const struct http_response *res)
 	id = bad ? 0 : ebay_finding_error(&d, &message);
 	jd_free(&d);
 	return id != 11002;
+}
+
+void
+ebay_fail_garbled(struct job *j, const char *api)
+{
+	j->retryable = 1;
+	snprintf(j->error, sizeof(j->error),
+		 "eBay %s answered HTTP 200 with a body that is not JSON (cut short or garbled) after "
+		 "every retry",
+		 api);
 }
 
 void

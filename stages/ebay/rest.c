@@ -117,7 +117,10 @@ take_page(struct fetcher *f, struct job *j, const struct rest_api *a, const stru
 
 	if (res->status != 200 || bad) {
 		message = rest_error(&d, &id);
-		ebay_fail_status(j, res->status == 200 ? 502 : res->status, a->name, id, message);
+		if (res->status == 200)
+			ebay_fail_garbled(j, a->name);
+		else
+			ebay_fail_status(j, res->status, a->name, id, message);
 		jd_free(&d);
 		return -1;
 	}

@@ -521,7 +521,7 @@ http_request(struct http_client *c, const char *method, const char *url, const c
 			if (replay(c, try, res) < 0) {
 				snprintf(res->error, sizeof(res->error),
 					 "no recorded response for this request in %s", c->o.replay_dir);
-				return -1;
+				return HTTP_NOT_RECORDED;
 			}
 			(*calls)++;
 			got = res->error[0] ? -1 : 0;

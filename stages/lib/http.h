@@ -55,14 +55,16 @@ void http_free(struct http_client *c);
  * Returns 0 when a response came (any status: check res->status), -1 when every try
  * failed without one (res->error says why), HTTP_QUOTA when the daily limit is
  * reached (nothing sent), HTTP_RETRY_LATER when the server asked (Retry-After, in
- * res->retry_after) to wait longer than max_retry_after. res->body is reset first.
+ * res->retry_after) to wait longer than max_retry_after, HTTP_NOT_RECORDED when replaying
+ * and the recordings hold no answer (another try cannot find one). res->body is reset first.
  * *calls counts the requests actually sent (or replayed).
  */
 int http_request(struct http_client *c, const char *method, const char *url, const char *const *headers,
 		 const char *body, const char *userpwd, struct http_response *res, int *calls);
 
-#define HTTP_QUOTA	 (-2)
-#define HTTP_RETRY_LATER (-3)
+#define HTTP_QUOTA	  (-2)
+#define HTTP_RETRY_LATER  (-3)
+#define HTTP_NOT_RECORDED (-4)
 
 /* When the current Pacific-time day ends, as "YYYY-MM-DDTHH:MM:SSZ" (eBay's quota day). */
 void http_quota_reset_time(char *out, size_t n);
