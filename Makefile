@@ -92,6 +92,8 @@ install: $(PROGRAMS)
 		$(DESTDIR)$(SHARE_DIR)/scripts $(DESTDIR)$(SHARE_DIR)/schemas \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(PROGRAMS) pipeline.sh $(DESTDIR)$(LIBEXEC_DIR)/
+	install -m 0644 scripts/db-url.sh $(DESTDIR)$(LIBEXEC_DIR)/
+	install -m 0644 scripts/db-url.sh $(DESTDIR)$(SHARE_DIR)/scripts/
 	install -m 0755 scripts/coin-pricer $(DESTDIR)$(PREFIX)/bin/coin-pricer
 	install -m 0644 schemas/sql/*.sql $(DESTDIR)$(SHARE_DIR)/sql/
 	install -m 0755 scripts/migrate.sh $(DESTDIR)$(SHARE_DIR)/scripts/migrate.sh

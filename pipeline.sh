@@ -92,6 +92,12 @@ elif [ -x "$here/claim-job" ]; then
 	PATH="$here:$PATH"
 fi
 export PATH
+# db_setup (the database's password kept off psql's command line): scripts/ in the
+# repository, beside this script once installed.
+for f in "$here/scripts/db-url.sh" "$here/db-url.sh"; do
+	# shellcheck source=scripts/db-url.sh
+	[ -f "$f" ] && . "$f" && break
+done
 
 # The collectors: which adapter_types (an SQL LIKE pattern) which executable collects.
 # Adding a collector is adding its line here; jobs of any other adapter_type fail with
@@ -338,8 +344,9 @@ check_credentials() {
 		log warn "psql is not installed: the sources' eBay credentials are not checked before starting"
 		return 0
 	fi
-	if ! rows=$(PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" psql -X -q -At -F $'\t' \
-		-v ON_ERROR_STOP=1 ${DATABASE_URL:+-d "$DATABASE_URL"} -c "SELECT name,
+	# The password goes to psql in PGPASSWORD, never on its command line (ps shows that).
+	if ! rows=$(db_setup && PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" psql -X -q -At -F $'\t' \
+		-v ON_ERROR_STOP=1 ${db_conninfo:+-d "$db_conninfo"} -c "SELECT name,
 			regexp_replace(coalesce(config->>'api', adapter_type), '^ebay_', ''),
 			jsonb_typeof(config->'app_id') = 'string' AND config->>'app_id' <> '',
 			jsonb_typeof(config->'cert_id') = 'string' AND config->>'cert_id' <> ''

@@ -5,10 +5,23 @@
 # usage: scripts/migrate.sh [DATABASE_URL]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-url=${1:-${DATABASE_URL:-}}
+DATABASE_URL=${1:-${DATABASE_URL:-}}
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
+# The password goes to psql in PGPASSWORD, never on its command line (ps shows that), and
+# psql's messages (libpq quotes a URL it cannot parse) come redacted.
+# shellcheck source=scripts/db-url.sh
+. "$here/scripts/db-url.sh"
+db_setup
 psql_args=(-X -q -v ON_ERROR_STOP=1)
-[ -n "$url" ] && psql_args+=(-d "$url")
+[ -n "$db_conninfo" ] && psql_args+=(-d "$db_conninfo")
+err=$(mktemp "${TMPDIR:-/tmp}/coin-pricer-migrate.XXXXXX")
+trap 'rm -f "$err"' EXIT
+psql() {
+	local rc=0
+	command psql "$@" 2>"$err" || rc=$?
+	[ ! -s "$err" ] || redact <"$err" >&2
+	return "$rc"
+}
 
 psql "${psql_args[@]}" -c "CREATE TABLE IF NOT EXISTS schema_migrations (
 	version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())" >/dev/null
