@@ -347,6 +347,27 @@ secrets_never_shown() {
 	expect_grep 'SECURITY-APPNAME=\[redacted\]' "$(grep -l SECURITY-APPNAME rec/*.meta.json | head -n 1)"
 }
 
+# eBay's error text may echo the request's credentials: the job_error (and so the
+# database) and the recordings get it masked, as the log lines always did.
+secrets_echoed_by_ebay() {
+	local f
+	fresh
+	printf '{"errors":[{"errorId":1001,"message":"Invalid access token for app %s cert %s"}]}' \
+		"$EBAY_APP_ID" "$EBAY_CERT_ID" >echo.json
+	fault "{\"path\": \"/buy/browse\", \"kind\": \"body\", \"status\": 401, \"file\": \"$PWD/echo.json\", \"times\": 10}"
+	fault "{\"path\": \"/services\", \"kind\": \"body\", \"status\": 500, \"file\": \"$PWD/echo.json\", \"times\": 10}"
+	{ job ebay_browse; job ebay_finding; } | ebay-fetch --record rec >out.ndjson 2>err.txt || return 1
+	expect_eq "job_errors" 2 "$(grep -c '"kind":"job_error"' out.ndjson)" || return 1
+	expect_grep 'Invalid access token for app \[redacted\] cert \[redacted\]' out.ndjson || return 1
+	for f in out.ndjson err.txt rec/*; do
+		if grep -q -e "$EBAY_APP_ID" -e "$EBAY_CERT_ID" "$f"; then
+			echo "a secret in $f:"
+			grep -e "$EBAY_APP_ID" -e "$EBAY_CERT_ID" "$f" | head -n 3
+			return 1
+		fi
+	done
+}
+
 # A source's credentials in its config are used, and never go on: not in the job record
 # passed on, nor in any log line or recording.
 config_secrets_removed() {
@@ -539,6 +560,7 @@ EBAY_TIMEOUT_SECONDS=1 run_test "a response slower than the timeout is retried" 
 	'{"path": "/buy/browse", "kind": "slow", "seconds": 3}' "Timeout was reached"
 run_test "a body cut short is retried" browse_fault_then_ok '{"path": "/buy/browse", "kind": "cut"}'
 run_test "a body that is not JSON at every try is named so, not HTTP 502" garbled_every_try
+run_test "credentials echoed in eBay's error text are masked in job_error and recordings" secrets_echoed_by_ebay
 run_test "invalid JSON is retried" browse_fault_then_ok '{"path": "/buy/browse", "kind": "invalid_json"}'
 run_test "401 once: a fresh token, then OK" unauthorized_once_refreshes_token
 run_test "401 after a fresh token: job_error, not retryable" unauthorized_twice_fails
