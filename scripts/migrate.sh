@@ -3,6 +3,8 @@
 # PG* variables), each once, recorded in schema_migrations. Safe to rerun; each file is
 # itself idempotent and runs in one transaction with its record.
 # usage: scripts/migrate.sh [DATABASE_URL]
+# Exit 0 done; 75 the database cannot be reached now (try again); 78 its settings are wrong;
+# 69 another failure to use it; 1 a migration failed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 DATABASE_URL=${1:-${DATABASE_URL:-}}
@@ -22,6 +24,32 @@ psql() {
 	[ ! -s "$err" ] || redact <"$err" >&2
 	return "$rc"
 }
+
+# First reach the database, and when it cannot be reached say so in sysexits' terms (psql's
+# own status, 2, says neither whether to try again nor what to fix): 75 when it may answer
+# later (refused, starting up or shutting down, too many connections, a timeout), 78 when
+# the settings must change (a URL that does not parse, no such database or role, a wrong
+# password), 69 for anything else.
+if ! command psql "${psql_args[@]}" -At -c "SELECT 1" >/dev/null 2>"$err"; then
+	why=$(redact <"$err" | sed -e 's/^psql: error: //' -e 's/^[[:space:]]*//' | tr '\n' ' ' | sed 's/ *$//')
+	case $why in
+	*"Connection refused"* | *"No such file or directory"* | *"starting up"* | *"shutting down"* | \
+		*"too many clients"* | *"timeout expired"* | *"Connection timed out"* | *"recovery mode"* | *"remaining connection slots"* | \
+		*"Temporary failure in name resolution"*)
+		echo "migrate: cannot reach the database now: $why; start it (or wait until it accepts connections) and run migrate.sh again" >&2
+		exit 75
+		;;
+	*"does not exist"* | *"authentication failed"* | *"no password supplied"* | *"invalid "* | \
+		*"end of string"* | *"missing "* | *"unexpected "* | *"could not translate host name"* | *sslmode*)
+		echo "migrate: the database settings are wrong: $why; fix DATABASE_URL (or the PG* variables) and run migrate.sh again" >&2
+		exit 78
+		;;
+	*)
+		echo "migrate: cannot use the database: $why" >&2
+		exit 69
+		;;
+	esac
+fi
 
 psql "${psql_args[@]}" -c "CREATE TABLE IF NOT EXISTS schema_migrations (
 	version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())" >/dev/null
