@@ -406,8 +406,8 @@ static void
 lexicon_init(void)
 {
 	static const char *const certifiers[] = { "pcgs", "ngc", "anacs", "icg", "cacg", "segs", "pci" };
-	static const char *const others[] = { "x",   "pair",   "business", "pcs", "coins",
-					      "vdb", "legged", "legs",	   "leg", "overdate" };
+	static const char *const others[] = { "x",	"pair", "business", "pcs",	"coins", "vdb",
+					      "legged", "legs", "leg",	    "overdate", "sms",	 "special" };
 	const char *w;
 	size_t i;
 
@@ -858,7 +858,9 @@ details_follow(const struct grade_token *t, size_t n, size_t i)
 static void
 take_grade(struct title_facts *f, const struct grade *g)
 {
-	if (g->proof)
+	if (g->proof == 2)
+		f->specimen = 1;
+	else if (g->proof)
 		f->proof = 1;
 	else if (g->lo >= 60)
 		f->business = 1;
@@ -996,6 +998,9 @@ title_read(const char *s, size_t len, struct title_facts *f)
 		}
 		if (grade_token_is(&t[i], "business") && i + 1 < n && grade_token_is(&t[i + 1], "strike"))
 			f->business = 1;
+		/* A Special Mint Set coin (1965-67) is its own strike, whatever grade NGC gives it */
+		if (grade_token_is(&t[i], "sms") || grade_words_at(t, n, i, "special mint set"))
+			f->specimen = 1;
 		used = 1;
 	}
 	if (f->has_grade && f->certifier != NULL && f->proof && !f->grade.proof &&
@@ -1088,6 +1093,8 @@ title_attribution_read(const char *json, size_t len, struct title_attribution *a
 			a->denomination = first_bit(f.denominations);
 		if (f.proof)
 			a->strike = 1;
+		if (f.specimen)
+			a->strike = 2;
 		a->designations |= f.designations & ~(unsigned)GRADE_D_PLUS;
 		a->varieties |= f.varieties;
 	}
@@ -1096,6 +1103,8 @@ title_attribution_read(const char *json, size_t len, struct title_attribution *a
 		a->varieties |= f.varieties;
 		if (f.proof)
 			a->strike = 1;
+		if (f.specimen)
+			a->strike = 2;
 		a->designations |= f.designations & ~(unsigned)GRADE_D_PLUS;
 	}
 	cJSON_Delete(o);
@@ -1140,9 +1149,11 @@ wrong_coin(const struct title_facts *f, const struct title_attribution *a, char 
 		k = first_bit(f->denominations);
 		return snprintf(out, outlen, "wrong_coin:denomination %s", denomination_names[k]), 1;
 	}
-	if (a->strike == 0 && f->proof)
+	if (a->strike != 2 && a->strike >= 0 && f->specimen)
+		return snprintf(out, outlen, "wrong_coin:strike specimen"), 1;
+	if (a->strike != 1 && a->strike >= 0 && f->proof && !f->specimen)
 		return snprintf(out, outlen, "wrong_coin:strike proof"), 1;
-	if (a->strike == 1 && !f->proof && f->business)
+	if (a->strike >= 1 && !f->proof && !f->specimen && f->business)
 		return snprintf(out, outlen, "wrong_coin:strike business"), 1;
 	if ((extra = f->varieties & ~a->varieties) != 0)
 		return snprintf(out, outlen, "wrong_coin:variety %s", variety_names[first_bit(extra)]), 1;
