@@ -311,9 +311,9 @@ static const struct {
 
 /* Words after which several coins of no stated count are for sale. */
 static const char *const variation_words[] = {
-	"you pick", "you choose", "pick your", "choose your", "your choice",
-	"random",   "mixed",	  "assorted",  "various",     "bulk",
-	"set",	    "sets",	  "rolls",     "full roll",   "konvolut",
+	"you pick",    "you choose", "u pick", "u choose",  "pick your", "choose your",
+	"your choice", "random",     "mixed",  "assorted",  "various",	 "bulk",
+	"set",	       "sets",	     "rolls",  "full roll", "konvolut",
 };
 
 /* Words that count the coins: "lot of 5", "roll of 20", "qty 3". */
@@ -970,6 +970,8 @@ title_read(const char *s, size_t len, struct title_facts *f)
 		if (kinds & K_OTHER) {
 			if (grade_token_is(&t[i], "vdb") && !problem_negated(t, n, i))
 				f->varieties |= TITLE_V_VDB;
+			else if (grade_token_is(&t[i], "vdb"))
+				f->not_varieties |= TITLE_V_VDB; /* "No VDB": the plain 1909 cent */
 			else if (grade_token_is(&t[i], "overdate") && !problem_negated(t, n, i))
 				f->varieties |= TITLE_V_OVERDATE;
 			else if ((grade_token_is(&t[i], "legged") || grade_token_is(&t[i], "legs") ||
@@ -1157,6 +1159,8 @@ wrong_coin(const struct title_facts *f, const struct title_attribution *a, char 
 		return snprintf(out, outlen, "wrong_coin:strike business"), 1;
 	if ((extra = f->varieties & ~a->varieties) != 0)
 		return snprintf(out, outlen, "wrong_coin:variety %s", variety_names[first_bit(extra)]), 1;
+	if ((extra = f->not_varieties & a->varieties) != 0)
+		return snprintf(out, outlen, "wrong_coin:variety no %s", variety_names[first_bit(extra)]), 1;
 	return 0;
 }
 

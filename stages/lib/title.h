@@ -24,6 +24,7 @@ struct title_facts {
 	char marks[TITLE_MAX_YEARS][3];
 	int nyears;
 	unsigned varieties;	/* TITLE_V_* bits of the varieties it names */
+	unsigned not_varieties; /* TITLE_V_* bits it names to deny them ("No VDB") */
 	char mark_word[3];	/* a mint named in words ("Carson City"), "" when none */
 	unsigned series;	/* bits of the series the title names */
 	unsigned denominations; /* bits of the denominations it names */
