@@ -878,7 +878,7 @@ title_read(const char *s, size_t len, struct title_facts *f)
 	struct grade_token t[MAX_TOKENS];
 	char lower[512];
 	size_t n, i, j, used;
-	int specific = 0, v, k;
+	int specific = 0, bare = 0, v, k;
 	size_t after_grade = (size_t)-1; /* the token after the latest grade or certifier */
 	struct grade g;
 
@@ -917,7 +917,13 @@ title_read(const char *s, size_t len, struct title_facts *f)
 				j++;
 			/* "NGC 64": a bare number is a grade right after a certifier only. */
 			if (j < n && t[j].digits && (used = grade_scan(t, n, j, 0, &g)) > 0) {
+				int business = f->business;
+
+				if (!f->has_grade || (f->grade.lo != f->grade.hi && g.lo == g.hi))
+					bare = 1; /* the grade kept is this bare number */
 				take_grade(f, &g);
+				/* "NGC 69" names no strike: read as MS, it may be a proof's */
+				f->business = business;
 				used += j - i;
 				after_grade = i + used;
 				continue;
@@ -1005,9 +1011,11 @@ title_read(const char *s, size_t len, struct title_facts *f)
 			f->specimen = 1;
 		used = 1;
 	}
-	if (f->has_grade && f->certifier != NULL && f->proof && !f->grade.proof &&
-	    f->grade.lo == f->grade.hi && f->grade.lo >= 60) {
-		/* "NGC Proof 69" read as "NGC 69" and "Proof": a proof grade. */
+	if (f->has_grade && f->certifier != NULL && !f->grade.proof && f->grade.lo == f->grade.hi &&
+	    f->grade.lo >= 60 && (f->proof || (bare && (f->designations & (GRADE_D_CAM | GRADE_D_DCAM))))) {
+		/* "NGC Proof 69" read as "NGC 69" and "Proof": a proof grade. So is "NGC 69 DCAM":
+		 * only a proof is a cameo. */
+		f->proof = 1;
 		f->grade.proof = 1;
 		snprintf(f->grade.text, sizeof(f->grade.text), "PR%d", f->grade.lo);
 	}
