@@ -501,6 +501,7 @@ configure(struct fetcher *f, char *rate_file, size_t rate_file_size)
 	ho.calls_per_minute = (double)cli_env_number("EBAY_CALLS_PER_MINUTE", 60, 1, 100000);
 	ho.daily_limit = cli_env_number("EBAY_DAILY_CALL_LIMIT", 5000, 0, 100000000);
 	ho.max_retry_after = (double)cli_env_number("EBAY_MAX_RETRY_AFTER_SECONDS", 60, 1, 86400);
+	ho.max_body_bytes = cli_env_number("EBAY_MAX_RESPONSE_BYTES", 32L * 1024 * 1024, 1024, 1L << 40);
 	ho.rate_file = f->opt.replay_dir || ebay_make_dirs(f->state_dir) < 0 ? NULL : rate_file;
 	ho.record_dir = f->opt.record_dir;
 	ho.replay_dir = f->opt.replay_dir;
