@@ -9,8 +9,9 @@
 -- formatting each point's time (to_char), weight (numeric) and ids as text, then sorting
 -- all of them with their text, was most of that. sold_at comes as a timestamptz (store
 -- formats it as to_char did), the weight and fx_as_of as text, the weights read once per
--- call rather than once per point. 006's functions stay for workers of the previous
--- version until they are replaced.
+-- call rather than once per point (a scan of sources, which enable_seqscan = off prices
+-- at 1e10: hence jit = off, or PostgreSQL compiles the statement, 1.6 s, at every call).
+-- 006's functions stay for workers of the previous version until they are replaced.
 --
 -- price_points' updated_at: the upsert sets it itself, so the row trigger (a PL/pgSQL call
 -- per row) runs only for updates that leave updated_at as it was, as any other does.
@@ -38,7 +39,8 @@ RETURNS TABLE (k bigint, id bigint, own boolean, job_id uuid, intake_id uuid, so
     reputation_weight text, filtered_out boolean, filter_reason text, price_cents bigint,
     shipping_cents bigint, fx_rate text, fx_as_of text, fx_source text, grade text,
     grade_lo integer, grade_hi integer, certifier text, designations json)
-LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
+LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
+    SET jit = off AS $fn$
 #variable_conflict use_column
 BEGIN
 RETURN QUERY
