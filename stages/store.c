@@ -72,21 +72,21 @@
  * the id): whether it is a job's own point, then its fields, in the order of
  * point_fields[]. A job's own points come whole; an earlier point of the intake only
  * with what valuate reads (no title, url, amounts as listed, fx details: NULL there).
- * write_replayed() writes the records in C: json_build_object() per point on the server
- * was most of the cost of the replay.
+ * The rows come in binary form and write_replayed() writes the records in C:
+ * json_build_object(), then to_char() and the text of ids and numbers, per point on the
+ * server were most of the cost of the replay.
  */
-#define SOLD_AT_TEXT "to_char(p.sold_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define OWN_POINT_COLUMNS                                                                                    \
 	"true, p.job_id, p.intake_id, p.source_id, p.adapter, p.external_id, p.title, p.url,\n"              \
 	" p.condition, p.price_type, p.original_amount::text, p.original_currency,\n"                        \
-	" p.converted_usd::text, " SOLD_AT_TEXT ", p.quantity, s.reputation_weight,\n"                       \
+	" p.converted_usd::text, p.sold_at, p.quantity, s.reputation_weight::text,\n"                        \
 	" p.filtered_out, p.filter_reason, p.price_cents, p.shipping_cents, p.fx_rate::text,\n"              \
-	" p.fx_as_of, p.fx_source, p.grade, p.grade_lo, p.grade_hi, p.certifier,\n"                          \
+	" p.fx_as_of::text, p.fx_source, p.grade, p.grade_lo, p.grade_hi, p.certifier,\n"                    \
 	" array_to_json(p.designations)"
 #define EARLIER_POINT_COLUMNS                                                                                \
 	"false, p.job_id, p.intake_id, p.source_id, p.adapter, p.external_id, NULL, NULL, NULL,\n"           \
-	" p.price_type, NULL, NULL, NULL, " SOLD_AT_TEXT ", NULL, s.reputation_weight,\n"                    \
-	" p.filtered_out, NULL, p.price_cents, NULL, NULL, NULL, NULL, p.grade, p.grade_lo,\n"               \
+	" p.price_type, NULL, NULL, NULL, p.sold_at, NULL::int, s.reputation_weight::text,\n"                \
+	" p.filtered_out, NULL, p.price_cents, NULL::bigint, NULL, NULL, NULL, p.grade, p.grade_lo,\n"       \
 	" p.grade_hi, p.certifier, array_to_json(p.designations)"
 
 /*
@@ -96,7 +96,7 @@
 #define REPLAY_WHERE(intake) "p.intake_id = " intake " AND NOT p.filtered_out AND p.price_cents IS NOT NULL"
 
 /*
- * Several jobs in one statement, so one round trip for all: migration 006's function
+ * Several jobs in one statement, so one round trip for all: migration 007's function
  * (planned once per connection) checks that this worker still holds each job at the
  * attempt its record says (and touches its lock), upserts the points of those it holds,
  * logs, and returns each held job's points and its intake's earlier points for valuate.
@@ -104,15 +104,15 @@
  * and claimed again, even by the same worker id) writes nothing. The jobs of one statement
  * have distinct intakes (flush_batch()), so no job needs the points of another. Each held
  * job has a first row with its number k and a null id, then its points; a job not held
- * has no row. Every parameter is a text[] in binary form: one per job field (JOB_ARRAYS),
- * then the points' job numbers and one per point column (point_columns[]), so that the
- * server reads no JSON but raw's.
+ * has no row; the rows come in no order (sort_rows()). Every parameter is a text[] in
+ * binary form: one per job field (JOB_ARRAYS), then the points' job numbers and one per
+ * point column (point_columns[]), so that the server reads no JSON but raw's.
  */
 #define JOB_ARRAYS     7
 #define NPOINT_COLUMNS 24
 #define JOBS_PARAMS    (JOB_ARRAYS + 1 + NPOINT_COLUMNS)
 static const char jobs_sql[] =
-	"SELECT * FROM coin_pricer_store_jobs($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],\n"
+	"SELECT * FROM coin_pricer_store_batch($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],\n"
 	" $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],\n"
 	" $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],\n"
 	" $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],\n"
@@ -142,8 +142,7 @@ static const char replay_sql[] =
 	"UNION ALL\n"
 	"SELECT 1, p.id, " EARLIER_POINT_COLUMNS "\n"
 	"FROM price_points p JOIN sources s ON s.id = p.source_id\n"
-	"WHERE " REPLAY_WHERE("$1") " AND p.job_id IS DISTINCT FROM $2\n"
-				    "ORDER BY 2";
+	"WHERE " REPLAY_WHERE("$1") " AND p.job_id IS DISTINCT FROM $2";
 
 /*
  * Back to pending after min(1 h, 30 s x 2^(attempts-1)) +-20 %, and at least $5 seconds
@@ -201,8 +200,9 @@ struct job {
 	 * when written already), and its job_end record. */
 	struct buf job_line, end_line;
 	/* Once stored: the outcome (0, or -1 and s->db says why), whether it was held, and
-	 * its rows [from, to) of res (owned when own_res). */
+	 * its rows [from, to) of res in the order of order[] (both owned when own_res). */
 	PGresult *res;
+	int *order;
 	int own_res, rc, held, from, to;
 };
 
@@ -327,10 +327,14 @@ attempt_of(const struct ndj_record *r)
 	return xstrdup(digits);
 }
 
-/* Free a job's ids and empty its points (the buffers are kept for the next job). */
+/*
+ * Free a job's ids and empty its points. keep: the buffers stay allocated for the next
+ * job; else they are freed too (the job is done with for good).
+ */
 static void
-clear_job(struct job *j)
+release_job(struct job *j, int keep)
 {
+	struct buf *bufs[4 + NPOINT_COLUMNS] = { &j->points, &j->ids, &j->job_line, &j->end_line };
 	size_t c;
 
 	free(j->job_id);
@@ -339,31 +343,29 @@ clear_job(struct job *j)
 	free(j->worker);
 	free(j->attempt);
 	j->job_id = j->intake_id = j->source_id = j->worker = j->attempt = NULL;
-	buf_reset(&j->points);
-	buf_reset(&j->ids);
 	for (c = 0; c < NPOINT_COLUMNS; c++)
-		buf_reset(&j->cols[c]);
-	buf_reset(&j->job_line);
-	buf_reset(&j->end_line);
+		bufs[4 + c] = &j->cols[c];
+	for (c = 0; c < sizeof(bufs) / sizeof(bufs[0]); c++)
+		if (keep)
+			buf_reset(bufs[c]);
+		else
+			buf_free(bufs[c]);
+	if (!keep) {
+		free(j->starts);
+		free(j->id_starts);
+		j->starts = j->id_starts = NULL;
+		j->cap = 0;
+	}
 	j->npoints = j->nfiltered = j->left_out = 0;
 	j->res = NULL;
+	j->order = NULL;
 	j->own_res = j->rc = j->held = j->from = j->to = 0;
 }
 
 static void
-free_job(struct job *j)
+clear_job(struct job *j)
 {
-	size_t c;
-
-	clear_job(j);
-	buf_free(&j->points);
-	buf_free(&j->ids);
-	for (c = 0; c < NPOINT_COLUMNS; c++)
-		buf_free(&j->cols[c]);
-	buf_free(&j->job_line);
-	buf_free(&j->end_line);
-	free(j->starts);
-	free(j->id_starts);
+	release_job(j, 1);
 }
 
 static void
@@ -381,6 +383,18 @@ static const char *
 worker_of(const struct store *s)
 {
 	return s->cur.worker ? s->cur.worker : s->default_worker;
+}
+
+/*
+ * The worker as messages name it: its id, or when none came (no worker_id in the job
+ * record, no --worker, no WORKER_ID) a phrase that says so rather than an empty name.
+ */
+static const char *
+worker_label(const struct store *s)
+{
+	const char *w = worker_of(s);
+
+	return *w ? w : "a worker with no id (none in the job record, no --worker, no WORKER_ID)";
 }
 
 /*
@@ -492,7 +506,8 @@ commit_one_by_one(struct store *s, int *held)
 	    db_run(&s->db, "commit", "COMMIT", 0, NULL) < 0)
 		goto fail;
 	buf_free(&one);
-	s->replayed = db_exec(&s->db, "read the intake's points", replay_sql, 2, replay_params);
+	s->replayed = db_exec_format(&s->db, "read the intake's points", replay_sql, 2, replay_params, NULL,
+				     NULL, 1);
 	return s->replayed ? 0 : -1;
 fail:
 	buf_free(&one);
@@ -609,15 +624,22 @@ run_jobs(struct store *s, void *arg)
 		lengths[k] = (int)arrays[k].len;
 		formats[k] = 1;
 	}
-	s->replayed = db_exec_binary(&s->db, run->n == 1 ? "store the job" : "store the jobs", jobs_sql,
-				     JOBS_PARAMS, params, lengths, formats);
+	s->replayed = db_exec_format(&s->db, run->n == 1 ? "store the job" : "store the jobs", jobs_sql,
+				     JOBS_PARAMS, params, lengths, formats, 1);
 	for (k = 0; k < JOBS_PARAMS; k++)
 		buf_free(&arrays[k]);
 	return s->replayed ? 0 : -1;
 }
 
-/* How a column of OWN_POINT_COLUMNS goes into the record. */
-enum field_kind { F_STRING, F_JSON, F_BOOL };
+/* How a column of OWN_POINT_COLUMNS, in binary form, goes into the record. */
+enum field_kind {
+	F_STRING, /* text: a JSON string */
+	F_JSON,	  /* text that is JSON already (a number's text, json) */
+	F_BOOL,
+	F_INT,	/* int4 or int8 */
+	F_UUID, /* 16 bytes */
+	F_TIME, /* timestamptz: as to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') */
+};
 
 /* The members of a replayed price_point, in the order of the columns after own. */
 static const struct {
@@ -625,23 +647,79 @@ static const struct {
 	enum field_kind kind;
 	int own_only; /* left out of an earlier point of the intake */
 } point_fields[] = {
-	{ "job_id", F_STRING, 0 },	 { "intake_id", F_STRING, 0 },	   { "source_id", F_STRING, 0 },
-	{ "adapter", F_STRING, 0 },	 { "external_id", F_STRING, 0 },   { "title", F_STRING, 1 },
-	{ "url", F_STRING, 1 },		 { "condition", F_STRING, 1 },	   { "price_type", F_STRING, 0 },
-	{ "amount", F_STRING, 1 },	 { "currency", F_STRING, 1 },	   { "converted_usd", F_STRING, 1 },
-	{ "sold_at", F_STRING, 0 },	 { "quantity", F_JSON, 1 },	   { "reputation_weight", F_JSON, 0 },
-	{ "filtered_out", F_BOOL, 0 },	 { "filter_reason", F_STRING, 1 }, { "price_cents", F_JSON, 0 },
-	{ "shipping_cents", F_JSON, 1 }, { "fx_rate", F_STRING, 1 },	   { "fx_as_of", F_STRING, 1 },
-	{ "fx_source", F_STRING, 1 },	 { "grade", F_STRING, 0 },	   { "grade_lo", F_JSON, 0 },
-	{ "grade_hi", F_JSON, 0 },	 { "certifier", F_STRING, 0 },	   { "designations", F_JSON, 0 },
+	{ "job_id", F_UUID, 0 },	{ "intake_id", F_UUID, 0 },	  { "source_id", F_UUID, 0 },
+	{ "adapter", F_STRING, 0 },	{ "external_id", F_STRING, 0 },	  { "title", F_STRING, 1 },
+	{ "url", F_STRING, 1 },		{ "condition", F_STRING, 1 },	  { "price_type", F_STRING, 0 },
+	{ "amount", F_STRING, 1 },	{ "currency", F_STRING, 1 },	  { "converted_usd", F_STRING, 1 },
+	{ "sold_at", F_TIME, 0 },	{ "quantity", F_INT, 1 },	  { "reputation_weight", F_JSON, 0 },
+	{ "filtered_out", F_BOOL, 0 },	{ "filter_reason", F_STRING, 1 }, { "price_cents", F_INT, 0 },
+	{ "shipping_cents", F_INT, 1 }, { "fx_rate", F_STRING, 1 },	  { "fx_as_of", F_STRING, 1 },
+	{ "fx_source", F_STRING, 1 },	{ "grade", F_STRING, 0 },	  { "grade_lo", F_INT, 0 },
+	{ "grade_hi", F_INT, 0 },	{ "certifier", F_STRING, 0 },	  { "designations", F_JSON, 0 },
 };
 
-/* Row i of a result of jobs_sql or replay_sql as a price_point record in b (replacing it). */
+/* A binary int4 or int8 column of row i. */
+static int64_t
+binary_int(const PGresult *res, int i, int col)
+{
+	const unsigned char *v = (const unsigned char *)PQgetvalue(res, i, col);
+	int len = PQgetlength(res, i, col), n;
+	uint64_t u = 0;
+
+	for (n = 0; n < len; n++)
+		u = u << 8 | v[n];
+	if (len == 4)
+		return (int32_t)(uint32_t)u;
+	return (int64_t)u;
+}
+
+/*
+ * A timestamptz in binary form (microseconds from 2000-01-01 UTC) appended as to_char()
+ * wrote it: "YYYY-MM-DDTHH:MM:SS.mmmZ" in UTC, milliseconds cut (not rounded), a year
+ * before 1 as to_char numbers it (1 BC is 0001). Infinity: null, as to_char() gives.
+ */
+static void
+add_time(struct buf *b, int64_t us)
+{
+	const int64_t day_us = INT64_C(86400000000);
+	int64_t days, rem, z, era, doe, yoe, y, doy, mp, d, m;
+
+	if (us == INT64_MAX || us == INT64_MIN) {
+		buf_adds(b, "null");
+		return;
+	}
+	days = us / day_us;
+	rem = us % day_us;
+	if (rem < 0) {
+		rem += day_us;
+		days--;
+	}
+	/* Days from 1970-01-01 to a civil date (proleptic Gregorian, as PostgreSQL counts). */
+	z = days + 10957 + 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	buf_addf(b, "\"%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ\"", (long long)(y > 0 ? y : 1 - y),
+		 (long long)m, (long long)d, (long long)(rem / 3600000000), (long long)(rem / 60000000 % 60),
+		 (long long)(rem / 1000000 % 60), (long long)(rem / 1000 % 1000));
+}
+
+/* Row i of a result of jobs_sql or replay_sql (binary) as a price_point record in b (replacing it). */
 static void
 point_record(struct buf *b, const PGresult *res, int i)
 {
-	int own = PQgetvalue(res, i, COL_OWN)[0] == 't';
+	static const char hex[] = "0123456789abcdef";
+	int own = PQgetvalue(res, i, COL_OWN)[0] != 0;
+	const unsigned char *u;
+	char text[37];
 	size_t f;
+	int n, t;
 
 	buf_reset(b);
 	buf_adds(b, "{\"kind\":\"price_point\"");
@@ -652,28 +730,97 @@ point_record(struct buf *b, const PGresult *res, int i)
 		if (point_fields[f].own_only && !own)
 			continue;
 		buf_addf(b, ",\"%s\":", point_fields[f].name);
-		if (PQgetisnull(res, i, col))
+		if (PQgetisnull(res, i, col)) {
 			buf_adds(b, "null");
-		else if (point_fields[f].kind == F_STRING)
+			continue;
+		}
+		switch (point_fields[f].kind) {
+		case F_STRING:
 			buf_add_json_string(b, v, (size_t)PQgetlength(res, i, col));
-		else if (point_fields[f].kind == F_BOOL)
-			buf_adds(b, v[0] == 't' ? "true" : "false");
-		else
+			break;
+		case F_JSON:
 			buf_add(b, v, (size_t)PQgetlength(res, i, col));
+			break;
+		case F_BOOL:
+			buf_adds(b, v[0] ? "true" : "false");
+			break;
+		case F_INT:
+			buf_addf(b, "%" PRId64, binary_int(res, i, col));
+			break;
+		case F_UUID:
+			u = (const unsigned char *)v;
+			for (n = 0, t = 0; n < 16; n++) {
+				if (n == 4 || n == 6 || n == 8 || n == 10)
+					text[t++] = '-';
+				text[t++] = hex[u[n] >> 4];
+				text[t++] = hex[u[n] & 15];
+			}
+			buf_addc(b, '"');
+			buf_add(b, text, 36);
+			buf_addc(b, '"');
+			break;
+		case F_TIME:
+			add_time(b, binary_int(res, i, col));
+			break;
+		}
 	}
 	buf_adds(b, ",\"stored\":true}\n");
 }
 
-/* Write rows [from, to) of res as points (a row with a null id: the job held, no point). */
+/* A row's job number and id (a job's first row: no id, before its points). */
+struct row_key {
+	int64_t k, id;
+	int row;
+};
+
+static int
+compare_rows(const void *a, const void *b)
+{
+	const struct row_key *x = a, *y = b;
+
+	if (x->k != y->k)
+		return x->k < y->k ? -1 : 1;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return 0;
+}
+
+/*
+ * The rows of a result of jobs_sql or replay_sql in the order they are written: by job
+ * number, then by id, a job's first row (no id) first. Newly allocated.
+ */
+static int *
+sort_rows(const PGresult *res)
+{
+	int n = PQntuples(res), i;
+	struct row_key *keys = xmalloc((size_t)(n ? n : 1) * sizeof(*keys));
+	int *order = xmalloc((size_t)(n ? n : 1) * sizeof(*order));
+
+	for (i = 0; i < n; i++) {
+		keys[i].k = binary_int(res, i, COL_K);
+		keys[i].id = PQgetisnull(res, i, COL_ID) ? INT64_MIN : binary_int(res, i, COL_ID);
+		keys[i].row = i;
+	}
+	qsort(keys, (size_t)n, sizeof(*keys), compare_rows);
+	for (i = 0; i < n; i++)
+		order[i] = keys[i].row;
+	free(keys);
+	return order;
+}
+
+/*
+ * Write rows order[from .. to) of res as points (a row with a null id: the job held, no
+ * point).
+ */
 static void
-write_replayed(struct store *s, const PGresult *res, int from, int to)
+write_replayed(struct store *s, const PGresult *res, const int *order, int from, int to)
 {
 	int i;
 
 	for (i = from; i < to; i++) {
-		if (PQgetisnull(res, i, COL_ID))
+		if (PQgetisnull(res, order[i], COL_ID))
 			continue;
-		point_record(&s->s1, res, i);
+		point_record(&s->s1, res, order[i]);
 		ndj_write(s->s1.data, s->s1.len);
 	}
 }
@@ -719,33 +866,21 @@ on_job(struct store *s, struct ndj_record *r)
 	char *intake_id = string_of(ndj_get(r, "intake_id"), &s->s1);
 	char *source_id = string_of(ndj_get(r, "source_id"), &s->s1);
 
+	int status = NDJ_BAD;
+
 	if (!job_id || !intake_id || !source_id) {
-		free(job_id);
-		free(intake_id);
-		free(source_id);
 		snprintf(r->err, sizeof(r->err), "a job record needs string job_id, intake_id and source_id");
-		return NDJ_BAD;
+		goto fail;
 	}
 	if (!is_uuid(job_id) || !is_uuid(intake_id) || !is_uuid(source_id)) {
 		snprintf(r->err, sizeof(r->err), "job %.40s: job_id, intake_id and source_id must be uuids",
 			 job_id);
-		free(job_id);
-		free(intake_id);
-		free(source_id);
-		return NDJ_BAD;
+		goto fail;
 	}
 	/* A job record waits with the batch; before one of a job in the batch, or after one
 	 * that waited already (its job had no job_end), the batch is stored. */
-	if (s->nbatch && (s->cur.job_line.len || in_batch(s, job_id))) {
-		int status = flush_batch(s);
-
-		if (status != 0) {
-			free(job_id);
-			free(intake_id);
-			free(source_id);
-			return status;
-		}
-	}
+	if (s->nbatch && (s->cur.job_line.len || in_batch(s, job_id)) && (status = flush_batch(s)) != 0)
+		goto fail;
 	if (s->in_job && s->cur.npoints)
 		log_warn("line %lu: job %s ended without job_end: its %zu price points were not stored",
 			 r->lineno, s->cur.job_id, s->cur.npoints);
@@ -761,13 +896,70 @@ on_job(struct store *s, struct ndj_record *r)
 	else
 		ndj_pass(r);
 	return 0;
+fail:
+	free(job_id);
+	free(intake_id);
+	free(source_id);
+	return status;
 }
+
+/*
+ * Whether member m (absent or null: yes) reads as a whole number from min to max as
+ * PostgreSQL casts it into an integer column: a JSON number or a string of one, white
+ * space around it allowed. Checked here, so that a value out of range is a bad line of
+ * its own, not a failed statement for every job stored with it.
+ */
+static int
+fits_integer(struct store *s, const struct ndj_member *m, long long min, long long max)
+{
+	const char *p;
+	size_t i = 0, len;
+	unsigned long long v = 0, limit;
+	int negative = 0, digits = 0;
+
+	if (ndj_is_null(m))
+		return 1;
+	p = m->val;
+	len = m->val_len;
+	if (*p == '"') {
+		if (ndj_string(m, &s->s2) != 0)
+			return 0;
+		p = s->s2.data;
+		len = s->s2.len;
+	} else if (*p == '[' || *p == '{') {
+		return 0;
+	}
+	while (i < len && isspace((unsigned char)p[i]))
+		i++;
+	if (i < len && (p[i] == '-' || p[i] == '+'))
+		negative = p[i++] == '-';
+	limit = negative ? (unsigned long long)-(min + 1) + 1 : (unsigned long long)max;
+	for (; i < len && p[i] >= '0' && p[i] <= '9'; i++, digits++) {
+		if (v > (limit - (unsigned long long)(p[i] - '0')) / 10)
+			return 0;
+		v = v * 10 + (unsigned long long)(p[i] - '0');
+	}
+	while (i < len && isspace((unsigned char)p[i]))
+		i++;
+	return digits > 0 && i == len;
+}
+
+/* The integer members of a price_point, with their columns' ranges. */
+static const struct {
+	const char *name;
+	long long min, max;
+} integer_members[] = {
+	{ "quantity", INT32_MIN, INT32_MAX },	    { "grade_lo", INT32_MIN, INT32_MAX },
+	{ "grade_hi", INT32_MIN, INT32_MAX },	    { "price_cents", INT64_MIN, INT64_MAX },
+	{ "shipping_cents", INT64_MIN, INT64_MAX },
+};
 
 static int
 check_point(struct store *s, struct ndj_record *r)
 {
 	const struct ndj_member *type = ndj_get(r, "price_type");
 	const struct ndj_member *job = ndj_get(r, "job_id");
+	size_t i;
 
 	if (!s->in_job) {
 		snprintf(r->err, sizeof(r->err),
@@ -787,6 +979,14 @@ check_point(struct store *s, struct ndj_record *r)
 			      (type->val_len == 5 && memcmp(type->val, "\"ask\"", 5) == 0))) {
 		snprintf(r->err, sizeof(r->err), "\"price_type\" must be \"sold\" or \"ask\"");
 		return NDJ_BAD;
+	}
+	for (i = 0; i < sizeof(integer_members) / sizeof(integer_members[0]); i++) {
+		if (!fits_integer(s, ndj_get(r, integer_members[i].name), integer_members[i].min,
+				  integer_members[i].max)) {
+			snprintf(r->err, sizeof(r->err), "\"%s\" must be a whole number from %lld to %lld",
+				 integer_members[i].name, integer_members[i].min, integer_members[i].max);
+			return NDJ_BAD;
+		}
 	}
 	return 0;
 }
@@ -1093,7 +1293,7 @@ record_failure(struct store *s, struct job_error *e, struct buf *extra)
 		return -1;
 	if (!e->found) {
 		log_warn("job %s is no longer held by %s: its failure was not recorded", s->cur.job_id,
-			 worker_of(s));
+			 worker_label(s));
 		return 0;
 	}
 	if (strcmp(e->status, "pending") == 0)
@@ -1158,7 +1358,7 @@ swap_jobs(struct job *a, struct job *b)
  * job_error. 0, or an exit status to stop.
  */
 static int
-finish_stored(struct store *s, const PGresult *res, int from, int to, int rc, int held)
+finish_stored(struct store *s, const PGresult *res, const int *order, int from, int to, int rc, int held)
 {
 	struct ndj_record end = { 0 };
 	int status = 0;
@@ -1184,13 +1384,13 @@ finish_stored(struct store *s, const PGresult *res, int from, int to, int rc, in
 	if (!held) {
 		log_warn("job %s is no longer held by %s (its lock expired and another worker took "
 			 "it): its %zu price points were not stored",
-			 s->cur.job_id, worker_of(s), s->cur.npoints);
+			 s->cur.job_id, worker_label(s), s->cur.npoints);
 		pass_stored(&end, ",\"lock_lost\":true");
 	} else {
 		log_debug("job %s: stored %zu price points (%zu filtered out, %zu left out)", s->cur.job_id,
 			  s->cur.npoints - s->cur.left_out, s->cur.nfiltered, s->cur.left_out);
 		if (res != NULL)
-			write_replayed(s, res, from, to);
+			write_replayed(s, res, order, from, to);
 		buf_reset(&s->extra);
 		buf_addf(&s->extra, ",\"points\":%zu,\"filtered\":%zu", s->cur.npoints - s->cur.left_out,
 			 s->cur.nfiltered);
@@ -1228,6 +1428,7 @@ store_alone(struct store *s, size_t i)
 		held = PQntuples(s->replayed) > 0;
 	}
 	j->res = s->replayed;
+	j->order = j->res ? sort_rows(j->res) : NULL;
 	j->own_res = 1;
 	s->replayed = NULL;
 	j->from = 0;
@@ -1249,6 +1450,7 @@ flush_batch(struct store *s)
 {
 	size_t *idx = NULL, *round = NULL, i, m, r, n, nrounds = 0;
 	PGresult **results = NULL;
+	int **orders = NULL;
 	int rc, row, status = 0;
 
 	if (s->nbatch > 0) {
@@ -1263,8 +1465,11 @@ flush_batch(struct store *s)
 				nrounds = round[i] + 1;
 		}
 		results = xmalloc(nrounds * sizeof(*results));
-		for (r = 0; r < nrounds; r++)
+		orders = xmalloc(nrounds * sizeof(*orders));
+		for (r = 0; r < nrounds; r++) {
 			results[r] = NULL;
+			orders[r] = NULL;
+		}
 	}
 	for (r = 0; r < nrounds && status == 0; r++) {
 		struct batch_run run = { idx, 0 };
@@ -1278,16 +1483,18 @@ flush_batch(struct store *s)
 		} else if (rc == 0) {
 			results[r] = s->replayed;
 			s->replayed = NULL;
+			orders[r] = sort_rows(results[r]);
 			for (n = 0, row = 0; n < run.n; n++) {
 				struct job *j = &s->batch[idx[n]];
 
 				for (j->from = row;
 				     row < PQntuples(results[r]) &&
-				     strtoull(PQgetvalue(results[r], row, COL_K), NULL, 10) == n + 1;
+				     binary_int(results[r], orders[r][row], COL_K) == (int64_t)n + 1;
 				     row++)
 					;
 				j->to = row;
 				j->res = results[r];
+				j->order = orders[r];
 				j->rc = 0;
 				j->held = row > j->from;
 			}
@@ -1308,17 +1515,23 @@ flush_batch(struct store *s)
 
 		swap_jobs(&s->cur, j);
 		/* (the job is in s->cur now, its outcome with it) */
-		status = finish_stored(s, s->cur.res, s->cur.from, s->cur.to, s->cur.rc, s->cur.held);
+		status = finish_stored(s, s->cur.res, s->cur.order, s->cur.from, s->cur.to, s->cur.rc,
+				       s->cur.held);
 		swap_jobs(&s->cur, j);
 	}
 	for (i = 0; i < s->nbatch; i++) {
-		if (s->batch[i].own_res)
+		if (s->batch[i].own_res) {
 			PQclear(s->batch[i].res);
+			free(s->batch[i].order);
+		}
 		clear_job(&s->batch[i]);
 	}
-	for (r = 0; r < nrounds; r++)
+	for (r = 0; r < nrounds; r++) {
 		PQclear(results[r]);
+		free(orders[r]);
+	}
 	free(results);
+	free(orders);
 	free(idx);
 	free(round);
 	s->nbatch = s->batch_points = 0;
@@ -1425,7 +1638,7 @@ on_job_end(struct store *s, struct ndj_record *r)
 			PQclear(res);
 			if (!completed)
 				log_warn("job %s is no longer held by %s: left alone", s->cur.job_id,
-					 worker_of(s));
+					 worker_label(s));
 			write_job_done(s, s->cur.job_id, s->cur.intake_id, NULL, completed);
 		}
 		if (s->in_job && completed)
@@ -1567,7 +1780,7 @@ on_valuation(struct store *s, struct ndj_record *r)
 	if (!v.id[0]) {
 		log_warn("the valuation of job %s was not stored: the job is no longer held by %s at "
 			 "attempt %s (it went back to the queue, or another worker took it)",
-			 has_job ? s->s1.data : "?", worker_of(s), v.attempt ? v.attempt : "any");
+			 has_job ? s->s1.data : "?", worker_label(s), v.attempt ? v.attempt : "any");
 		ndj_pass(r);
 	} else {
 		pass_stored(r, NULL);
@@ -1669,9 +1882,9 @@ main(int argc, char **argv)
 			  s.db.target);
 out:
 	end_job(&s);
-	free_job(&s.cur);
+	release_job(&s.cur, 0);
 	for (c = 0; c < (int)s.batch_cap; c++)
-		free_job(&s.batch[c]);
+		release_job(&s.batch[c], 0);
 	free(s.batch);
 	buf_free(&s.s1);
 	buf_free(&s.extra);

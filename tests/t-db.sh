@@ -565,6 +565,72 @@ b|||12|||||t|{"k": [1, 2.50]}|{{x},{y}}|||' \
 			filtered_out, raw, designations, fx_as_of, grade_lo, sold_at AT TIME ZONE 'UTC' FROM price_points ORDER BY external_id")"
 }
 
+# A database migrated before 007 (without the batch function store calls) is not
+# migrated: 78, and the message says what to run; migrate.sh puts it right.
+batch_function_missing_is_not_migrated() {
+	sql -c "DROP FUNCTION coin_pricer_store_batch" -c "DELETE FROM schema_migrations WHERE version = '007_store_batch'" || return 1
+	echo '{"kind":"note"}' | store >/dev/null 2>err.txt
+	expect_eq "status" 78 "$?" || return 1
+	expect_grep "run scripts/migrate.sh" err.txt || return 1
+	"$root/scripts/migrate.sh" "$DATABASE_URL" 2>/dev/null || return 1
+	echo '{"kind":"note"}' | store >/dev/null 2>err.txt || { cat err.txt; return 1; }
+}
+
+# coin-pricer's functions are closed to PUBLIC and to Supabase's API roles (granted EXECUTE
+# there by default privileges), and a worker with a role of its own, set up as the README
+# says, runs a whole job.
+functions_closed_to_public() {
+	local url
+	reset_db || return 1
+	sql -c "DO \$\$ BEGIN
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN CREATE ROLE anon; END IF;
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'coin_worker') THEN CREATE ROLE coin_worker LOGIN; END IF;
+		END \$\$" -c "GRANT EXECUTE ON FUNCTION coin_pricer_store_batch, coin_pricer_store_valuation TO anon" || return 1
+	sql -f "$root/schemas/sql/007_store_batch.sql" >/dev/null || return 1
+	expect_eq "coin_pricer functions anon or a new role may run" "0 0" \
+		"$(sql -F ' ' -c "SELECT count(*) FILTER (WHERE has_function_privilege('anon', p.oid, 'EXECUTE')),
+			count(*) FILTER (WHERE has_function_privilege('coin_worker', p.oid, 'EXECUTE'))
+			FROM pg_proc p WHERE p.proname LIKE 'coin\_pricer\_%'")" || return 1
+	# The README's GRANTs and policies, as the owner runs them.
+	sed -n '/^CREATE ROLE coin_worker/,/^```$/p' "$root/README.md" | sed '1d;$d' >grants.sql
+	sql -f grants.sql >/dev/null || return 1
+	url=${DATABASE_URL/coin_pricer@/coin_worker@}
+	{ DATABASE_URL=$url claim-job --worker w1 2>/dev/null
+	  cat "$here/data/finding-points.ndjson"
+	  printf '{"kind":"job_end","job_id":"%s","intake_id":"%s"}\n' "$job" "$intake"; } |
+		{ DATABASE_URL=$url filter-junk | normalize-usd | DATABASE_URL=$url store |
+			valuate | DATABASE_URL=$url store >out.ndjson; } 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "job, points, valuations as coin_worker" "completed 29 1" \
+		"$(sql -F ' ' -c "SELECT status, (SELECT count(*) FROM price_points), (SELECT count(*) FROM valuations) FROM scrape_jobs")"
+}
+
+# An integer out of its column's range is a bad line of its own point: the other points of
+# its job and the other jobs of its batch are stored in the one statement, as usual.
+integer_out_of_range_is_a_bad_line() {
+	local status=0
+	reset_db && batch_jobs || return 1
+	{ batch_stream 1; batch_stream 2; } | filter-junk | normalize-usd |
+		jq -c 'if .external_id == "192100000005-2" then .quantity = 99999999999
+		elif .external_id == "192100000007-2" then .price_cents = "99999999999999999999" else . end' |
+		store >out.ndjson 2>err.txt || status=$?
+	expect_eq "status" 65 "$status" || { cat err.txt; return 1; }
+	expect_eq "points per job" "29 27" \
+		"$(for n in 1 2; do sql -c "SELECT count(*) FROM price_points WHERE job_id = '$(sed -n "${n}p" jobs.txt)'"; done | tr '\n' ' ' | sed 's/ $//')" || return 1
+	expect_grep '"quantity" must be a whole number from -2147483648 to 2147483647' err.txt || return 1
+	expect_grep '"price_cents" must be a whole number' err.txt || return 1
+	if grep -q 'one at a time' err.txt; then cat err.txt; return 1; fi
+}
+
+# With no worker id anywhere (no worker_id in the job record, no --worker, no WORKER_ID),
+# store's messages say so instead of naming an empty worker.
+no_worker_id_named_sensibly() {
+	reset_db || return 1
+	job_stream w1 | jq -c 'del(.worker_id)' >stream.ndjson || return 1
+	sql -c "UPDATE scrape_jobs SET worker_id = 'w2'" || return 1
+	{ filter-junk <stream.ndjson | normalize-usd | env -u WORKER_ID store >/dev/null; } 2>err.txt || return 1
+	expect_grep "no longer held by a worker with no id (none in the job record, no --worker, no WORKER_ID)" err.txt
+}
+
 # shellcheck source=tests/conventions.sh
 . "$here/conventions.sh"
 export LOG_LEVEL=warn # no "connected to" lines: the convention tests want a quiet stderr
@@ -696,3 +762,7 @@ run_test "store: a job record whose ids are not uuids is a bad line, not a lost 
 run_test "store: jobs whose input waits are stored together, each written out as if alone" batched_jobs_as_alone
 run_test "store: a refused point in a batch sends only its job the slow way" batch_with_a_refused_point
 run_test "store: a finished job is written out while input is still open" no_wait_for_a_batch
+run_test "migrations: a database without 007's batch function is not migrated" batch_function_missing_is_not_migrated
+run_test "migrations: coin-pricer's functions closed to PUBLIC and anon; a worker role of the README's runs a job" functions_closed_to_public
+run_test "store: an integer out of its column's range is a bad line of its point, not a failed batch" integer_out_of_range_is_a_bad_line
+run_test "store: no worker id anywhere is said so in messages, not an empty name" no_worker_id_named_sensibly

@@ -136,13 +136,14 @@ connect_todo(const char *why)
 
 /*
  * The role, whether it bypasses row-level security, and the schema check: store's
- * functions came with migration 006 (after 002's columns). A lookup by name in the
+ * functions came with migration 006 (after 002's columns), its batch function in the
+ * form it reads now with 007 (which also closed them to PUBLIC). A lookup by name in the
  * catalog cache, not a query of pg_attribute: a new connection's first statement paid
  * some 10 ms to plan one.
  */
 static const char hello_sql[] =
 	"SELECT current_user::text, (SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user),\n"
-	" to_regproc('coin_pricer_store_jobs') IS NOT NULL AND to_regproc('coin_pricer_store_valuation') IS NOT NULL";
+	" to_regproc('coin_pricer_store_batch') IS NOT NULL AND to_regproc('coin_pricer_store_valuation') IS NOT NULL";
 
 int
 db_connect(struct db *db)
@@ -261,12 +262,19 @@ PGresult *
 db_exec_binary(struct db *db, const char *what, const char *sql, int nparams, const char *const *params,
 	       const int *lengths, const int *formats)
 {
+	return db_exec_format(db, what, sql, nparams, params, lengths, formats, 0);
+}
+
+PGresult *
+db_exec_format(struct db *db, const char *what, const char *sql, int nparams, const char *const *params,
+	       const int *lengths, const int *formats, int result_format)
+{
 	PGresult *res;
 	ExecStatusType status;
 	const char *state, *primary;
 	char why[512];
 
-	res = PQexecParams(db->conn, sql, nparams, NULL, params, lengths, formats, 0);
+	res = PQexecParams(db->conn, sql, nparams, NULL, params, lengths, formats, result_format);
 	status = PQresultStatus(res);
 	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
 		return res;

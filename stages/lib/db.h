@@ -55,6 +55,15 @@ PGresult *db_exec(struct db *db, const char *what, const char *sql, int nparams,
 PGresult *db_exec_binary(struct db *db, const char *what, const char *sql, int nparams,
 			 const char *const *params, const int *lengths, const int *formats);
 
+/*
+ * Like db_exec_binary(), with the result's columns in binary form when result_format is
+ * 1 (PostgreSQL's send format of each type: integers in network order, uuids as 16
+ * bytes, timestamps as microseconds since 2000), else as text.
+ */
+PGresult *db_exec_format(struct db *db, const char *what, const char *sql, int nparams,
+			 const char *const *params, const int *lengths, const int *formats,
+			 int result_format);
+
 /* Like db_exec() for statements whose rows do not matter. 0 or -1. */
 int db_run(struct db *db, const char *what, const char *sql, int nparams, const char *const *params);
 
