@@ -112,6 +112,23 @@ first_line(const char *msg, char *out, size_t n)
 	out[len] = '\0';
 }
 
+/* The server's notices and warnings (a restart's "terminating connection", a RAISE in a
+ * function) go through the log like every other line, not to stderr as libpq's default
+ * prints them: a LOG_FORMAT=json reader would trip on a raw line. */
+static void
+on_notice(void *arg, const PGresult *res)
+{
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	char text[512];
+
+	(void)arg;
+	first_line(PQresultErrorMessage(res), text, sizeof(text));
+	if (severity && strcmp(severity, "WARNING") == 0)
+		log_warn("PostgreSQL: %s", text);
+	else
+		log_debug("PostgreSQL: %s", text);
+}
+
 /* Remember the last failure's text (truncated to fit). */
 static void __attribute__((format(printf, 2, 3))) set_error(struct db *db, const char *fmt, ...)
 {
@@ -191,6 +208,7 @@ db_connect(struct db *db)
 		db->conn = NULL;
 		return -1;
 	}
+	PQsetNoticeReceiver(db->conn, on_notice, NULL);
 	res = PQexec(db->conn, hello_sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		first_line(PQresultErrorMessage(res), why, sizeof(why));
@@ -388,6 +406,8 @@ connect_again(struct db *db)
 	}
 	keywords[n] = values[n] = NULL;
 	conn = PQconnectdbParams(keywords, values, 0);
+	if (conn)
+		PQsetNoticeReceiver(conn, on_notice, NULL);
 	free(keywords);
 	free(values);
 	PQconninfoFree(opts);
