@@ -451,16 +451,19 @@ worker_script='set -uo pipefail
 delay=$1 grace=$2
 shift 3
 stop_at= told= pids=() looks=0
+# SIGTERM: the grace period starts. The trap only notes it: it runs in the middle of the
+# nap, a timed read, and a read builtin in the trap would cancel the timeout of the nap
+# (bash 5.2: the nap then waits for the end of the pipeline, with eBay hung for ever).
+on_term() { stop_at=${stop_at:-$((SECONDS + grace))}; }
+trap on_term TERM INT
 # Stop the claiming: SIGTERM to claim-job, once it is claim-job (not still setpriv).
-on_term() {
+tell() {
 	local comm=
-	stop_at=${stop_at:-$((SECONDS + grace))}
 	[ -z "$told" ] && [ ${#pids[@]} -eq 7 ] || return 0
 	{ read -r comm <"/proc/${pids[0]}/comm"; } 2>/dev/null
 	[ "$comm" = claim-job ] && kill -TERM "${pids[0]}" 2>/dev/null && told=1
 	return 0
 }
-trap on_term TERM INT
 # The delay before a restart: a sleep, cut short by a signal.
 if [ "$delay" -gt 0 ]; then
 	sleep "$delay" &
@@ -491,10 +494,10 @@ while [ ${#pids[@]} -lt 7 ] && runs "$job"; do
 	fi
 	pids=("${!sorted[@]}")
 done
-[ -n "$stop_at" ] && on_term
+[ -n "$stop_at" ] && tell
 while runs "$job"; do
 	nap 0.5
-	[ -n "$stop_at" ] && on_term
+	[ -n "$stop_at" ] && tell
 	# Broken when a stage has ended while the one before it still runs, at 4 looks in a
 	# row (2 s): a stage closes its output a moment before it shows as ended, so in a
 	# normal drain the next one may already be gone at one look, more so on a busy host.
