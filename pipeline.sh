@@ -278,7 +278,7 @@ case ${LOG_FORMAT:-} in
 *) config_error "LOG_FORMAT=${LOG_FORMAT} is not a format: set json or text (or leave it empty: text on a terminal, else json)" ;;
 esac
 export LOG_FORMAT
-[ -n "${WORKER_ID:-}" ] || WORKER_ID=$(hostname):$$
+[ -n "${WORKER_ID:-}" ] || WORKER_ID=${HOSTNAME:-localhost}:$$
 export WORKER_ID
 
 # A log line without starting a process: the supervisor logs only at starts, stops and
@@ -334,18 +334,29 @@ token_status() {
 # token request to EBAY_API_BASE or eBay with the environment's keyset. Logs each problem
 # and returns 1 when the worker must not start; a check it cannot make is a warning.
 check_credentials() {
-	local rows name api own_id own_cert base code error problems=0 scope
+	local rows name api own_id own_cert base code error problems=0 scope psql line d v newest=-1
 	local -A asked=()
 	if [ -n "${EBAY_REPLAY_DIR:-}" ]; then
 		log info "EBAY_REPLAY_DIR is set: eBay is answered from recordings, no credentials needed"
 		return 0
 	fi
-	if ! command -v psql >/dev/null; then
+	if ! hash psql 2>/dev/null; then
 		log warn "psql is not installed: the sources' eBay credentials are not checked before starting"
 		return 0
 	fi
+	# Debian's psql is pg_wrapper, a Perl script that finds the newest client and runs it
+	# (more than half of psql's start on a busy host): run that client directly.
+	psql=${BASH_CMDS[psql]}
+	{ read -r line <"$psql"; } 2>/dev/null || line=
+	if [[ $line == '#!'*perl* ]]; then
+		for d in /usr/lib/postgresql/*/bin/psql; do
+			v=${d#/usr/lib/postgresql/}
+			v=${v%%[!0-9]*}
+			[ -x "$d" ] && [ -n "$v" ] && [ "$v" -gt "$newest" ] && newest=$v psql=$d
+		done
+	fi
 	# The password goes to psql in PGPASSWORD, never on its command line (ps shows that).
-	if ! rows=$(db_setup && PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" psql -X -q -At -F $'\t' \
+	if ! rows=$(db_setup && PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" "$psql" -X -q -At -F $'\t' \
 		-v ON_ERROR_STOP=1 ${db_conninfo:+-d "$db_conninfo"} -c "SELECT name,
 			regexp_replace(coalesce(config->>'api', adapter_type), '^ebay_', ''),
 			jsonb_typeof(config->'app_id') = 'string' AND config->>'app_id' <> '',
@@ -614,10 +625,17 @@ ended() {
 	start_worker "$k" "$delay"
 }
 
-# A previous run of these workers that died left their jobs running: return them.
+# A previous run of these workers that died left their jobs running: return them, with
+# one claim-job for up to 100 workers (a process and a connection each cost more than the
+# statements).
 exit_status=0
+ids=()
 for ((k = 1; k <= workers; k++)); do
-	claim-job --release --worker "$(worker_id "$k")" 2>/dev/null || true
+	ids+=(--worker "$(worker_id "$k")")
+	if [ $((k % 100)) = 0 ] || [ "$k" = "$workers" ]; then
+		claim-job --release "${ids[@]}" 2>/dev/null || true
+		ids=()
+	fi
 done
 for ((k = 1; k <= workers; k++)); do
 	start_worker "$k"
