@@ -424,30 +424,33 @@ leave_a_running_job() {
 # flag before the wait began, and nothing ended that wait: pipeline.sh, stopped as it
 # started, then waited out its whole grace period.
 claim_term_during_statement() {
-	local locker claim t0 ms i
+	local locker claim t0 ms i held="SELECT count(*) > 0 FROM pg_locks WHERE relation = 'fx_rates'::regclass"
 	reset && sql -c "DELETE FROM scrape_jobs" || return 1
 	psql -X -q -At -d "$DATABASE_URL" -c "BEGIN" -c "LOCK fx_rates IN ACCESS EXCLUSIVE MODE" \
-		-c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+		-c "SELECT pg_sleep(300)" >/dev/null 2>&1 &
 	locker=$!
-	for i in $(seq 100); do
-		[ "$(sql -c "SELECT count(*) FROM pg_locks WHERE relation = 'fx_rates'::regclass AND granted")" -gt 0 ] && break
-		sleep 0.05
+	for i in $(seq 300); do
+		[ "$(sql -c "$held AND granted")" = t ] && break
+		sleep 0.1
 	done
 	POLL_INTERVAL_SECONDS=30 claim-job --follow --worker term-w >/dev/null 2>err.txt &
 	claim=$!
-	for i in $(seq 200); do
-		[ "$(sql -c "SELECT count(*) FROM pg_locks WHERE relation = 'fx_rates'::regclass AND NOT granted")" -gt 0 ] && break
-		sleep 0.05
+	for i in $(seq 300); do
+		[ "$(sql -c "$held AND NOT granted")" = t ] && break
+		sleep 0.1
 	done
-	expect_eq "claim-job waiting for the lock" t \
-		"$(sql -c "SELECT count(*) > 0 FROM pg_locks WHERE relation = 'fx_rates'::regclass AND NOT granted")" || return 1
-	t0=$(date +%s%N)
+	expect_eq "claim-job waiting for the lock" t "$(sql -c "$held AND NOT granted")" || return 1
 	kill -TERM "$claim"
+	sleep 0.5
+	# The lock goes with the locker's backend; the claim then ends.
+	sql -c "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.relation = 'fx_rates'::regclass
+		AND l.granted" >/dev/null
+	t0=$(date +%s%N)
 	wait "$claim"
 	expect_eq "claim-job's status" 0 "$?" || { cat err.txt; return 1; }
 	ms=$((($(date +%s%N) - t0) / 1000000))
-	wait "$locker"
-	# The lock is held 3 s from the start; the poll interval is 30 s.
+	wait "$locker" || true
+	# The poll interval is 30 s.
 	[ "$ms" -lt 15000 ] || { echo "claim-job took $ms ms to stop"; return 1; }
 }
 
