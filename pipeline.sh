@@ -537,7 +537,7 @@ done
 wait "$job"'
 
 # Per worker: the pid of its pipeline, its failures in a row and since when.
-declare -A pid started failures first_failure
+declare -A pid=() started=() failures=() first_failure=()
 stopping=0
 
 start_worker() {

@@ -418,6 +418,34 @@ leave_a_running_job() {
 			'running', 1, '$WORKER_ID', now(), now())"
 }
 
+# SIGTERM while the supervisor returns its workers' jobs at start (the release held on a
+# lock of the job left running): status 0, no worker started. Before, the supervisor's
+# loop over its workers found none and failed on set -u (an associative array declared
+# but never set): status 1.
+term_during_release() {
+	local locker pid i rc=0 held="SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'transactionid' AND NOT l.granted AND a.query LIKE '%released%'"
+	reset && sql -c "DELETE FROM scrape_jobs" && leave_a_running_job || return 1
+	psql -X -q -At -d "$DATABASE_URL" -c "BEGIN" -c "SELECT id FROM scrape_jobs FOR UPDATE" \
+		-c "SELECT pg_sleep(300)" >/dev/null 2>&1 &
+	locker=$!
+	"$pipeline" --env /dev/null 2>err.txt &
+	pid=$!
+	for i in $(seq 300); do
+		[ "$(sql -c "$held")" = t ] && break
+		sleep 0.1
+	done
+	expect_eq "the release waiting for the lock" t "$(sql -c "$held")" || return 1
+	kill -TERM "$pid"
+	sleep 0.5
+	sql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(300)%'
+		AND pid <> pg_backend_pid()" >/dev/null
+	wait "$pid" || rc=$?
+	wait "$locker" || true
+	expect_eq "status" 0 "$rc" || { tail -n 3 err.txt; return 1; }
+	expect_eq "jobs left running" 0 "$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'running'")"
+}
+
 # SIGTERM to claim-job --follow while a statement of it runs (its first claim, held here
 # by a lock on fx_rates, which the claim reads): it stops once the statement is done, not
 # at the next poll (POLL_INTERVAL_SECONDS=30). A signal during a statement set the stop
@@ -557,6 +585,7 @@ run_test "LOG_LEVEL / LOG_FORMAT not known: refused (78), jobs untouched" bad_lo
 run_test "eBay credentials missing or refused: refused at start (78), jobs untouched" credentials_checked_at_start
 run_test "SIGTERM while waiting for jobs: stops at once, status 0" term_while_waiting
 run_test "SIGTERM while it starts: status 0, no job touched" term_while_starting
+run_test "SIGTERM while the supervisor releases its workers' jobs at start: status 0" term_during_release
 run_test "SIGTERM to claim-job --follow during a statement: it stops after it, not at the next poll" \
 	claim_term_during_statement
 run_test "claim-job --release --worker A --worker B returns both workers' jobs; twice elsewhere is 64" \
