@@ -100,6 +100,39 @@ job_free(struct job *j)
 }
 
 /*
+ * The eBay site a source searches (config.marketplace, REST's spelling: "EBAY_GB"), with
+ * the Finding API's name for it. Sold prices of another site come in its currency, which
+ * normalize-usd converts. 0, or 1 with j->error set for a site eBay does not have.
+ */
+static int
+set_marketplace(struct job *j, const char *name)
+{
+	static const char *const sites[][2] = {
+		{ "EBAY_US", "EBAY-US" }, { "EBAY_GB", "EBAY-GB" },   { "EBAY_DE", "EBAY-DE" },
+		{ "EBAY_AU", "EBAY-AU" }, { "EBAY_CA", "EBAY-ENCA" }, { "EBAY_FR", "EBAY-FR" },
+		{ "EBAY_IT", "EBAY-IT" }, { "EBAY_ES", "EBAY-ES" },   { "EBAY_AT", "EBAY-AT" },
+		{ "EBAY_CH", "EBAY-CH" }, { "EBAY_IE", "EBAY-IE" },   { "EBAY_NL", "EBAY-NL" },
+		{ "EBAY_PL", "EBAY-PL" }, { "EBAY_HK", "EBAY-HK" },   { "EBAY_SG", "EBAY-SG" },
+	};
+	size_t i;
+
+	if (name == NULL)
+		name = "EBAY_US";
+	for (i = 0; i < sizeof(sites) / sizeof(sites[0]); i++) {
+		if (strcmp(name, sites[i][0]) == 0) {
+			snprintf(j->marketplace, sizeof(j->marketplace), "%s", sites[i][0]);
+			j->global_id = sites[i][1];
+			return 0;
+		}
+	}
+	snprintf(j->error, sizeof(j->error),
+		 "the source's config.marketplace \"%.32s\" is no eBay site this collector knows "
+		 "(EBAY_US, EBAY_GB, EBAY_DE, EBAY_AU, EBAY_CA, ...)",
+		 name);
+	return -1;
+}
+
+/*
  * Which keys of a source's config are secret: app_id, cert_id and dev_id (eBay's
  * keyset), and any key whose name, in any case, contains one of these words or ends in
  * "key" (api_key, AccessKey). Their values never go on in a record.
@@ -231,6 +264,8 @@ job_from_record(struct fetcher *f, const struct ndj_record *r, struct job *j, ch
 		       : cJSON_IsNumber(pages) && pages->valuedouble >= 1 && pages->valuedouble <= 100
 			       ? (int)pages->valuedouble
 			       : 5;
+	if (set_marketplace(j, ebay_string(config, "marketplace")) < 0)
+		return 1;
 	j->category = f->opt.category ? f->opt.category : ebay_string(config, "category_id");
 	if (j->category == NULL)
 		j->category = DEFAULT_CATEGORY;
@@ -466,6 +501,7 @@ configure(struct fetcher *f, char *rate_file, size_t rate_file_size)
 	ho.calls_per_minute = (double)cli_env_number("EBAY_CALLS_PER_MINUTE", 60, 1, 100000);
 	ho.daily_limit = cli_env_number("EBAY_DAILY_CALL_LIMIT", 5000, 0, 100000000);
 	ho.max_retry_after = (double)cli_env_number("EBAY_MAX_RETRY_AFTER_SECONDS", 60, 1, 86400);
+	ho.max_body_bytes = cli_env_number("EBAY_MAX_RESPONSE_BYTES", 32L * 1024 * 1024, 1024, 1L << 40);
 	ho.rate_file = f->opt.replay_dir || ebay_make_dirs(f->state_dir) < 0 ? NULL : rate_file;
 	ho.record_dir = f->opt.record_dir;
 	ho.replay_dir = f->opt.replay_dir;

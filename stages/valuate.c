@@ -891,7 +891,10 @@ explain(struct buf *b, const struct group *g, const struct valuation *val)
 		buf_addf(b, " (%zu at %s, %zu within a grade of it; %.1f effective)", val->at, at, val->near,
 			 val->n_eff);
 		add_sources(b, g);
-		buf_addf(b, ", each moved to %s along %s grade curve", at, val->target->curve->name);
+		if (val->grade_count[0] == val->comps)
+			buf_adds(b, ", none of them graded, so taken as they are"); /* no curve moved any */
+		else
+			buf_addf(b, ", each moved to %s along %s grade curve", at, val->target->curve->name);
 	} else {
 		buf_addf(b, "Median %s from ", median);
 		if (val->sold == val->comps)

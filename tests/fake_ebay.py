@@ -16,6 +16,7 @@ PREFIX takes the next one; {"clear": true} drops those not taken. Kinds:
   unauthorized  answer 401 (an access token revoked): the next request goes through
   not_approved  token endpoint: 400 invalid_scope; Insights: 403, errorId 100017
   body          answer "status" (200) with the bytes of "file" (a path, or a name in DIR)
+  chunked       answer "status" (200) with "file" (the Browse page) in chunks, with no length
 Standard library only. It shares the CPU with what it serves in the benchmarks, so the
 usual answers are cheap: the recorded bodies are read once, an answer goes out in one
 write, headers are read without the email parser, and nothing is logged to /dev/null.
@@ -181,6 +182,18 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "cut":
             body = self.fake.file("browse-item-summary.json")
             self.send(200, body, cut=True)
+            return True
+        if kind == "chunked":
+            # The page in chunks, with no Content-Length: its size is known only as it comes.
+            body = self.fake.file(fault.get("file", "browse-item-summary.json"))
+            self.send_response(fault.get("status", 200))
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(body), 1000):
+                piece = body[i:i + 1000]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
             return True
         if kind == "invalid_json":
             self.send(200, b'{"itemSummaries": [ not json')

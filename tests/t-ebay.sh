@@ -234,6 +234,40 @@ garbled_every_try() {
 	done
 }
 
+# An answer larger than EBAY_MAX_RESPONSE_BYTES, with a Content-Length and in chunks: the
+# job fails at once (another try would bring as much again), and says so.
+too_large() {
+	local kind
+	for kind in status:200 chunked; do
+		fresh
+		if [ "$kind" = chunked ]; then
+			fault '{"path": "/buy/browse", "kind": "chunked", "times": 5}'
+		else
+			fault '{"path": "/buy/browse", "kind": "body", "file": "browse-item-summary.json", "times": 5}'
+		fi
+		job ebay_browse | EBAY_MAX_RESPONSE_BYTES=2000 ebay-fetch >out.ndjson 2>/dev/null || return 1
+		expect_eq "browse calls ($kind)" 1 "$(calls_to /buy/browse)" || return 1
+		expect_eq "retryable ($kind)" false "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)" || return 1
+		expect_grep 'more than EBAY_MAX_RESPONSE_BYTES allows (the answer is larger than 2000 bytes)' out.ndjson || return 1
+		expect_eq "points ($kind)" 0 "$(grep -c '"kind":"point"' out.ndjson)" || return 1
+	done
+	# The default takes the page.
+	fresh
+	fault '{"path": "/buy/browse", "kind": "chunked", "times": 5}'
+	job ebay_browse | ebay-fetch >out.ndjson 2>/dev/null || return 1
+	expect_eq "items (chunked, default limit)" 15 "$(jq -r 'select(.kind == "job_end") | .items' out.ndjson)"
+}
+
+# The token endpoint down (5xx at every try) is an outage, not a credentials problem.
+token_endpoint_down() {
+	fresh
+	fault '{"path": "/identity", "status": 503, "times": 1000}'
+	job ebay_browse | EBAY_MAX_TRIES=2 ebay-fetch >out.ndjson 2>/dev/null || return 1
+	expect_eq "retryable" true "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)" || return 1
+	expect_grep "eBay's token endpoint is unavailable (HTTP 503" out.ndjson || return 1
+	if grep -q 'check EBAY_APP_ID' out.ndjson; then cat out.ndjson; return 1; fi
+}
+
 finding_bad_app_id() {
 	fresh
 	fault '{"path": "/services", "status": 500, "body": "finding-error-auth.json", "times": 5}'
@@ -560,6 +594,8 @@ EBAY_TIMEOUT_SECONDS=1 run_test "a response slower than the timeout is retried" 
 	'{"path": "/buy/browse", "kind": "slow", "seconds": 3}' "Timeout was reached"
 run_test "a body cut short is retried" browse_fault_then_ok '{"path": "/buy/browse", "kind": "cut"}'
 run_test "a body that is not JSON at every try is named so, not HTTP 502" garbled_every_try
+run_test "an answer larger than EBAY_MAX_RESPONSE_BYTES fails the job at once, with or without a length" too_large
+run_test "the token endpoint down is told as an outage, retryable, not as bad keys" token_endpoint_down
 run_test "credentials echoed in eBay's error text are masked in job_error and recordings" secrets_echoed_by_ebay
 run_test "invalid JSON is retried" browse_fault_then_ok '{"path": "/buy/browse", "kind": "invalid_json"}'
 run_test "401 once: a fresh token, then OK" unauthorized_once_refreshes_token

@@ -18,6 +18,19 @@ small_benchmark() {
 	}
 }
 
+# A series with no curve of its own is priced on the generic curve: still better than the
+# plain median, and the oracle (the market's own curve) better still.
+unguided_benchmark() {
+	BIN=$BIN "$here/../scripts/quality.sh" --coins unguided --seeds "1 2" --markets 40 --sizes 20 \
+		--summary summary.json >report.txt || return 1
+	expect_grep '^  --coins unguided$' report.txt || return 1
+	jq -e '.grade_20.median < .plain_20.median and .grade_20.p90 < .plain_20.p90
+		and .oracle_20.median < .grade_20.median' summary.json >/dev/null || {
+		cat report.txt
+		return 1
+	}
+}
+
 # --help printed nothing and ran the benchmark, which failed (cat: truth.*); an unknown
 # option went to the generator and failed the same way.
 help_and_wrong_option() {
@@ -36,4 +49,5 @@ help_and_wrong_option() {
 }
 
 run_test "the quality benchmark runs, and the grade method beats the plain one" small_benchmark
+run_test "a series with no curve of its own, on the generic curve, beats the plain median" unguided_benchmark
 run_test "quality.sh --help prints its usage and knobs; a wrong option exits 64" help_and_wrong_option

@@ -51,6 +51,8 @@ struct job {
 	enum api api;
 	int max_pages;
 	const char *category;
+	char marketplace[16];  /* eBay's site: "EBAY_US" (REST's spelling), "EBAY_GB", ... */
+	const char *global_id; /* the same site as the Finding API names it: "EBAY-US", "EBAY-ENCA" */
 	const char *app_id, *cert_id;
 	char *config_app_id, *config_cert_id; /* copies: the tree loses its secrets */
 	int secrets_removed;		      /* the record goes on with a new "source" */

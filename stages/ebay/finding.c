@@ -105,7 +105,8 @@ ebay_fetch_finding(struct fetcher *f, struct job *j)
 			 "&SECURITY-APPNAME=",
 			 f->finding_base, FINDING_PATH);
 		http_add_escaped(&f->url, j->app_id ? j->app_id : "");
-		buf_adds(&f->url, "&GLOBAL-ID=EBAY-US&RESPONSE-DATA-FORMAT=JSON&keywords=");
+		buf_addf(&f->url, "&GLOBAL-ID=%s&RESPONSE-DATA-FORMAT=JSON&keywords=",
+			 j->global_id ? j->global_id : "EBAY-US");
 		http_add_escaped(&f->url, j->query.data);
 		buf_adds(&f->url, "&categoryId=");
 		http_add_escaped(&f->url, j->category);

@@ -122,6 +122,11 @@ token_refused(struct job *j, const char *scope, long status, const cJSON *answer
 				 ? " (Marketplace Insights is a limited release: ask eBay for access, or use "
 				   "the browse API for asking prices)"
 				 : "");
+	else if (j->retryable)
+		/* An outage or a rate limit (429, 5xx), not a credentials problem. */
+		snprintf(j->error, sizeof(j->error),
+			 "eBay's token endpoint is unavailable (HTTP %ld, %s); the job will be tried again",
+			 status, what ? what : "no error code");
 	else
 		snprintf(j->error, sizeof(j->error),
 			 "eBay's token endpoint answered HTTP %ld (%s): "

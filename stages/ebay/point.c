@@ -862,7 +862,7 @@ keep_body(const struct buf *body)
 
 /*
  * After http_request() for a job: -1 with j->error set (retryable, but for a replay
- * with no recorded answer) when no usable response came, else 0. Either way j->retry_after keeps what eBay asked to wait, so
+ * with no recorded answer or an answer too large) when no usable response came, else 0. Either way j->retry_after keeps what eBay asked to wait, so
  * that the job's backoff can honour it.
  */
 int
@@ -884,6 +884,14 @@ ebay_request_failed(struct job *j, int rc, const struct http_response *res, cons
 			 "%s asked to wait %.0f s before the next call, longer than "
 			 "EBAY_MAX_RETRY_AFTER_SECONDS: the job waits in the queue instead",
 			 what, res->retry_after);
+	} else if (rc == HTTP_TOO_LARGE) {
+		/* eBay's pages are at most a few MiB: this is a broken mirror or proxy, and the
+		 * next try would bring as much again. */
+		j->retryable = 0;
+		snprintf(j->error, sizeof(j->error),
+			 "%s answered with more than EBAY_MAX_RESPONSE_BYTES allows (%s); "
+			 "check EBAY_API_BASE and any proxy between",
+			 what, res->error);
 	} else {
 		/* Recordings never grow between tries: when a replay has no answer, another
 		 * try cannot find one. */

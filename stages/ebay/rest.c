@@ -143,11 +143,13 @@ ebay_fetch_rest(struct fetcher *f, struct job *j)
 	struct http_response res = { 0 };
 	struct buf auth = BUF_INIT;
 	char *token = ebay_get_token(f, j, a->scope, 0);
-	const char *headers[4] = { NULL, "X-EBAY-C-MARKETPLACE-ID: EBAY_US", "Accept: application/json",
-				   NULL };
+	char site[48];
+	const char *headers[4] = { NULL, site, "Accept: application/json", NULL };
 	long offset = 0;
 	int page, rc = token ? 1 : -1, refreshed = 0;
 
+	snprintf(site, sizeof(site), "X-EBAY-C-MARKETPLACE-ID: %s",
+		 j->marketplace[0] ? j->marketplace : "EBAY_US");
 	for (page = 1; rc > 0 && page <= j->max_pages; page++) {
 		buf_reset(&auth);
 		buf_addf(&auth, "Authorization: Bearer %s", token);

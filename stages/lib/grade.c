@@ -18,15 +18,23 @@ struct grade_class {
 	int proof;
 };
 
-enum { C_PO, C_FR, C_AG, C_G, C_VG, C_F, C_VF, C_XF, C_AU, C_MS, C_PR, C_BU };
+enum { C_PO, C_FR, C_AG, C_G, C_VG, C_F, C_VF, C_XF, C_AU, C_MS, C_PR, C_BU, C_SP };
 
 static const struct grade_class classes[] = {
-	[C_PO] = { "PO", 1, 1, 1, 1, 0, 0, 0, 0 },	 [C_FR] = { "FR", 2, 2, 2, 2, 0, 0, 0, 0 },
-	[C_AG] = { "AG", 3, 3, 3, 3, 0, 0, 0, 0 },	 [C_G] = { "G", 4, 6, 4, 6, 6, 6, 0, 0 },
-	[C_VG] = { "VG", 8, 10, 8, 10, 10, 10, 0, 0 },	 [C_F] = { "F", 12, 15, 12, 15, 15, 15, 0, 0 },
-	[C_VF] = { "VF", 20, 35, 20, 35, 30, 35, 0, 0 }, [C_XF] = { "XF", 40, 45, 40, 45, 45, 45, 0, 0 },
-	[C_AU] = { "AU", 50, 58, 50, 58, 55, 58, 0, 0 }, [C_MS] = { "MS", 60, 70, 60, 70, 63, 64, 1, 0 },
-	[C_PR] = { "PR", 1, 70, 60, 70, 63, 64, 1, 1 },	 [C_BU] = { "BU", 0, 0, 60, 63, 63, 64, 1, 0 },
+	[C_PO] = { "PO", 1, 1, 1, 1, 0, 0, 0, 0 },
+	[C_FR] = { "FR", 2, 2, 2, 2, 0, 0, 0, 0 },
+	[C_AG] = { "AG", 3, 3, 3, 3, 0, 0, 0, 0 },
+	[C_G] = { "G", 4, 6, 4, 6, 6, 6, 0, 0 },
+	[C_VG] = { "VG", 8, 10, 8, 10, 10, 10, 0, 0 },
+	[C_F] = { "F", 12, 15, 12, 15, 15, 15, 0, 0 },
+	[C_VF] = { "VF", 20, 35, 20, 35, 30, 35, 0, 0 },
+	[C_XF] = { "XF", 40, 45, 40, 45, 45, 45, 0, 0 },
+	[C_AU] = { "AU", 50, 58, 50, 58, 55, 58, 0, 0 },
+	[C_MS] = { "MS", 60, 70, 60, 70, 63, 64, 1, 0 },
+	[C_PR] = { "PR", 1, 70, 60, 70, 63, 64, 1, 1 },
+	[C_BU] = { "BU", 0, 0, 60, 63, 63, 64, 1, 0 },
+	/* Specimen: a special strike, neither proof nor business (PCGS's SP65 of a 1966 SMS half) */
+	[C_SP] = { "SP", 1, 70, 60, 70, 0, 0, 0, 2 },
 };
 
 /* Flags of a grade word. */
@@ -65,6 +73,8 @@ static const struct {
 	{ "pr", C_PR, W_NUMBER_IN_TITLE },
 	{ "pf", C_PR, W_NUMBER_IN_TITLE },
 	{ "prf", C_PR, W_NUMBER_IN_TITLE },
+	{ "sp", C_SP, W_NUMBER_IN_TITLE },
+	{ "specimen", C_SP, W_NUMBER_IN_TITLE },
 	{ "au", C_AU, W_AU },
 	{ "xf", C_XF, 0 },
 	{ "ef", C_XF, 0 },
@@ -143,13 +153,17 @@ static const struct {
 	{ "rb", GRADE_D_RB },
 	{ "full red", GRADE_D_RD },
 	{ "rd", GRADE_D_RD },
+	{ "red", GRADE_D_RD }, /* only right after a grade's number: "MS65 Red", not "Red Book" */
 	{ "bn", GRADE_D_BN },
+	{ "brown", GRADE_D_BN }, /* likewise: "MS64 Brown" */
 	{ "full split bands", GRADE_D_FB },
 	{ "full bands", GRADE_D_FB },
 	{ "fsb", GRADE_D_FB },
 	{ "f b l", GRADE_D_FBL },
 	{ "f b", GRADE_D_FB },
 	{ "fb", GRADE_D_FB },
+	{ "full torch", GRADE_D_FB }, /* NGC's name for a Roosevelt dime's full bands */
+	{ "ft", GRADE_D_FB },
 	{ "full bell lines", GRADE_D_FBL },
 	{ "fbl", GRADE_D_FBL },
 	{ "full head", GRADE_D_FH },
@@ -423,13 +437,15 @@ word_refused(const struct grade_token *t, size_t n, size_t i, size_t used, int f
 			if (grade_token_is(&t[next], metals[k]))
 				return 1;
 	}
-	if (flags & W_AU) {
-		/* "AU .9999", "999 AU": gold's fineness; "AU 1921-S" is a grade before a year. */
+	/* "AU .9999", "999 AU": gold's fineness; "AU 1921-S" is a grade before a year. A
+	 * grade's number after it makes it a grade wherever it stands: "$5 Liberty Gold AU58",
+	 * "Morgan Silver AG-3". */
+	if ((flags & W_AU) && number_after(t, n, next, C_AU) < 0) {
 		if ((next < n && (grade_token_is(&t[next], "gold") || fineness(&t[next]))) ||
 		    (i > 0 && (grade_token_is(&t[i - 1], "gold") || fineness(&t[i - 1]))))
 			return 1;
 	}
-	if (flags & W_AG) {
+	if ((flags & W_AG) && number_after(t, n, next, C_AG) < 0) {
 		if ((next < n && (grade_token_is(&t[next], "silver") || fineness(&t[next]))) ||
 		    (i > 0 && (grade_token_is(&t[i - 1], "silver") || fineness(&t[i - 1]))))
 			return 1;
@@ -601,6 +617,14 @@ grade_designation_at(const struct grade_token *t, size_t n, size_t i, size_t *us
 		if (designation_words[k].bit == GRADE_D_FS && u == 1 && i + 1 < n && t[i + 1].digits)
 			return 0;
 		if (grade_token_is(&t[i], "uc") && (i == 0 || !t[i - 1].digits))
+			return 0;
+		/* A colour or a torch written out is a designation right after an uncirculated
+		 * or proof grade's number only ("MS65 Red", "MS65FT"): elsewhere it is a book,
+		 * a toning, a box or a measure. */
+		if (u == 1 &&
+		    (grade_token_is(&t[i], "red") || grade_token_is(&t[i], "brown") ||
+		     grade_token_is(&t[i], "ft")) &&
+		    (i == 0 || grade_token_number(&t[i - 1], 2) < 60))
 			return 0;
 		*used = u;
 		return designation_words[k].bit;

@@ -8,7 +8,7 @@
 
 struct grade {
 	int lo, hi;    /* Sheldon interval 1..70; lo == hi for a numeric grade */
-	int proof;     /* 1 for a proof grade (PR, PF), else 0 */
+	int proof;     /* 1 for a proof grade (PR, PF), 2 for a specimen (SP), else 0 */
 	char text[16]; /* canonical form: "MS63", "XF40", "PR69", "Choice BU", "AU" */
 	/* Filled by grade_parse only (a title's are the title parser's to find): */
 	int details;	       /* 1 for a details grade ("AU Details", "VF Det. Cleaned") */

@@ -57,6 +57,8 @@ http_new(const struct http_options *options)
 		c->o.calls_per_minute = 60;
 	if (!c->o.max_retry_after)
 		c->o.max_retry_after = 60;
+	if (!c->o.max_body_bytes)
+		c->o.max_body_bytes = 32LL * 1024 * 1024;
 	c->rng = (unsigned)getpid() ^ (unsigned)time(NULL);
 	c->rate_fd = -1;
 	if (c->o.replay_dir == NULL) {
@@ -425,10 +427,23 @@ out:
 
 /* ---- one try over the network ------------------------------------------ */
 
+/* Where a body goes: at most max bytes of it. */
+struct sink {
+	struct buf *body;
+	long long max;
+	int too_large;
+};
+
 static size_t
 on_body(char *data, size_t size, size_t n, void *ctx)
 {
-	buf_add(ctx, data, size * n);
+	struct sink *s = ctx;
+
+	if ((long long)(s->body->len + size * n) > s->max) {
+		s->too_large = 1;
+		return 0; /* libcurl stops the transfer with a write error */
+	}
+	buf_add(s->body, data, size * n);
 	return size * n;
 }
 
@@ -462,6 +477,7 @@ try_once(struct http_client *c, const char *method, const char *url, const char 
 {
 	struct curl_slist *list = NULL;
 	const char *const *h;
+	struct sink sink = { &res->body, c->o.max_body_bytes, 0 };
 	CURLcode rc;
 	double t0 = clock_wall_ms();
 
@@ -478,7 +494,10 @@ try_once(struct http_client *c, const char *method, const char *url, const char 
 	/* A page of listings in one read, not in 16 KiB pieces. */
 	curl_easy_setopt(c->curl, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &res->body);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink);
+	/* An answer that says its size is refused before its body comes; one that does not
+	 * (chunked, or compressed) is cut by on_body. */
+	curl_easy_setopt(c->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->o.max_body_bytes);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, res);
 	for (h = headers; h && *h; h++)
@@ -495,6 +514,12 @@ try_once(struct http_client *c, const char *method, const char *url, const char 
 	res->elapsed_ms = clock_wall_ms() - t0;
 	if (rc != CURLE_OK) {
 		res->status = 0;
+		if (sink.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+			buf_reset(&res->body);
+			snprintf(res->error, sizeof(res->error), "the answer is larger than %lld bytes",
+				 c->o.max_body_bytes);
+			return HTTP_TOO_LARGE;
+		}
 		snprintf(res->error, sizeof(res->error), "%s", curl_easy_strerror(rc));
 		return -1;
 	}
@@ -537,6 +562,8 @@ http_request(struct http_client *c, const char *method, const char *url, const c
 			got = try_once(c, method, url, headers, body, userpwd, res);
 			if (c->o.record_dir && !c->recording_paused)
 				record(c, try, res);
+			if (got == HTTP_TOO_LARGE)
+				return got;
 		}
 		if (got == 0 && !(c->o.retryable ? c->o.retryable(res) : http_retryable_status(res->status)))
 			return 0;

@@ -42,6 +42,9 @@ struct http_options {
 	/* The longest Retry-After obeyed, in seconds (60); asked for longer, the request
 	 * stops with HTTP_RETRY_LATER instead of holding its caller that long. */
 	double max_retry_after;
+	/* The largest body taken, in bytes (32 MiB); a larger answer stops the request with
+	 * HTTP_TOO_LARGE, so that a broken mirror or proxy cannot exhaust the memory. */
+	long long max_body_bytes;
 };
 
 /* Make a client; NULL with a message logged when libcurl cannot start. */
@@ -56,7 +59,9 @@ void http_free(struct http_client *c);
  * failed without one (res->error says why), HTTP_QUOTA when the daily limit is
  * reached (nothing sent), HTTP_RETRY_LATER when the server asked (Retry-After, in
  * res->retry_after) to wait longer than max_retry_after, HTTP_NOT_RECORDED when replaying
- * and the recordings hold no answer (another try cannot find one). res->body is reset first.
+ * and the recordings hold no answer (another try cannot find one), HTTP_TOO_LARGE when the
+ * body passed max_body_bytes (not tried again: the next answer would be as large).
+ * res->body is reset first.
  * *calls counts the requests actually sent (or replayed).
  */
 int http_request(struct http_client *c, const char *method, const char *url, const char *const *headers,
@@ -65,6 +70,7 @@ int http_request(struct http_client *c, const char *method, const char *url, con
 #define HTTP_QUOTA	  (-2)
 #define HTTP_RETRY_LATER  (-3)
 #define HTTP_NOT_RECORDED (-4)
+#define HTTP_TOO_LARGE	  (-5)
 
 /* When the current Pacific-time day ends, as "YYYY-MM-DDTHH:MM:SSZ" (eBay's quota day). */
 void http_quota_reset_time(char *out, size_t n);

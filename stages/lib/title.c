@@ -311,9 +311,9 @@ static const struct {
 
 /* Words after which several coins of no stated count are for sale. */
 static const char *const variation_words[] = {
-	"you pick", "you choose", "pick your", "choose your", "your choice",
-	"random",   "mixed",	  "assorted",  "various",     "bulk",
-	"set",	    "sets",	  "rolls",     "full roll",   "konvolut",
+	"you pick",    "you choose", "u pick", "u choose",  "pick your", "choose your",
+	"your choice", "random",     "mixed",  "assorted",  "various",	 "bulk",
+	"set",	       "sets",	     "rolls",  "full roll", "konvolut",
 };
 
 /* Words that count the coins: "lot of 5", "roll of 20", "qty 3". */
@@ -406,8 +406,8 @@ static void
 lexicon_init(void)
 {
 	static const char *const certifiers[] = { "pcgs", "ngc", "anacs", "icg", "cacg", "segs", "pci" };
-	static const char *const others[] = { "x",   "pair",   "business", "pcs", "coins",
-					      "vdb", "legged", "legs",	   "leg", "overdate" };
+	static const char *const others[] = { "x",	"pair", "business", "pcs",	"coins", "vdb",
+					      "legged", "legs", "leg",	    "overdate", "sms",	 "special" };
 	const char *w;
 	size_t i;
 
@@ -858,7 +858,9 @@ details_follow(const struct grade_token *t, size_t n, size_t i)
 static void
 take_grade(struct title_facts *f, const struct grade *g)
 {
-	if (g->proof)
+	if (g->proof == 2)
+		f->specimen = 1;
+	else if (g->proof)
 		f->proof = 1;
 	else if (g->lo >= 60)
 		f->business = 1;
@@ -876,7 +878,7 @@ title_read(const char *s, size_t len, struct title_facts *f)
 	struct grade_token t[MAX_TOKENS];
 	char lower[512];
 	size_t n, i, j, used;
-	int specific = 0, v, k;
+	int specific = 0, bare = 0, v, k;
 	size_t after_grade = (size_t)-1; /* the token after the latest grade or certifier */
 	struct grade g;
 
@@ -915,7 +917,13 @@ title_read(const char *s, size_t len, struct title_facts *f)
 				j++;
 			/* "NGC 64": a bare number is a grade right after a certifier only. */
 			if (j < n && t[j].digits && (used = grade_scan(t, n, j, 0, &g)) > 0) {
+				int business = f->business;
+
+				if (!f->has_grade || (f->grade.lo != f->grade.hi && g.lo == g.hi))
+					bare = 1; /* the grade kept is this bare number */
 				take_grade(f, &g);
+				/* "NGC 69" names no strike: read as MS, it may be a proof's */
+				f->business = business;
 				used += j - i;
 				after_grade = i + used;
 				continue;
@@ -968,6 +976,8 @@ title_read(const char *s, size_t len, struct title_facts *f)
 		if (kinds & K_OTHER) {
 			if (grade_token_is(&t[i], "vdb") && !problem_negated(t, n, i))
 				f->varieties |= TITLE_V_VDB;
+			else if (grade_token_is(&t[i], "vdb"))
+				f->not_varieties |= TITLE_V_VDB; /* "No VDB": the plain 1909 cent */
 			else if (grade_token_is(&t[i], "overdate") && !problem_negated(t, n, i))
 				f->varieties |= TITLE_V_OVERDATE;
 			else if ((grade_token_is(&t[i], "legged") || grade_token_is(&t[i], "legs") ||
@@ -996,11 +1006,16 @@ title_read(const char *s, size_t len, struct title_facts *f)
 		}
 		if (grade_token_is(&t[i], "business") && i + 1 < n && grade_token_is(&t[i + 1], "strike"))
 			f->business = 1;
+		/* A Special Mint Set coin (1965-67) is its own strike, whatever grade NGC gives it */
+		if (grade_token_is(&t[i], "sms") || grade_words_at(t, n, i, "special mint set"))
+			f->specimen = 1;
 		used = 1;
 	}
-	if (f->has_grade && f->certifier != NULL && f->proof && !f->grade.proof &&
-	    f->grade.lo == f->grade.hi && f->grade.lo >= 60) {
-		/* "NGC Proof 69" read as "NGC 69" and "Proof": a proof grade. */
+	if (f->has_grade && f->certifier != NULL && !f->grade.proof && f->grade.lo == f->grade.hi &&
+	    f->grade.lo >= 60 && (f->proof || (bare && (f->designations & (GRADE_D_CAM | GRADE_D_DCAM))))) {
+		/* "NGC Proof 69" read as "NGC 69" and "Proof": a proof grade. So is "NGC 69 DCAM":
+		 * only a proof is a cameo. */
+		f->proof = 1;
 		f->grade.proof = 1;
 		snprintf(f->grade.text, sizeof(f->grade.text), "PR%d", f->grade.lo);
 	}
@@ -1088,6 +1103,8 @@ title_attribution_read(const char *json, size_t len, struct title_attribution *a
 			a->denomination = first_bit(f.denominations);
 		if (f.proof)
 			a->strike = 1;
+		if (f.specimen)
+			a->strike = 2;
 		a->designations |= f.designations & ~(unsigned)GRADE_D_PLUS;
 		a->varieties |= f.varieties;
 	}
@@ -1096,6 +1113,8 @@ title_attribution_read(const char *json, size_t len, struct title_attribution *a
 		a->varieties |= f.varieties;
 		if (f.proof)
 			a->strike = 1;
+		if (f.specimen)
+			a->strike = 2;
 		a->designations |= f.designations & ~(unsigned)GRADE_D_PLUS;
 	}
 	cJSON_Delete(o);
@@ -1140,12 +1159,16 @@ wrong_coin(const struct title_facts *f, const struct title_attribution *a, char 
 		k = first_bit(f->denominations);
 		return snprintf(out, outlen, "wrong_coin:denomination %s", denomination_names[k]), 1;
 	}
-	if (a->strike == 0 && f->proof)
+	if (a->strike != 2 && a->strike >= 0 && f->specimen)
+		return snprintf(out, outlen, "wrong_coin:strike specimen"), 1;
+	if (a->strike != 1 && a->strike >= 0 && f->proof && !f->specimen)
 		return snprintf(out, outlen, "wrong_coin:strike proof"), 1;
-	if (a->strike == 1 && !f->proof && f->business)
+	if (a->strike >= 1 && !f->proof && !f->specimen && f->business)
 		return snprintf(out, outlen, "wrong_coin:strike business"), 1;
 	if ((extra = f->varieties & ~a->varieties) != 0)
 		return snprintf(out, outlen, "wrong_coin:variety %s", variety_names[first_bit(extra)]), 1;
+	if ((extra = f->not_varieties & a->varieties) != 0)
+		return snprintf(out, outlen, "wrong_coin:variety no %s", variety_names[first_bit(extra)]), 1;
 	return 0;
 }
 

@@ -24,11 +24,13 @@ struct title_facts {
 	char marks[TITLE_MAX_YEARS][3];
 	int nyears;
 	unsigned varieties;	/* TITLE_V_* bits of the varieties it names */
+	unsigned not_varieties; /* TITLE_V_* bits it names to deny them ("No VDB") */
 	char mark_word[3];	/* a mint named in words ("Carson City"), "" when none */
 	unsigned series;	/* bits of the series the title names */
 	unsigned denominations; /* bits of the denominations it names */
 	int proof;		/* names a proof strike */
 	int business;		/* names a business-strike grade (MS, BU, Unc) or "business strike" */
+	int specimen;		/* names a specimen strike (SP65, "SMS", "Special Mint Set") */
 };
 
 /* What the job's attribution says about the coin being priced. */
@@ -38,7 +40,7 @@ struct title_attribution {
 	int mark_known;	  /* the attribution has a "mintmark" (null counts: no mint mark) */
 	int series;	  /* index of a known series, -1 when unknown */
 	int denomination; /* index of a known denomination, -1 when unknown */
-	int strike;	  /* 1 proof, 0 business strike, -1 not known */
+	int strike;	  /* 1 proof, 2 specimen, 0 business strike, -1 not known */
 	int details;	  /* its grade is a details grade */
 	unsigned designations;
 	unsigned varieties; /* TITLE_V_* bits its variety (or title) names */

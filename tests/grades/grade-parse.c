@@ -22,8 +22,10 @@ main(void)
 			continue;
 		}
 		printf("%s %d %d", g.text, g.lo, g.hi);
-		if (g.proof)
+		if (g.proof == 1)
 			fputs(" proof", stdout);
+		else if (g.proof == 2)
+			fputs(" specimen", stdout);
 		if (g.details)
 			fputs(" details", stdout);
 		for (i = 0; i < GRADE_NDESIGNATIONS; i++)

@@ -35,7 +35,16 @@ CURVES = {
     "Lincoln": [0.06, 0.08, 0.10, 0.12, 0.24, 0.30, 0.35, 0.40, 0.50, 0.75, 1, 2.0, 4.7, 9.4, 31, 150],
     "Washington": [0.60, 0.60, 0.61, 0.62, 0.63, 0.65, 0.67, 0.70, 0.75, 0.88, 1, 1.30, 2.5, 6.0, 25, 150],
     "generic": [0.15, 0.17, 0.20, 0.28, 0.38, 0.48, 0.55, 0.62, 0.70, 0.85, 1, 1.40, 2.4, 5.0, 15, 60],
+    # 1926 Standing Liberty quarter, a series valuate has no curve of its own for (it prices
+    # it on its generic curve): Good $9, VF $20, XF $40, MS60 $175, MS63 $275
+    # (silverrecyclers.com, 1926 quarter value); VG8, F12, AU50-58 and MS62 log-linear between
+    # those. No figure above MS63 was found: its markets stop at MS63 (TOP below), and the
+    # knots above are the generic curve's, never reached.
+    "Standing Liberty": [0.0327, 0.0400, 0.0488, 0.0727, 0.1455, 0.304, 0.440, 0.549, 0.636, 0.860, 1,
+                         1.40, 2.4, 5.0, 15, 60],
 }
+# The highest grade a series' markets reach (its guide's last figure); others reach MS66.
+TOP = {"Standing Liberty": 63}
 # series: year, mint mark, other mint marks, denomination, words of the title, MS63 price ($),
 # a modern issue of the same design (year, words), designations that change its price.
 COINS = [
@@ -62,6 +71,12 @@ COINS = [
      (2009, "Lincoln Cent Bicentennial"), ["RD", "RB", "BN"]),
     ("Washington", 1964, "D", ["", "S"], "quarter", ["Washington Quarter", "Washington 25c silver", "Silver Quarter"], 12,
      (1999, "Washington State Quarter"), []),
+]
+# Coins valuate has no curve of its own for (--coins unguided): priced on its generic curve.
+UNGUIDED = [
+    ("Standing Liberty", 1926, "", ["D", "S"], "quarter",
+     ["Standing Liberty Quarter", "SLQ", "Standing Liberty 25c"], 275,
+     (2016, "Standing Liberty Quarter Centennial Gold"), ["FH"]),
 ]
 TARGETS = [20, 30, 40, 45, 50, 55, 58, 60, 62, 63, 63, 64, 64, 65, 65, 66]
 LEGAL = [4, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45, 50, 53, 55, 58, 60, 61, 62, 63, 64, 65, 66, 67]
@@ -154,15 +169,17 @@ def date_text(rng, year, mint):
 
 def market(rng, idx, k):
     """One market: its coin, target grade, curve, and what it generates."""
-    coin = COINS[rng.randrange(len(COINS))]
+    coins = {"guided": COINS, "unguided": UNGUIDED, "all": COINS + UNGUIDED}[k.coins]
+    coin = coins[rng.randrange(len(coins))]
     series, year, mint, others, denom, words, base, modern, desigs = coin
     curve = perturb(rng, CURVES[series], k.curve_jitter)
-    target = rng.choice(TARGETS)
+    top = TOP.get(series, 67)
+    target = rng.choice([t for t in TARGETS if t <= top])
     base = base * math.exp(rng.gauss(0, 0.3))
     noise = rng.uniform(*k.noise)
     drift = rng.uniform(-k.drift, k.drift) if rng.random() < k.drift_share else 0.0
     near = rng.uniform(*k.near)
-    return dict(near=near, idx=idx, series=series, year=year, mint=mint, others=others, denom=denom, words=words,
+    return dict(near=near, idx=idx, top=top, series=series, year=year, mint=mint, others=others, denom=denom, words=words,
                 base=base, modern=modern, desigs=desigs, curve=curve, target=target, noise=noise, drift=drift)
 
 
@@ -177,7 +194,7 @@ def comp_grade(rng, m):
         i = t + rng.choice([-2, -1, -1, 0, 0, 0, 1, 1, 2])
     else:
         i = rng.choice(range(LEGAL.index(20), len(LEGAL) - 1))
-    return LEGAL[max(0, min(len(LEGAL) - 1, i))]
+    return min(LEGAL[max(0, min(len(LEGAL) - 1, i))], m["top"])
 
 
 def title_for(rng, m, grade_part, extra="", year=None, mint=None, words=None):
@@ -407,6 +424,8 @@ def knobs(argv):
     p.add_argument("--certified", type=float, default=0.45, help="share of slabbed listings (numeric grade)")
     p.add_argument("--raw-numeric", type=float, default=0.15, help="share of raw coins with a numeric grade (often optimistic)")
     p.add_argument("--adjectival", type=float, default=0.2, help="share with an adjectival grade (BU, Choice BU, AU, XF)")
+    p.add_argument("--coins", choices=["guided", "unguided", "all"], default="guided",
+                   help="guided: series with a built-in curve; unguided: series priced on the generic curve")
     p.add_argument("--facts", choices=["titles", "known"], default="titles",
                    help="titles: filter-junk reads the titles; known: the points carry the true facts")
     p.add_argument("--summary", help="score: also write the figures as JSON here")
