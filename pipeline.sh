@@ -278,7 +278,7 @@ case ${LOG_FORMAT:-} in
 *) config_error "LOG_FORMAT=${LOG_FORMAT} is not a format: set json or text (or leave it empty: text on a terminal, else json)" ;;
 esac
 export LOG_FORMAT
-[ -n "${WORKER_ID:-}" ] || WORKER_ID=$(hostname):$$
+[ -n "${WORKER_ID:-}" ] || WORKER_ID=${HOSTNAME:-localhost}:$$
 export WORKER_ID
 
 # A log line without starting a process: the supervisor logs only at starts, stops and
@@ -334,18 +334,29 @@ token_status() {
 # token request to EBAY_API_BASE or eBay with the environment's keyset. Logs each problem
 # and returns 1 when the worker must not start; a check it cannot make is a warning.
 check_credentials() {
-	local rows name api own_id own_cert base code error problems=0 scope
+	local rows name api own_id own_cert base code error problems=0 scope psql line d v newest=-1
 	local -A asked=()
 	if [ -n "${EBAY_REPLAY_DIR:-}" ]; then
 		log info "EBAY_REPLAY_DIR is set: eBay is answered from recordings, no credentials needed"
 		return 0
 	fi
-	if ! command -v psql >/dev/null; then
+	if ! hash psql 2>/dev/null; then
 		log warn "psql is not installed: the sources' eBay credentials are not checked before starting"
 		return 0
 	fi
+	# Debian's psql is pg_wrapper, a Perl script that finds the newest client and runs it
+	# (more than half of psql's start on a busy host): run that client directly.
+	psql=${BASH_CMDS[psql]}
+	{ read -r line <"$psql"; } 2>/dev/null || line=
+	if [[ $line == '#!'*perl* ]]; then
+		for d in /usr/lib/postgresql/*/bin/psql; do
+			v=${d#/usr/lib/postgresql/}
+			v=${v%%[!0-9]*}
+			[ -x "$d" ] && [ -n "$v" ] && [ "$v" -gt "$newest" ] && newest=$v psql=$d
+		done
+	fi
 	# The password goes to psql in PGPASSWORD, never on its command line (ps shows that).
-	if ! rows=$(db_setup && PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" psql -X -q -At -F $'\t' \
+	if ! rows=$(db_setup && PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" "$psql" -X -q -At -F $'\t' \
 		-v ON_ERROR_STOP=1 ${db_conninfo:+-d "$db_conninfo"} -c "SELECT name,
 			regexp_replace(coalesce(config->>'api', adapter_type), '^ebay_', ''),
 			jsonb_typeof(config->'app_id') = 'string' AND config->>'app_id' <> '',
@@ -427,11 +438,14 @@ worker_id() {
 
 # One worker: after a delay, the pipeline. Every process of it carries the parent-death
 # signal, so that none outlives the supervisor: supervisor > worker > pipeline > stages.
-# The worker looks at its stages twice a second, starting no process but its nap (a sleep
-# it waits for together with the pipeline, so that the end of the pipeline ends the wait
-# at once): when a stage ends while the one before it still runs, the pipeline is broken
-# and all of it is stopped. SIGTERM stops the claiming; the jobs in flight then have
-# GRACE seconds.
+# The worker looks at its stages twice a second, starting no process to do so: its nap is
+# a read, with a timeout, of the pipeline shell's standard output (a process substitution),
+# which nothing writes and which ends when the pipeline shell does, ending the nap at once.
+# (A sleep per nap was a fork and an exec twice a second per worker: at 4 workers 8 a
+# second, more CPU than a stage spends on 20 jobs.) When a stage ends while the one before
+# it still runs, the pipeline is broken and all of it is stopped. SIGTERM stops the
+# claiming (the trap runs at once, during the nap); the jobs in flight then have GRACE
+# seconds.
 # The parent-death signal is asked for in the child, after the fork: a parent that died
 # in between sends none. So each shell first checks that its parent is still the one
 # that started it (the supervisor for a worker, the worker for a pipeline), and else
@@ -448,27 +462,29 @@ worker_script='set -uo pipefail
 delay=$1 grace=$2
 shift 3
 stop_at= told= pids=() looks=0
+# SIGTERM: the grace period starts. The trap only notes it: it runs in the middle of the
+# nap, a timed read, and a read builtin in the trap would cancel the timeout of the nap
+# (bash 5.2: the nap then waits for the end of the pipeline, with eBay hung for ever).
+on_term() { stop_at=${stop_at:-$((SECONDS + grace))}; }
+trap on_term TERM INT
 # Stop the claiming: SIGTERM to claim-job, once it is claim-job (not still setpriv).
-on_term() {
+tell() {
 	local comm=
-	stop_at=${stop_at:-$((SECONDS + grace))}
 	[ -z "$told" ] && [ ${#pids[@]} -eq 7 ] || return 0
 	{ read -r comm <"/proc/${pids[0]}/comm"; } 2>/dev/null
 	[ "$comm" = claim-job ] && kill -TERM "${pids[0]}" 2>/dev/null && told=1
 	return 0
 }
-trap on_term TERM INT
-# Wait SECONDS, or less when the pipeline ends or a signal comes.
-napper= job=
-nap() {
-	sleep "$1" &
-	napper=$!
-	wait -n "$napper" $job
-}
-[ "$delay" -gt 0 ] && nap "$delay"
+# The delay before a restart: a sleep, cut short by a signal.
+if [ "$delay" -gt 0 ]; then
+	sleep "$delay" &
+	wait $!
+fi
 [ -n "$stop_at" ] && exit 0
-setpriv --pdeathsig KILL bash -c "$@" "$$" &
+exec {out}< <(exec setpriv --pdeathsig KILL bash -c "$@" "$$")
 job=$!
+# Wait SECONDS, or less when the pipeline ends.
+nap() { read -r -t "$1" -u "$out" _; }
 # The state of a process in s: Z (ended, not yet reaped) or X (gone) once it ended. Bash
 # reaps a child only when it waits, so "kill -0" would take an ended one for running.
 state() { s=X; { read -r _ _ s _ <"/proc/$1/stat"; } 2>/dev/null; }
@@ -489,10 +505,10 @@ while [ ${#pids[@]} -lt 7 ] && runs "$job"; do
 	fi
 	pids=("${!sorted[@]}")
 done
-[ -n "$stop_at" ] && on_term
+[ -n "$stop_at" ] && tell
 while runs "$job"; do
 	nap 0.5
-	[ -n "$stop_at" ] && on_term
+	[ -n "$stop_at" ] && tell
 	# Broken when a stage has ended while the one before it still runs, at 4 looks in a
 	# row (2 s): a stage closes its output a moment before it shows as ended, so in a
 	# normal drain the next one may already be gone at one look, more so on a busy host.
@@ -513,16 +529,15 @@ while runs "$job"; do
 		else
 			echo "pipeline.sh: warn: jobs still in flight after the grace period: stopping them" >&2
 		fi
-		kill -KILL "${pids[@]}" "$napper" 2>/dev/null
+		kill -KILL "${pids[@]}" 2>/dev/null
 		wait "$job"
 		exit 70
 	fi
 done
-kill "$napper" 2>/dev/null
 wait "$job"'
 
 # Per worker: the pid of its pipeline, its failures in a row and since when.
-declare -A pid started failures first_failure
+declare -A pid=() started=() failures=() first_failure=()
 stopping=0
 
 start_worker() {
@@ -610,10 +625,17 @@ ended() {
 	start_worker "$k" "$delay"
 }
 
-# A previous run of these workers that died left their jobs running: return them.
+# A previous run of these workers that died left their jobs running: return them, with
+# one claim-job for up to 100 workers (a process and a connection each cost more than the
+# statements).
 exit_status=0
+ids=()
 for ((k = 1; k <= workers; k++)); do
-	claim-job --release --worker "$(worker_id "$k")" 2>/dev/null || true
+	ids+=(--worker "$(worker_id "$k")")
+	if [ $((k % 100)) = 0 ] || [ "$k" = "$workers" ]; then
+		claim-job --release "${ids[@]}" 2>/dev/null || true
+		ids=()
+	fi
 done
 for ((k = 1; k <= workers; k++)); do
 	start_worker "$k"

@@ -35,6 +35,17 @@
  */
 #define WALK_PRIORITIES "100"
 
+/* How many --worker a --release takes (pipeline.sh's workers, released at its start). */
+#define MAX_RELEASE 1000
+
+/*
+ * The longest a wait lasts before it looks at the stop flag again: a SIGTERM that came
+ * while a statement ran (libpq goes on through EINTR) sets the flag before the wait
+ * starts, and no signal ends that wait; it ended at the poll interval (30 s with
+ * POLL_INTERVAL_SECONDS=30, the whole grace period of pipeline.sh).
+ */
+#define STOP_CHECK_MS 250
+
 /* How long --follow waits at start for a NOTIFY to itself. */
 #define NOTIFY_CHECK_MS 1000
 #define CLAIM_ROOM                                                                                           \
@@ -231,7 +242,8 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: claim-job [--limit N] [--adapter TYPE] [--collects LIKE] [--wait SECONDS] [--worker ID]\n"
 		"       claim-job --follow [--in-flight N] [--once] [--adapter TYPE] [--collects LIKE] [--worker ID]\n"
-		"       claim-job --touch | --release [--worker ID]\n");
+		"       claim-job --touch [--worker ID]\n"
+		"       claim-job --release [--worker ID]...\n");
 }
 
 static void
@@ -260,7 +272,9 @@ help(void)
 	       "                    the queue first)\n"
 	       "  --worker ID       this worker's id (default WORKER_ID, else host:pid)\n"
 	       "  --touch           extend the lock of this worker's running jobs (heartbeat)\n"
-	       "  --release         return this worker's running jobs to pending (after a crash)\n"
+	       "  --release         return this worker's running jobs to pending (after a crash);\n"
+	       "                    --worker may be given several times: each worker's jobs,\n"
+	       "                    over one connection\n"
 	       "  -h, --help        print this help and exit\n"
 	       "  -V, --version     print the version and exit\n"
 	       "\n"
@@ -452,6 +466,35 @@ release_earlier(struct db *db, const struct follow *f)
 	return 0;
 }
 
+/*
+ * Waits up to ms for what db_wait_notify waits for (with listening), else for the
+ * output's reader to go away (watch >= 0) or the time: in slices of STOP_CHECK_MS, ending
+ * early on a stop. Returns as db_wait_notify: 1 woken, 2 the output closed, 0 time or a
+ * stop, -1 a database error.
+ */
+static int
+wait_for_wake(struct db *db, double ms, int watch, db_notify_wanted *wanted, void *arg)
+{
+	double until = clock_ms() + ms, left;
+	int rc = 0;
+
+	while (!stopping && rc == 0 && (left = until - clock_ms()) > 0) {
+		if (left > STOP_CHECK_MS)
+			left = STOP_CHECK_MS;
+		if (db->listening) {
+			rc = db_wait_notify(db, (int)left + 1, watch, wanted, arg);
+		} else if (watch >= 0) {
+			struct pollfd out = { watch, 0, 0 };
+
+			if (poll(&out, 1, (int)left + 1) > 0)
+				rc = 2;
+		} else {
+			clock_sleep_ms((int)left + 1);
+		}
+	}
+	return rc;
+}
+
 static int
 follow(struct db *db, const struct follow *f)
 {
@@ -545,14 +588,8 @@ follow(struct db *db, const struct follow *f)
 			ms = f->poll_seconds * 1000.0;
 		if (ms < 1)
 			ms = 1;
-		woke = db->listening ? db_wait_notify(db, (int)ms, STDOUT_FILENO, wakes_worker, &w) : 0;
-		if (!db->listening) {
-			/* Polling: still notice a closed output at once. */
-			struct pollfd out = { STDOUT_FILENO, 0, 0 };
-
-			if (poll(&out, 1, (int)ms) > 0)
-				woke = 2;
-		}
+		/* Polling, the wait still notices a closed output at once. */
+		woke = wait_for_wake(db, ms, STDOUT_FILENO, wakes_worker, &w);
 		if (woke == 2)
 			break;
 		if (woke < 0 && !stopping && db_lost(db))
@@ -602,9 +639,10 @@ main(int argc, char **argv)
 	struct db db;
 	struct sigaction sa;
 	const char *adapter = NULL, *collects = NULL, *worker = getenv("WORKER_ID");
+	const char *workers[MAX_RELEASE];
 	char default_worker[300], limit_text[24], timeout_text[24], host[256];
 	long limit = 1, wait_seconds = 0, in_flight = 1;
-	int c, mode = 0, status = EXIT_OK, n, poll_seconds, following = 0, once = 0;
+	int c, mode = 0, status = EXIT_OK, n, poll_seconds, following = 0, once = 0, n_workers = 0, i;
 	char in_flight_text[24], max_text[24];
 	struct follow f;
 	double deadline;
@@ -649,7 +687,12 @@ main(int argc, char **argv)
 			collects = optarg;
 			break;
 		case 'W':
-			worker = optarg;
+			if (n_workers == MAX_RELEASE) {
+				log_error("--worker given more than %d times", MAX_RELEASE);
+				usage(stderr);
+				return EXIT_USAGE;
+			}
+			worker = workers[n_workers++] = optarg;
 			break;
 		case 't':
 		case 'r':
@@ -661,6 +704,11 @@ main(int argc, char **argv)
 	}
 	if (cli_no_operands(argc, argv, usage) != 0)
 		return EXIT_USAGE;
+	if (n_workers > 1 && mode != 'r') {
+		log_error("--worker goes more than once only with --release");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
 	if (once && !following) {
 		log_error("--once goes with --follow");
 		usage(stderr);
@@ -693,16 +741,20 @@ main(int argc, char **argv)
 		return db_exit_status(&db);
 	}
 	if (mode) {
-		const char *params[1] = { worker };
-		PGresult *res = db_exec(&db, mode == 't' ? "touch" : "release",
-					mode == 't' ? touch_sql : release_sql, 1, params);
+		if (n_workers == 0)
+			workers[n_workers++] = worker;
+		for (i = 0; i < n_workers && status == EXIT_OK; i++) {
+			const char *params[1] = { workers[i] };
+			PGresult *res = db_exec(&db, mode == 't' ? "touch" : "release",
+						mode == 't' ? touch_sql : release_sql, 1, params);
 
-		if (res == NULL)
-			status = db_lost(&db) || db.permanent ? db_exit_status(&db) : EXIT_SOFTWARE;
-		else
-			log_info("%s %s job(s) of %s", mode == 't' ? "touched" : "released", PQcmdTuples(res),
-				 worker);
-		PQclear(res);
+			if (res == NULL)
+				status = db_lost(&db) || db.permanent ? db_exit_status(&db) : EXIT_SOFTWARE;
+			else
+				log_info("%s %s job(s) of %s", mode == 't' ? "touched" : "released",
+					 PQcmdTuples(res), workers[i]);
+			PQclear(res);
+		}
 		goto out;
 	}
 
@@ -751,13 +803,9 @@ main(int argc, char **argv)
 		if (left <= 0)
 			break;
 		ms = (int)(1000 * (left < poll_seconds ? left : poll_seconds)) + 1;
-		if (db.listening) {
-			if (db_wait_notify(&db, ms, -1, NULL, NULL) < 0 && !stopping && db_lost(&db)) {
-				n = -1;
-				break;
-			}
-		} else {
-			clock_sleep_ms(ms);
+		if (wait_for_wake(&db, ms, -1, NULL, NULL) < 0 && !stopping && db_lost(&db)) {
+			n = -1;
+			break;
 		}
 		if (stopping)
 			break;

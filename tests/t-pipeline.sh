@@ -418,6 +418,97 @@ leave_a_running_job() {
 			'running', 1, '$WORKER_ID', now(), now())"
 }
 
+# SIGTERM while the supervisor returns its workers' jobs at start (the release held on a
+# lock of the job left running): status 0, no worker started. Before, the supervisor's
+# loop over its workers found none and failed on set -u (an associative array declared
+# but never set): status 1.
+term_during_release() {
+	local locker pid i rc=0 held="SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'transactionid' AND NOT l.granted AND a.query LIKE '%released%'"
+	reset && sql -c "DELETE FROM scrape_jobs" && leave_a_running_job || return 1
+	psql -X -q -At -d "$DATABASE_URL" -c "BEGIN" -c "SELECT id FROM scrape_jobs FOR UPDATE" \
+		-c "SELECT pg_sleep(300)" >/dev/null 2>&1 &
+	locker=$!
+	"$pipeline" --env /dev/null 2>err.txt &
+	pid=$!
+	for i in $(seq 300); do
+		[ "$(sql -c "$held")" = t ] && break
+		sleep 0.1
+	done
+	expect_eq "the release waiting for the lock" t "$(sql -c "$held")" || return 1
+	kill -TERM "$pid"
+	sleep 0.5
+	sql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(300)%'
+		AND pid <> pg_backend_pid()" >/dev/null
+	wait "$pid" || rc=$?
+	wait "$locker" || true
+	expect_eq "status" 0 "$rc" || { tail -n 3 err.txt; return 1; }
+	expect_eq "jobs left running" 0 "$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'running'")"
+}
+
+# SIGTERM to claim-job --follow while a statement of it runs (its first claim, held here
+# by a lock on fx_rates, which the claim reads): it stops once the statement is done, not
+# at the next poll (POLL_INTERVAL_SECONDS=30). A signal during a statement set the stop
+# flag before the wait began, and nothing ended that wait: pipeline.sh, stopped as it
+# started, then waited out its whole grace period.
+claim_term_during_statement() {
+	local locker claim t0 ms i held="SELECT count(*) > 0 FROM pg_locks WHERE relation = 'fx_rates'::regclass"
+	reset && sql -c "DELETE FROM scrape_jobs" || return 1
+	psql -X -q -At -d "$DATABASE_URL" -c "BEGIN" -c "LOCK fx_rates IN ACCESS EXCLUSIVE MODE" \
+		-c "SELECT pg_sleep(300)" >/dev/null 2>&1 &
+	locker=$!
+	for i in $(seq 300); do
+		[ "$(sql -c "$held AND granted")" = t ] && break
+		sleep 0.1
+	done
+	POLL_INTERVAL_SECONDS=30 claim-job --follow --worker term-w >/dev/null 2>err.txt &
+	claim=$!
+	for i in $(seq 300); do
+		[ "$(sql -c "$held AND NOT granted")" = t ] && break
+		sleep 0.1
+	done
+	expect_eq "claim-job waiting for the lock" t "$(sql -c "$held AND NOT granted")" || return 1
+	kill -TERM "$claim"
+	sleep 0.5
+	# The lock goes with the locker's backend; the claim then ends.
+	sql -c "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.relation = 'fx_rates'::regclass
+		AND l.granted" >/dev/null
+	t0=$(date +%s%N)
+	wait "$claim"
+	expect_eq "claim-job's status" 0 "$?" || { cat err.txt; return 1; }
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	wait "$locker" || true
+	# The poll interval is 30 s.
+	[ "$ms" -lt 15000 ] || { echo "claim-job took $ms ms to stop"; return 1; }
+}
+
+# claim-job --release with --worker twice returns both workers' jobs over one connection
+# (pipeline.sh --workers K releases its K workers so at start); --worker twice is a usage
+# error anywhere else. A worker named neither keeps its job.
+release_several_workers() {
+	local w
+	reset || return 1
+	for w in rel-1 rel-2 rel-3; do
+		sql -c "INSERT INTO scrape_jobs (intake_id, source_id, status, attempts, worker_id, locked_at, started_at)
+			VALUES ('7a2e3d4c-0000-4000-8000-000000000001', '8b3f4e5d-0000-4000-8000-000000000001',
+				'running', 1, '$w', now(), now())" || return 1
+	done
+	LOG_LEVEL=info claim-job --release --worker rel-1 --worker rel-2 2>err.txt || { cat err.txt; return 1; }
+	expect_grep "released 1 job(s) of rel-1" err.txt || return 1
+	expect_grep "released 1 job(s) of rel-2" err.txt || return 1
+	expect_eq "jobs after the release" "pending - pending - running rel-3" \
+		"$(sql -F ' ' -c "SELECT status, coalesce(worker_id, '-') FROM scrape_jobs WHERE attempts = 1
+			ORDER BY status" | tr '\n' ' ' | sed 's/ $//')" || return 1
+	expect_eq "pending jobs" 3 "$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'pending'")" || return 1
+	local rc=0
+	claim-job --touch --worker rel-1 --worker rel-3 2>/dev/null || rc=$?
+	expect_eq "--touch with --worker twice" 64 "$rc" || return 1
+	rc=0
+	claim-job --worker rel-1 --worker rel-3 >/dev/null 2>&1 || rc=$?
+	expect_eq "a claim with --worker twice" 64 "$rc" || return 1
+	expect_eq "claimed by the refused commands" 3 "$(sql -c "SELECT count(*) FROM scrape_jobs WHERE status = 'pending'")"
+}
+
 bad_log_settings_refused() {
 	reset && leave_a_running_job || return 1
 	LOG_LEVEL=verbose "$pipeline" --once --env /dev/null 2>err.txt
@@ -494,6 +585,11 @@ run_test "LOG_LEVEL / LOG_FORMAT not known: refused (78), jobs untouched" bad_lo
 run_test "eBay credentials missing or refused: refused at start (78), jobs untouched" credentials_checked_at_start
 run_test "SIGTERM while waiting for jobs: stops at once, status 0" term_while_waiting
 run_test "SIGTERM while it starts: status 0, no job touched" term_while_starting
+run_test "SIGTERM while the supervisor releases its workers' jobs at start: status 0" term_during_release
+run_test "SIGTERM to claim-job --follow during a statement: it stops after it, not at the next poll" \
+	claim_term_during_statement
+run_test "claim-job --release --worker A --worker B returns both workers' jobs; twice elsewhere is 64" \
+	release_several_workers
 run_test "SIGTERM during a job: the job completes, then it stops" term_finishes_the_job
 run_test "a stage killed mid-job: the job goes back to the queue and is done again" crash_returns_job
 run_test "eBay down: the job waits out its backoff, the worker goes on" ebay_down_job_retried_later
