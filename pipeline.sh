@@ -66,8 +66,10 @@ ENVIRONMENT
     changes how programs run (PATH, BASH_ENV, LD_*); an unknown key is set with a warning.
 
 SIGNALS
-    SIGTERM, SIGINT  stop claiming; the jobs in flight get --grace seconds to finish, then
+    SIGTERM, SIGINT, SIGHUP
+                     stop claiming; the jobs in flight get --grace seconds to finish, then
                      go back to the queue; exit 0. A second signal stops them at once.
+    SIGQUIT          stop the jobs at once; they go back to the queue; exit 131.
 
 EXIT STATUS
     0   stopped by a signal, or with --once no job is left
@@ -133,11 +135,12 @@ while [ $# -gt 0 ]; do
 		;;
 	--check) check_only=1 ;;
 	-h | --help)
-		usage
+		usage 2>/dev/null || { echo "pipeline.sh: cannot write the manual to standard output" >&2 && exit 74; }
 		exit 0
 		;;
 	-V | --version)
-		echo "pipeline.sh (coin-pricer) $version"
+		echo "pipeline.sh (coin-pricer) $version" 2>/dev/null ||
+			{ echo "pipeline.sh: cannot write the version to standard output" >&2 && exit 74; }
 		exit 0
 		;;
 	*)
@@ -305,10 +308,17 @@ log() {
 for note in "${notes[@]}"; do
 	log "${note%%	*}" "${note#*	}"
 done
+# DB_RECONNECT_SECONDS: a whole number from 1 to 86400, else the default, as the stages take it.
+if [ -n "${DB_RECONNECT_SECONDS:-}" ] && ! { [[ $DB_RECONNECT_SECONDS =~ ^[0-9]{1,5}$ ]] &&
+	[ $((10#$DB_RECONNECT_SECONDS)) -ge 1 ] && [ $((10#$DB_RECONNECT_SECONDS)) -le 86400 ]; }; then
+	log warn "DB_RECONNECT_SECONDS=$DB_RECONNECT_SECONDS is not a number from 1 to 86400; using 60"
+	DB_RECONNECT_SECONDS=60
+fi
+reconnect_seconds=$((10#${DB_RECONNECT_SECONDS:-60}))
 
 # SIGTERM before the workers start (the checks below take a while on a busy host): no
 # job was touched yet, so stop here, as a stop is: status 0.
-trap 'log info "stopped before the workers started"; exit 0' TERM INT
+trap 'log info "stopped before the workers started"; exit 0' TERM INT HUP
 
 # ---- the credentials check ---------------------------------------------------------------
 
@@ -562,14 +572,31 @@ on_term() {
 	log info "stopping after the current job(s), within $grace s"
 	for k in "${!pid[@]}"; do kill -TERM "${pid[$k]}" 2>/dev/null || true; done
 }
-trap on_term TERM INT
+# A hang-up (the terminal closed, `kill -HUP`) stops the worker as SIGTERM does.
+trap on_term TERM INT HUP
 
 # shellcheck disable=SC2317 # called by the trap
+# Any way out of the supervisor with workers still running (a signal it does not trap,
+# an error) ends them and returns their jobs to the queue, once their processes are gone.
 cleanup() {
-	local k
-	for k in "${!pid[@]}"; do kill -KILL -- "-${pid[$k]}" 2>/dev/null || true; done
+	local k i alive ids=()
+	for k in "${!pid[@]}"; do
+		kill -KILL -- "-${pid[$k]}" 2>/dev/null || true
+		pkill -KILL -s "${pid[$k]}" 2>/dev/null || true
+		ids+=(--worker "$(worker_id "$k")")
+	done
+	[ ${#ids[@]} -gt 0 ] || return 0
+	for ((i = 0; i < 50; i++)); do
+		alive=0
+		for k in "${!pid[@]}"; do pgrep -s "${pid[$k]}" >/dev/null && alive=1; done
+		[ "$alive" = 1 ] || break
+		sleep 0.1
+	done
+	claim-job --release "${ids[@]}" 2>/dev/null || true
 }
 trap cleanup EXIT
+# SIGQUIT: stop at once (no grace), the jobs back in the queue through cleanup.
+trap 'log warn "SIGQUIT: stopping the jobs now; they go back to the queue"; exit 131' QUIT
 
 # After a pipeline ended with status: 0 is done (--once, or stopped); 78 stops everything
 # (the configuration must be fixed); anything else returns the worker's jobs to the
@@ -615,7 +642,7 @@ ended() {
 	case $status in 69 | 75) first_failure[$k]=${first_failure[$k]:-$now} ;; *) unset "first_failure[$k]" ;; esac
 	failures[$k]=$((${failures[$k]:-0} + 1))
 	if [ "$once" = 1 ] && [ -n "${first_failure[$k]:-}" ] &&
-		[ $((now - ${first_failure[$k]})) -ge "${DB_RECONNECT_SECONDS:-60}" ]; then
+		[ $((now - ${first_failure[$k]})) -ge "$reconnect_seconds" ]; then
 		log error "worker $id: giving up after $((now - ${first_failure[$k]})) s of failures (--once)"
 		exit_status=75
 		return
@@ -645,7 +672,8 @@ log info "started $workers worker(s), $in_flight job(s) in flight each"
 while [ ${#pid[@]} -gt 0 ]; do
 	finished=
 	set +e
-	wait -n -p finished "${pid[@]}"
+	# (bash's own notice of a worker killed by a signal would be a line that is not JSON)
+	wait -n -p finished "${pid[@]}" 2>/dev/null
 	status=$?
 	set -e
 	if [ -z "${finished:-}" ]; then
@@ -654,7 +682,7 @@ while [ ${#pid[@]} -gt 0 ]; do
 		for k in "${!pid[@]}"; do
 			kill -0 "${pid[$k]}" 2>/dev/null && continue
 			set +e
-			wait "${pid[$k]}"
+			wait "${pid[$k]}" 2>/dev/null
 			status=$?
 			set -e
 			finished=${pid[$k]}

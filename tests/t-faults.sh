@@ -4,8 +4,6 @@
 # worker (fast and immediate, repeatedly) or down when it starts, eBay storms (Retry-After
 # as an HTTP date, errors at every try), settings typed wrong, a full disk, coin-pricer
 # killed while it waits, migrate.sh with no database, a .env as pipeline.sh reads it.
-# Checks that fail until a fix in another helper's file lands run with FAULTS_PENDING=1
-# (/work/briefs/findings.md names them).
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -184,12 +182,11 @@ odd_settings_work() {
 		expect_eq "$kv" "completed $want" "$(sql -F ' ' -c "SELECT status, worker_id FROM scrape_jobs")" || return 1
 		[[ $kv == WORKER_ID=* ]] || expect_grep "${kv%%=*}=${kv#*=} is not a number" err.txt || return 1
 	done
-	if [ "${FAULTS_PENDING:-0}" = 1 ]; then
-		# review -> scale: DB_RECONNECT_SECONDS=abc, and --once never gave up.
-		DATABASE_URL=postgresql://x:pw@127.0.0.1:1/db DB_RECONNECT_SECONDS=abc timeout 100 \
-			"$pipeline" --once --env /dev/null 2>err.txt
-		expect_eq "DB_RECONNECT_SECONDS=abc, no database" 75 $? || return 1
-	fi
+	# DB_RECONNECT_SECONDS=abc: warned about, 60 used (--once never gave up, with a bash error).
+	DATABASE_URL=postgresql://x:pw@127.0.0.1:1/db DB_RECONNECT_SECONDS=abc timeout 100 \
+		"$pipeline" --once --env /dev/null 2>err.txt
+	expect_eq "DB_RECONNECT_SECONDS=abc, no database" 75 $? || return 1
+	expect_grep "DB_RECONNECT_SECONDS=abc is not a number from 1 to 86400; using 60" err.txt || return 1
 }
 
 # coin-pricer reads .env as pipeline.sh does, so that `coin-pricer worker` passes it
@@ -222,11 +219,10 @@ full_disk() {
 	expect_grep '^usage: coin-pricer' out.txt || return 1
 	"$cp" --help | head -n 1 >/dev/null
 	expect_eq "| head" "0 0" "${PIPESTATUS[*]}" || return 1
-	if [ "${FAULTS_PENDING:-0}" = 1 ]; then
-		# review -> scale: pipeline.sh --help >/dev/full.
-		"$pipeline" --help >/dev/full 2>/dev/null
-		expect_eq "pipeline.sh --help >/dev/full" 74 $? || return 1
-	fi
+	"$pipeline" --help >/dev/full 2>/dev/null
+	expect_eq "pipeline.sh --help >/dev/full" 74 $? || return 1
+	"$pipeline" --version >/dev/full 2>/dev/null
+	expect_eq "pipeline.sh --version >/dev/full" 74 $? || return 1
 }
 
 # coin-pricer ended by a signal while its psql waits on a server that never answers: its
@@ -268,6 +264,25 @@ hup_returns_jobs() {
 	expect_eq "job" pending "$(sql -c "SELECT status FROM scrape_jobs")"
 }
 
+# SIGQUIT: the supervisor stops at once (131), its workers' processes end and the job
+# goes back to the queue (it stayed running until the lock timed out).
+quit_returns_jobs() {
+	local pid
+	reset || return 1
+	fault '{"path": "/services", "kind": "slow", "seconds": 3, "times": 1}'
+	# (a script's background command starts with SIGQUIT ignored, which no trap can undo)
+	env --default-signal=QUIT "$pipeline" --grace 0 --env /dev/null 2>err.txt &
+	pid=$!
+	wait_status running
+	kill -QUIT "$pid"
+	for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null && { echo "still running 30 s after SIGQUIT"; return 1; }
+	wait "$pid"
+	expect_eq "status" 131 $? || return 1
+	expect_eq "job" pending "$(sql -c "SELECT status FROM scrape_jobs")" || return 1
+	expect_eq "processes left" "" "$(pgrep -f -- "--worker t-faults" || true)"
+}
+
 run_test "the database restarted under two workers (fast, immediate twice): every job done once" db_restarted_under_worker
 run_test "the database down at start, up later: the worker waits and does the job" db_down_at_start
 run_test "migrate.sh without a database: 75 to try again, 78 to fix, no password shown" migrate_without_database
@@ -277,6 +292,5 @@ run_test "settings typed wrong: warned about, defaults used; odd WORKER_IDs kept
 run_test "coin-pricer reads .env as the worker does (comments, CRLF, export)" dotenv_as_the_worker_reads_it
 run_test "coin-pricer > /dev/full: exit 74 with a message" full_disk
 run_test "coin-pricer killed while it waits: no process and no scratch folder left" killed_while_waiting
-if [ "${FAULTS_PENDING:-0}" = 1 ]; then
-	run_test "SIGHUP: the worker stops as for SIGTERM, its job back in the queue" hup_returns_jobs
-fi
+run_test "SIGHUP: the worker stops as for SIGTERM, its job back in the queue" hup_returns_jobs
+run_test "SIGQUIT: the worker stops at once, its job back in the queue, no process left" quit_returns_jobs
