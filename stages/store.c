@@ -40,10 +40,11 @@
 
 /*
  * Insert the rows of from (each point with its intake, source and job in ids), or update
- * the point of the same identity.
+ * the point of the same identity when its data changed (migration 008 says what counts):
+ * a row for each point written, true when it is new.
  */
 #define UPSERT_POINTS(ids, from)                                                                             \
-	"INSERT INTO price_points (intake_id, source_id, job_id, external_id, adapter, title, url,\n"        \
+	"INSERT INTO price_points AS t (intake_id, source_id, job_id, external_id, adapter, title, url,\n"   \
 	" condition, price_type, original_amount, original_currency, converted_usd, quantity,\n"             \
 	" price_cents, shipping_cents, fx_rate, fx_as_of, fx_source, sold_at, filtered_out,\n"               \
 	" filter_reason, raw, grade, grade_lo, grade_hi, certifier, designations)\n"                         \
@@ -65,58 +66,47 @@
 	" sold_at = EXCLUDED.sold_at, filtered_out = EXCLUDED.filtered_out,\n"                               \
 	" filter_reason = EXCLUDED.filter_reason, raw = EXCLUDED.raw, grade = EXCLUDED.grade,\n"             \
 	" grade_lo = EXCLUDED.grade_lo, grade_hi = EXCLUDED.grade_hi, certifier = EXCLUDED.certifier,\n"     \
-	" designations = EXCLUDED.designations\n"
+	" designations = EXCLUDED.designations, updated_at = now()\n"                                        \
+	"WHERE (t.adapter, t.title, t.url, t.condition, t.price_type, t.original_amount::text,\n"            \
+	"  t.original_currency, t.converted_usd::text, t.quantity, t.price_cents, t.shipping_cents,\n"       \
+	"  t.fx_rate::text, t.fx_as_of, t.fx_source, t.sold_at, t.filtered_out, t.filter_reason,\n"          \
+	"  t.raw, t.grade, t.grade_lo, t.grade_hi, t.certifier, t.designations)\n"                           \
+	" IS DISTINCT FROM (EXCLUDED.adapter, EXCLUDED.title, EXCLUDED.url, EXCLUDED.condition,\n"           \
+	"  EXCLUDED.price_type, EXCLUDED.original_amount::text, EXCLUDED.original_currency,\n"               \
+	"  EXCLUDED.converted_usd::text, EXCLUDED.quantity, EXCLUDED.price_cents,\n"                         \
+	"  EXCLUDED.shipping_cents, EXCLUDED.fx_rate::text, EXCLUDED.fx_as_of, EXCLUDED.fx_source,\n"        \
+	"  EXCLUDED.sold_at, EXCLUDED.filtered_out, EXCLUDED.filter_reason, EXCLUDED.raw,\n"                 \
+	"  EXCLUDED.grade, EXCLUDED.grade_lo, EXCLUDED.grade_hi, EXCLUDED.certifier,\n"                      \
+	"  EXCLUDED.designations)\n"                                                                         \
+	"RETURNING t.xmax = 0\n"
 
 /*
- * A stored point p (with its source s) as the columns of a price_point record (after
- * the id): whether it is a job's own point, then its fields, in the order of
- * point_fields[]. A job's own points come whole; an earlier point of the intake only
- * with what valuate reads (no title, url, amounts as listed, fx details: NULL there).
- * The rows come in binary form and write_replayed() writes the records in C:
- * json_build_object(), then to_char() and the text of ids and numbers, per point on the
- * server were most of the cost of the replay.
- */
-#define OWN_POINT_COLUMNS                                                                                    \
-	"true, p.job_id, p.intake_id, p.source_id, p.adapter, p.external_id, p.title, p.url,\n"              \
-	" p.condition, p.price_type, p.original_amount::text, p.original_currency,\n"                        \
-	" p.converted_usd::text, p.sold_at, p.quantity, s.reputation_weight::text,\n"                        \
-	" p.filtered_out, p.filter_reason, p.price_cents, p.shipping_cents, p.fx_rate::text,\n"              \
-	" p.fx_as_of::text, p.fx_source, p.grade, p.grade_lo, p.grade_hi, p.certifier,\n"                    \
-	" array_to_json(p.designations)"
-#define EARLIER_POINT_COLUMNS                                                                                \
-	"false, p.job_id, p.intake_id, p.source_id, p.adapter, p.external_id, NULL, NULL, NULL,\n"           \
-	" p.price_type, NULL, NULL, NULL, p.sold_at, NULL::int, s.reputation_weight::text,\n"                \
-	" p.filtered_out, NULL, p.price_cents, NULL::bigint, NULL, NULL, NULL, p.grade, p.grade_lo,\n"       \
-	" p.grade_hi, p.certifier, array_to_json(p.designations)"
-
-/*
- * Which earlier points of the intake valuate gets: those it can use, not filtered out and
- * with price_cents (as coin_pricer_store_jobs() replays them).
- */
-#define REPLAY_WHERE(intake) "p.intake_id = " intake " AND NOT p.filtered_out AND p.price_cents IS NOT NULL"
-
-/*
- * Several jobs in one statement, so one round trip for all: migration 007's function
+ * Several jobs in one statement, so one round trip for all: migration 008's function
  * (planned once per connection) checks that this worker still holds each job at the
- * attempt its record says (and touches its lock), upserts the points of those it holds,
- * logs, and returns each held job's points and its intake's earlier points for valuate.
- * A late statement of an earlier attempt (its process killed, the job back in the queue
- * and claimed again, even by the same worker id) writes nothing. The jobs of one statement
- * have distinct intakes (flush_batch()), so no job needs the points of another. Each held
- * job has a first row with its number k and a null id, then its points; a job not held
- * has no row; the rows come in no order (sort_rows()). Every parameter is a text[] in
- * binary form: one per job field (JOB_ARRAYS), then the points' job numbers and one per
- * point column (point_columns[]), so that the server reads no JSON but raw's.
+ * attempt its record says (and touches its lock), writes the points of those it holds
+ * that are new or changed, logs, and returns each held job's points and the newest of its
+ * intake's earlier points for valuate. A late statement of an earlier attempt (its
+ * process killed, the job back in the queue and claimed again, even by the same worker
+ * id) writes nothing. The jobs of one statement have distinct intakes (flush_batch()), so
+ * no job needs the points of another. Each held job has a first row with its number k, a
+ * null id, its counts of new, changed and unchanged points and whether earlier points
+ * were left out; then its points; a job not held has no row; the rows come in no order
+ * (sort_rows()). Every parameter but the last two is a text[] in binary form: one per job
+ * field (JOB_ARRAYS), then the points' job numbers and one per point column
+ * (point_columns[]), so that the server reads no JSON but raw's; then the bound of the
+ * replay (null: none) and whether to write (false: store's slow path stored the points
+ * already, only the rows are wanted).
  */
 #define JOB_ARRAYS     7
 #define NPOINT_COLUMNS 24
-#define JOBS_PARAMS    (JOB_ARRAYS + 1 + NPOINT_COLUMNS)
+#define ARRAY_PARAMS   (JOB_ARRAYS + 1 + NPOINT_COLUMNS)
+#define JOBS_PARAMS    (ARRAY_PARAMS + 2)
 static const char jobs_sql[] =
-	"SELECT * FROM coin_pricer_store_batch($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],\n"
+	"SELECT * FROM coin_pricer_store_points($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],\n"
 	" $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],\n"
 	" $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],\n"
 	" $21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],\n"
-	" $28::text[], $29::text[], $30::text[], $31::text[], $32::text[])";
+	" $28::text[], $29::text[], $30::text[], $31::text[], $32::text[], $33::int, $34::bool)";
 
 /* The slow way, after jobs_sql failed on some point of a job: one point at a time. */
 static const char hold_sql[] = "UPDATE scrape_jobs SET locked_at = now()\n"
@@ -133,16 +123,8 @@ static const char upsert_sql[] =
 static const char stored_log_sql[] =
 	"INSERT INTO scrape_job_logs (job_id, log_level, message, metadata)\n"
 	"SELECT $1, 'info', 'stored ' || $2 || ' price points',\n"
-	" json_build_object('points', $2::int, 'filtered', $3::int, 'left_out', $4::int)";
-
-/* The rows of jobs_sql for one job ($2) of intake $1, after it was stored the slow way. */
-static const char replay_sql[] =
-	"SELECT 1, p.id, " OWN_POINT_COLUMNS "\n"
-	"FROM price_points p JOIN sources s ON s.id = p.source_id WHERE p.job_id = $2\n"
-	"UNION ALL\n"
-	"SELECT 1, p.id, " EARLIER_POINT_COLUMNS "\n"
-	"FROM price_points p JOIN sources s ON s.id = p.source_id\n"
-	"WHERE " REPLAY_WHERE("$1") " AND p.job_id IS DISTINCT FROM $2";
+	" json_build_object('points', $2::int, 'filtered', $3::int, 'left_out', $4::int, 'new', $5::int,\n"
+	"  'changed', $6::int, 'unchanged', $7::int)";
 
 /*
  * Back to pending after min(1 h, 30 s x 2^(attempts-1)) +-20 %, and at least $5 seconds
@@ -196,6 +178,10 @@ struct job {
 	/* The points' values of each of point_columns[], as elements of a binary text[]. */
 	struct buf cols[NPOINT_COLUMNS];
 	size_t npoints, cap, nfiltered, left_out;
+	/* Once stored: how many of its points were new, changed and unchanged, how many
+	 * earlier points of its intake were replayed, and whether more were left out. */
+	long n_new, n_changed, n_unchanged, history;
+	int more;
 	/* In a batch: its job record when that waits to be written with the batch (empty
 	 * when written already), and its job_end record. */
 	struct buf job_line, end_line;
@@ -214,10 +200,15 @@ struct job {
 #define BATCH_JOBS   64
 #define BATCH_POINTS 2000
 
+/* Earlier points of an intake replayed at most (--history, STORE_HISTORY_POINTS). */
+#define HISTORY_DEFAULT 1000
+#define HISTORY_MAX	100000000
+
 struct store {
 	struct db db;
 	const char *default_worker;
 	int reconnect_seconds;
+	long history_limit; /* earlier points of an intake replayed at most; 0: all */
 	/* The current job: from its job record to its job_end (or job_error). */
 	int in_job, valued;
 	struct job cur;
@@ -234,7 +225,7 @@ struct store {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: store [--strict] [--worker ID]\n");
+	fprintf(f, "usage: store [--strict] [--worker ID] [--history N]\n");
 }
 
 static void
@@ -245,11 +236,14 @@ help(void)
 	       "Persists pipeline records in PostgreSQL (DATABASE_URL, else libpq's PG*\n"
 	       "variables) and passes on what comes next:\n"
 	       "  price_point  held until the job's job_end, then all of the job's points are\n"
-	       "               upserted in one transaction (intake, source, external_id is a\n"
-	       "               point's identity); then the job's points as stored, and the\n"
-	       "               intake's earlier points not filtered out with only the fields\n"
-	       "               valuate reads (no title, url, amount as listed, fx details), are\n"
-	       "               written out for valuate.\n"
+	       "               stored in one transaction (intake, source, external_id is a\n"
+	       "               point's identity; a point stored before is rewritten only when\n"
+	       "               its data changed); then the job's points as stored, and the\n"
+	       "               newest --history earlier points of the intake not filtered out,\n"
+	       "               with only the fields valuate reads (no title, url, amount as\n"
+	       "               listed, fx details), are written out for valuate; the job_end\n"
+	       "               says how many points were new, changed and unchanged, and how\n"
+	       "               many earlier ones came (\"history\").\n"
 	       "               A sold_at PostgreSQL cannot take is stored as null, a point it\n"
 	       "               refuses is left out (both with a warning); when the points cannot\n"
 	       "               be stored at all, a job_error (retryable) replaces the job_end\n"
@@ -262,6 +256,8 @@ help(void)
 	       "\n"
 	       "  --worker ID   the worker that claimed the jobs, where a job record does not say\n"
 	       "                (default WORKER_ID)\n"
+	       "  --history N   replay at most the N newest earlier points of the intake (by\n"
+	       "                sold_at; 0: all of them); default STORE_HISTORY_POINTS, else 1000\n"
 	       "  --strict      stop at the first bad line\n"
 	       "  -h, --help    print this help and exit\n"
 	       "  -V, --version print the version and exit\n"
@@ -357,6 +353,8 @@ release_job(struct job *j, int keep)
 		j->cap = 0;
 	}
 	j->npoints = j->nfiltered = j->left_out = 0;
+	j->n_new = j->n_changed = j->n_unchanged = j->history = 0;
+	j->more = 0;
 	j->res = NULL;
 	j->order = NULL;
 	j->own_res = j->rc = j->held = j->from = j->to = 0;
@@ -447,22 +445,24 @@ point_text(const struct store *s, size_t i, const char **text, size_t *len)
 
 /*
  * After the one statement failed on some point: the points one at a time, each under
- * a savepoint, leaving out (with a warning naming it) a point that PostgreSQL refuses,
- * then the intake's points for valuate. 0 (*held 0 when the lock was lost), or -1.
+ * a savepoint, leaving out (with a warning naming it) a point that PostgreSQL refuses.
+ * 0 (*held 0 when the lock was lost), or -1. The rows for valuate are read after it.
  */
 static int
 commit_one_by_one(struct store *s, int *held)
 {
 	const char *hold[3] = { s->cur.job_id, worker_of(s), s->cur.attempt };
 	const char *params[4] = { NULL, s->cur.intake_id, s->cur.source_id, s->cur.job_id };
-	const char *log_params[4], *replay_params[2] = { s->cur.intake_id, s->cur.job_id };
-	char stored[24], nfiltered[24], left_out[24];
+	const char *log_params[7];
+	char counts[6][24];
 	struct buf one = BUF_INIT;
 	const char *text;
 	size_t i, len;
 	PGresult *res;
+	int c;
 
 	s->cur.left_out = 0;
+	s->cur.n_new = s->cur.n_changed = 0;
 	if (db_run(&s->db, "begin", "BEGIN", 0, NULL) < 0 ||
 	    (res = db_exec(&s->db, "hold the job", hold_sql, 3, hold)) == NULL)
 		goto fail;
@@ -482,7 +482,13 @@ commit_one_by_one(struct store *s, int *held)
 		params[0] = one.data;
 		if (db_run(&s->db, "savepoint", "SAVEPOINT point", 0, NULL) < 0)
 			goto fail;
-		if (db_run(&s->db, "store a price point", upsert_sql, 4, params) == 0) {
+		if ((res = db_exec(&s->db, "store a price point", upsert_sql, 4, params)) != NULL) {
+			/* A row when it was written: "t" new, "f" changed. */
+			if (PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't')
+				s->cur.n_new++;
+			else if (PQntuples(res) == 1)
+				s->cur.n_changed++;
+			PQclear(res);
 			if (db_run(&s->db, "release", "RELEASE SAVEPOINT point", 0, NULL) < 0)
 				goto fail;
 			continue;
@@ -495,30 +501,39 @@ commit_one_by_one(struct store *s, int *held)
 		if (db_run(&s->db, "rollback to savepoint", "ROLLBACK TO SAVEPOINT point", 0, NULL) < 0)
 			goto fail;
 	}
-	snprintf(stored, sizeof(stored), "%zu", s->cur.npoints - s->cur.left_out);
-	snprintf(nfiltered, sizeof(nfiltered), "%zu", s->cur.nfiltered);
-	snprintf(left_out, sizeof(left_out), "%zu", s->cur.left_out);
+	s->cur.n_unchanged = (long)(s->cur.npoints - s->cur.left_out) - s->cur.n_new - s->cur.n_changed;
+	snprintf(counts[0], sizeof(counts[0]), "%zu", s->cur.npoints - s->cur.left_out);
+	snprintf(counts[1], sizeof(counts[1]), "%zu", s->cur.nfiltered);
+	snprintf(counts[2], sizeof(counts[2]), "%zu", s->cur.left_out);
+	snprintf(counts[3], sizeof(counts[3]), "%ld", s->cur.n_new);
+	snprintf(counts[4], sizeof(counts[4]), "%ld", s->cur.n_changed);
+	snprintf(counts[5], sizeof(counts[5]), "%ld", s->cur.n_unchanged);
 	log_params[0] = s->cur.job_id;
-	log_params[1] = stored;
-	log_params[2] = nfiltered;
-	log_params[3] = left_out;
-	if (db_run(&s->db, "log", stored_log_sql, 4, log_params) < 0 ||
+	for (c = 0; c < 6; c++)
+		log_params[c + 1] = counts[c];
+	if (db_run(&s->db, "log", stored_log_sql, 7, log_params) < 0 ||
 	    db_run(&s->db, "commit", "COMMIT", 0, NULL) < 0)
 		goto fail;
 	buf_free(&one);
-	s->replayed = db_exec_format(&s->db, "read the intake's points", replay_sql, 2, replay_params, NULL,
-				     NULL, 1);
-	return s->replayed ? 0 : -1;
+	return 0;
 fail:
 	buf_free(&one);
 	return failed(s);
 }
 
-/* The rows of a result of jobs_sql or replay_sql: job number, id, own, fields. */
-#define COL_K	   0
-#define COL_ID	   1
-#define COL_OWN	   2
-#define COL_FIELDS 3
+/*
+ * The columns of a result of jobs_sql: job number, id, own, the fields (point_fields[]),
+ * then on a job's first row its counts of new, changed and unchanged points and whether
+ * earlier points of its intake were left out.
+ */
+#define COL_K	      0
+#define COL_ID	      1
+#define COL_OWN	      2
+#define COL_FIELDS    3
+#define COL_NEW	      (COL_FIELDS + 27)
+#define COL_CHANGED   (COL_NEW + 1)
+#define COL_UNCHANGED (COL_NEW + 2)
+#define COL_MORE      (COL_NEW + 3)
 
 /* Append one element to a binary text[]: its length, then its bytes (v NULL: a null). */
 static void
@@ -574,6 +589,7 @@ add_count_array(struct buf *b, const struct job *jobs, const size_t *idx, size_t
 struct batch_run {
 	const size_t *idx; /* indexes into s->batch */
 	size_t n;
+	int write; /* 0: only read their rows (stored already, the slow way) */
 };
 
 /*
@@ -586,10 +602,10 @@ run_jobs(struct store *s, void *arg)
 	const struct batch_run *run = arg;
 	const struct job *jobs = s->batch;
 	const size_t *idx = run->idx;
-	struct buf arrays[JOBS_PARAMS];
+	struct buf arrays[ARRAY_PARAMS];
 	const char *params[JOBS_PARAMS];
 	int lengths[JOBS_PARAMS], formats[JOBS_PARAMS];
-	char digits[24];
+	char digits[24], history[24];
 	size_t i, p, npoints = 0;
 	int k;
 
@@ -619,14 +635,24 @@ run_jobs(struct store *s, void *arg)
 		for (i = 0; i < run->n; i++)
 			buf_add(b, jobs[idx[i]].cols[k].data, jobs[idx[i]].cols[k].len);
 	}
-	for (k = 0; k < JOBS_PARAMS; k++) {
+	for (k = 0; k < ARRAY_PARAMS; k++) {
 		params[k] = arrays[k].data;
 		lengths[k] = (int)arrays[k].len;
 		formats[k] = 1;
 	}
-	s->replayed = db_exec_format(&s->db, run->n == 1 ? "store the job" : "store the jobs", jobs_sql,
-				     JOBS_PARAMS, params, lengths, formats, 1);
-	for (k = 0; k < JOBS_PARAMS; k++)
+	snprintf(history, sizeof(history), "%ld", s->history_limit);
+	params[ARRAY_PARAMS] = s->history_limit > 0 ? history : NULL;
+	params[ARRAY_PARAMS + 1] = run->write ? "true" : "false";
+	for (k = ARRAY_PARAMS; k < JOBS_PARAMS; k++) {
+		lengths[k] = 0;
+		formats[k] = 0;
+	}
+	s->replayed = db_exec_format(&s->db,
+				     !run->write   ? "read the intake's points"
+				     : run->n == 1 ? "store the job"
+						   : "store the jobs",
+				     jobs_sql, JOBS_PARAMS, params, lengths, formats, 1);
+	for (k = 0; k < ARRAY_PARAMS; k++)
 		buf_free(&arrays[k]);
 	return s->replayed ? 0 : -1;
 }
@@ -1352,6 +1378,31 @@ swap_jobs(struct job *a, struct job *b)
 }
 
 /*
+ * From a held job's rows [from, to) of res in the order of order[] (its first row first):
+ * its counts of new, changed and unchanged points when the first row has them (the slow
+ * way counted them itself), how many earlier points of its intake came, whether more
+ * were left out.
+ */
+static void
+read_first_row(struct job *j, const PGresult *res, const int *order, int from, int to)
+{
+	int i, row;
+
+	if (from >= to || !PQgetisnull(res, order[from], COL_ID))
+		return;
+	row = order[from];
+	if (!PQgetisnull(res, row, COL_NEW)) {
+		j->n_new = (long)binary_int(res, row, COL_NEW);
+		j->n_changed = (long)binary_int(res, row, COL_CHANGED);
+		j->n_unchanged = (long)binary_int(res, row, COL_UNCHANGED);
+	}
+	j->more = !PQgetisnull(res, row, COL_MORE) && PQgetvalue(res, row, COL_MORE)[0] != 0;
+	j->history = 0;
+	for (i = from + 1; i < to; i++)
+		j->history += PQgetvalue(res, order[i], COL_OWN)[0] == 0;
+}
+
+/*
  * What store passes on for the job in s->cur (a job of the batch, swapped in) once its
  * points were stored or not (rc, held), with its rows [from, to) of res: its job record
  * when it waited, then its points and job_end, or its job_end marked lock_lost, or a
@@ -1387,13 +1438,26 @@ finish_stored(struct store *s, const PGresult *res, const int *order, int from, 
 			 s->cur.job_id, worker_label(s), s->cur.npoints);
 		pass_stored(&end, ",\"lock_lost\":true");
 	} else {
-		log_debug("job %s: stored %zu price points (%zu filtered out, %zu left out)", s->cur.job_id,
-			  s->cur.npoints - s->cur.left_out, s->cur.nfiltered, s->cur.left_out);
+		if (res != NULL)
+			read_first_row(&s->cur, res, order, from, to);
+		log_debug("job %s: stored %zu price points (%zu filtered out, %zu left out; %ld new, %ld "
+			  "changed, %ld unchanged); %ld earlier points of the intake replayed%s",
+			  s->cur.job_id, s->cur.npoints - s->cur.left_out, s->cur.nfiltered, s->cur.left_out,
+			  s->cur.n_new, s->cur.n_changed, s->cur.n_unchanged, s->cur.history,
+			  s->cur.more ? ", older ones left out" : "");
 		if (res != NULL)
 			write_replayed(s, res, order, from, to);
 		buf_reset(&s->extra);
-		buf_addf(&s->extra, ",\"points\":%zu,\"filtered\":%zu", s->cur.npoints - s->cur.left_out,
-			 s->cur.nfiltered);
+		buf_addf(&s->extra,
+			 ",\"points\":%zu,\"filtered\":%zu,\"new\":%ld,\"changed\":%ld,\"unchanged\":%ld,"
+			 "\"history\":{\"points\":%ld,\"limit\":",
+			 s->cur.npoints - s->cur.left_out, s->cur.nfiltered, s->cur.n_new, s->cur.n_changed,
+			 s->cur.n_unchanged, s->cur.history);
+		if (s->history_limit > 0)
+			buf_addf(&s->extra, "%ld", s->history_limit);
+		else
+			buf_adds(&s->extra, "null");
+		buf_addf(&s->extra, ",\"more\":%s}", s->cur.more ? "true" : "false");
 		pass_stored(&end, s->extra.data);
 	}
 	ndj_record_free(&end);
@@ -1408,7 +1472,7 @@ finish_stored(struct store *s, const PGresult *res, const int *order, int from, 
 static int
 store_alone(struct store *s, size_t i)
 {
-	struct batch_run one = { &i, 1 };
+	struct batch_run one = { &i, 1, 1 };
 	struct job *j = &s->batch[i];
 	int rc, held = 1;
 
@@ -1422,6 +1486,9 @@ store_alone(struct store *s, size_t i)
 			 s->cur.job_id, s->cur.npoints);
 		rc = commit_one_by_one(s, &held);
 		swap_jobs(&s->cur, j);
+		one.write = 0;
+		if (rc == 0 && held)
+			rc = with_reconnect(s, run_jobs, &one);
 		if (rc < 0 && db_lost(&s->db))
 			return -1;
 	} else if (rc == 0) {
@@ -1472,7 +1539,7 @@ flush_batch(struct store *s)
 		}
 	}
 	for (r = 0; r < nrounds && status == 0; r++) {
-		struct batch_run run = { idx, 0 };
+		struct batch_run run = { idx, 0, 1 };
 
 		for (i = 0; i < s->nbatch; i++)
 			if (round[i] == r)
@@ -1602,18 +1669,22 @@ add_to_batch(struct store *s, const struct ndj_record *r)
 static void
 log_finished(struct store *s, const struct ndj_record *r)
 {
-	int64_t points = -1, filtered = -1;
-	char median[48];
+	int64_t points = -1, filtered = -1, n_new, n_changed, n_unchanged;
+	char median[48], written[96] = "";
 
 	ndj_int(ndj_get(r, "points"), &points);
 	ndj_int(ndj_get(r, "filtered"), &filtered);
+	if (ndj_int(ndj_get(r, "new"), &n_new) == 0 && ndj_int(ndj_get(r, "changed"), &n_changed) == 0 &&
+	    ndj_int(ndj_get(r, "unchanged"), &n_unchanged) == 0)
+		snprintf(written, sizeof(written), "; %lld new, %lld changed, %lld unchanged",
+			 (long long)n_new, (long long)n_changed, (long long)n_unchanged);
 	if (s->has_median)
 		snprintf(median, sizeof(median), "$%lld.%02lld", s->median / 100, s->median % 100);
 	else
 		snprintf(median, sizeof(median), "none");
-	log_info("job %s completed: intake %s, %lld points (%lld filtered out), median %s, "
+	log_info("job %s completed: intake %s, %lld points (%lld filtered out%s), median %s, "
 		 "confidence %d, %lld ms",
-		 s->cur.job_id, s->cur.intake_id, (long long)points, (long long)filtered, median,
+		 s->cur.job_id, s->cur.intake_id, (long long)points, (long long)filtered, written, median,
 		 s->confidence, s->duration_ms);
 }
 
@@ -1837,14 +1908,13 @@ int
 main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "worker", required_argument, NULL, 'W' },
-		{ "strict", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{ "worker", required_argument, NULL, 'W' }, { "history", required_argument, NULL, 'H' },
+		{ "strict", no_argument, NULL, 's' },	    { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },	    { NULL, 0, NULL, 0 },
 	};
 	struct store s;
 	struct ndj_stage stage = { on_record, finish, &s, 0 };
+	const char *history = NULL;
 	int c, status;
 
 	memset(&s, 0, sizeof(s));
@@ -1858,6 +1928,15 @@ main(int argc, char **argv)
 		case 'W':
 			s.default_worker = optarg;
 			break;
+		case 'H':
+			if (cli_number(optarg, 0, HISTORY_MAX, &s.history_limit) < 0) {
+				log_error("--history wants a number of points from 0 (all) to %d, not \"%s\"",
+					  HISTORY_MAX, optarg);
+				usage(stderr);
+				return EXIT_USAGE;
+			}
+			history = optarg;
+			break;
 		case 's':
 			stage.strict = 1;
 			break;
@@ -1867,6 +1946,14 @@ main(int argc, char **argv)
 	}
 	if (cli_no_operands(argc, argv, usage) != 0)
 		return EXIT_USAGE;
+	if (history == NULL && (history = getenv("STORE_HISTORY_POINTS")) != NULL && *history &&
+	    cli_number(history, 0, HISTORY_MAX, &s.history_limit) < 0) {
+		log_error("STORE_HISTORY_POINTS wants a number of points from 0 (all) to %d, not \"%s\"",
+			  HISTORY_MAX, history);
+		return EXIT_CONFIG;
+	}
+	if (history == NULL || *history == '\0')
+		s.history_limit = HISTORY_DEFAULT;
 	if (s.default_worker == NULL)
 		s.default_worker = "";
 	if (db_connect(&s.db) < 0) {

@@ -459,7 +459,7 @@ bad_points_do_not_lose_the_job() {
 	expect_eq "valuations" 1 "$(sql -c "SELECT count(*) FROM valuations")" || return 1
 	expect_grep "price_point 192100000002: sold_at \"2026-02-30T10:00:00.000Z\" is not an RFC 3339 time" err.txt || return 1
 	expect_grep "price_point 192100000005[A-Za-z0-9]* left out" err.txt || return 1
-	expect_eq "log row" '{"points": 28, "filtered": 11, "left_out": 1}' \
+	expect_eq "log row" '{"new": 28, "points": 28, "changed": 0, "filtered": 11, "left_out": 1, "unchanged": 0}' \
 		"$(sql -c "SELECT metadata FROM scrape_job_logs WHERE message LIKE 'stored%'")"
 }
 
@@ -550,6 +550,130 @@ replay_leaves_out_what_valuate_cannot_use() {
 		"$(jq -r 'select(.kind == "price_point") | .external_id' out.ndjson | tr '\n' ' ' | sed 's/ $//')"
 }
 
+# A second job of the intake that sees the same listings writes none of them again (the
+# row keeps its version, updated_at and the first job's id) and rewrites only the one
+# whose data changed, with its own id; its log row, its job_end and the finished job's log
+# line say how many were new, changed and unchanged; its own points come out whole, with
+# its id.
+unchanged_points_not_rewritten() {
+	local job2=6f1d2c3b-0000-4000-8000-000000000002
+	reset_db || return 1
+	job_stream w1 | filter-junk | normalize-usd >first.ndjson || return 1
+	store <first.ndjson >/dev/null 2>err.txt || { cat err.txt; return 1; }
+	sql -c "INSERT INTO scrape_jobs (id, intake_id, source_id, status, worker_id, locked_at, started_at, attempts)
+		VALUES ('$job2', '$intake', '$source', 'running', 'w1', now(), now(), 1)" || return 1
+	sql -c "SELECT external_id, xmin, updated_at, job_id FROM price_points ORDER BY external_id" >before.txt || return 1
+	jq -c --arg j "$job2" 'if .job_id then .job_id = $j else . end
+		| if .external_id == "192100000010" then .title += " (relisted)" else . end' first.ndjson >second.ndjson
+	store <second.ndjson >stored.ndjson 2>err.txt || { cat err.txt; return 1; }
+	{ valuate <stored.ndjson | store >out.ndjson; } 2>err.txt || { cat err.txt; return 1; }
+	sql -c "SELECT external_id, xmin, updated_at, job_id FROM price_points ORDER BY external_id" >after.txt || return 1
+	expect_eq "rows of the unchanged points: version, updated_at, job_id" \
+		"$(grep -v '^192100000010|' before.txt)" "$(grep -v '^192100000010|' after.txt)" || return 1
+	expect_eq "rows" 29 "$(wc -l <after.txt)" || return 1
+	expect_eq "the changed point rewritten by the second job" "t t $job2 192100000010 (relisted)" \
+		"$(sql -F ' ' -c "SELECT p.xmin::text <> '$(grep '^192100000010|' before.txt | cut -d'|' -f2)',
+			p.updated_at > '$(grep '^192100000010|' before.txt | cut -d'|' -f3)', p.job_id, p.external_id,
+			substring(p.title FROM '\(relisted\)')
+			FROM price_points p WHERE p.title LIKE '%(relisted)'")" || return 1
+	expect_eq "log row" '{"new": 0, "points": 29, "changed": 1, "filtered": 11, "unchanged": 28}' \
+		"$(sql -c "SELECT metadata FROM scrape_job_logs WHERE job_id = '$job2' AND message LIKE 'stored%'")" || return 1
+	expect_eq "job_end" "29 0 1 28" \
+		"$(jq -r 'select(.kind == "job_end") | "\(.points) \(.new) \(.changed) \(.unchanged)"' out.ndjson)" || return 1
+	expect_grep "job $job2 completed: intake $intake, 29 points (11 filtered out; 0 new, 1 changed, 28 unchanged)" err.txt || return 1
+	expect_eq "the job's own points out, whole, with its id" "29 29" \
+		"$(jq -s --arg j "$job2" -r '[.[] | select(.kind == "price_point" and .job_id == $j)]
+			| "\(length) \([.[] | select(.title != null)] | length)"' stored.ndjson)"
+}
+
+# The replay of an intake's earlier points is bounded: with --history 3 (or
+# STORE_HISTORY_POINTS=3) of 6 usable ones, the newest 3 by sold_at (a tie by id, newest
+# first; a point with no sold_at last) come, with the job's own points, and the job_end
+# says that more were left out; --history 0 (no bound) and a bound they fit under give
+# all 6. The job's own points, stored before (it runs again), are not counted among them.
+replay_bounded_newest() {
+	local name points opts
+	reset_db || return 1
+	sql -c "INSERT INTO price_points (intake_id, source_id, external_id, price_type, price_cents, sold_at, filtered_out)
+		VALUES ('$intake', '$source', 'e1', 'sold', 4500, '2026-01-01', false),
+			('$intake', '$source', 'e6', 'ask', 4500, NULL, false),
+			('$intake', '$source', 'e2', 'sold', 4500, '2026-01-02', false),
+			('$intake', '$source', 'e4', 'sold', 4500, '2026-01-05', false),
+			('$intake', '$source', 'e5', 'sold', 4500, '2026-01-05', false),
+			('$intake', '$source', 'e3', 'sold', 4500, '2026-01-03', false),
+			('$intake', '$source', 'f1', 'sold', 4500, '2026-02-01', true),
+			('$intake', '$source', 'u1', 'sold', NULL, '2026-02-01', false)" || return 1
+	{ claim-job --worker w1 2>/dev/null
+	  printf '{"kind":"price_point","job_id":"%s","external_id":"own%s","price_type":"sold","price_cents":4500,"sold_at":"2026-03-01T00:00:00Z"}\n' "$job" 1 "$job" 2
+	  printf '{"kind":"job_end","job_id":"%s"}\n' "$job"; } >in.ndjson
+	# NAME|STORE_HISTORY_POINTS|store's options
+	while IFS='|' read -r name points opts; do
+		# shellcheck disable=SC2086 # the options are words
+		STORE_HISTORY_POINTS=$points store $opts <in.ndjson >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+		{ jq -r 'select(.kind == "price_point") | .external_id' out.ndjson | sort | tr '\n' ' '
+		  jq -c 'select(.kind == "job_end") | .history' out.ndjson; } >"points.$name"
+	done <<-EOF
+		h3||--history 3
+		env3|3|
+		h0||--history 0
+		h6||--history 6
+		env3h5|3|--history 5
+		default||
+	EOF
+	expect_eq "--history 3" 'e3 e4 e5 own1 own2 {"points":3,"limit":3,"more":true}' "$(cat points.h3)" || return 1
+	expect_eq "STORE_HISTORY_POINTS=3" 'e3 e4 e5 own1 own2 {"points":3,"limit":3,"more":true}' "$(cat points.env3)" || return 1
+	expect_eq "--history 0" 'e1 e2 e3 e4 e5 e6 own1 own2 {"points":6,"limit":null,"more":false}' "$(cat points.h0)" || return 1
+	expect_eq "--history 6" 'e1 e2 e3 e4 e5 e6 own1 own2 {"points":6,"limit":6,"more":false}' "$(cat points.h6)" || return 1
+	expect_eq "--history 5 over STORE_HISTORY_POINTS=3" 'e1 e2 e3 e4 e5 own1 own2 {"points":5,"limit":5,"more":true}' \
+		"$(cat points.env3h5)" || return 1
+	expect_eq "the default" 'e1 e2 e3 e4 e5 e6 own1 own2 {"points":6,"limit":1000,"more":false}' "$(cat points.default)" || return 1
+	jq -c 'select(.kind == "job_end")' out.ndjson | /usr/bin/python3 "$here/validate.py"
+}
+
+# A bound that is not a number of points: 64 with the option, 78 with the variable, and a
+# message that says what is wanted.
+history_bound_checked() {
+	local v rc
+	for v in -1 x 1e3 "" 100000001; do
+		echo '{"kind":"note"}' | store --history "$v" >out.txt 2>err.txt
+		rc=$?
+		expect_eq "status of --history '$v'" 64 "$rc" || return 1
+		expect_grep "history wants a number of points from 0 (all) to 100000000, not \"$v\"" err.txt || return 1
+		[ -z "$v" ] && continue
+		echo '{"kind":"note"}' | STORE_HISTORY_POINTS=$v store >out.txt 2>err.txt
+		rc=$?
+		expect_eq "status of STORE_HISTORY_POINTS=$v" 78 "$rc" || return 1
+		expect_grep "STORE_HISTORY_POINTS wants a number of points from 0 (all) to 100000000, not \"$v\"" err.txt || return 1
+	done
+	echo '{"kind":"note"}' | STORE_HISTORY_POINTS= store >out.txt 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "an empty STORE_HISTORY_POINTS" '{"kind":"note"}' "$(cat out.txt)"
+}
+
+# The replay walks the intake's usable points newest first by an index, so that it reads
+# about --history of them however many the intake has (EXPLAIN of store's statement, as
+# auto_explain logs it; not a timing).
+replay_uses_the_index() {
+	local log from
+	reset_db || return 1
+	sql -c "INSERT INTO price_points (intake_id, source_id, external_id, price_type, price_cents, sold_at, filtered_out)
+		SELECT '$intake', '$source', 'old-' || g, 'sold', 4000 + g, now() - g * interval '1 minute', g % 4 = 0
+		FROM generate_series(1, 20000) g" -c "ANALYZE price_points" || return 1
+	{ claim-job --worker w1 2>/dev/null
+	  printf '{"kind":"price_point","job_id":"%s","external_id":"new","price_type":"sold","price_cents":4500}\n' "$job"
+	  printf '{"kind":"job_end","job_id":"%s"}\n' "$job"; } >in.ndjson
+	log=$PGSTATE/cluster
+	[ -f "$PGSTATE/location" ] && log=$(cat "$PGSTATE/location")
+	log=$log/server.log
+	from=$(($(wc -c <"$log") + 1))
+	PGOPTIONS="-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0
+		-c auto_explain.log_nested_statements=on -c auto_explain.log_analyze=on" \
+		store --history 100 <in.ndjson >out.ndjson 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "points out" 101 "$(grep -c '"kind":"price_point"' out.ndjson)" || return 1
+	tail -c +"$from" "$log" >plans.txt
+	# (rows: the 101 it wants, and one more that the window function looks at; not 15,000)
+	expect_grep "Index Scan using price_points_usable_newest on price_points .*(actual time=[0-9.]*\.\.[0-9.]* rows=10[12] loops=1)" plans.txt
+}
+
 # Values of every kind, as json_to_record() reads them from the point (as store stored
 # them when it sent the points as JSON): strings decoded, other values as written and
 # cast, an amount that is not a plain decimal null, arrays as arrays, raw as written.
@@ -565,10 +689,10 @@ b|||12|||||t|{"k": [1, 2.50]}|{{x},{y}}|||' \
 			filtered_out, raw, designations, fx_as_of, grade_lo, sold_at AT TIME ZONE 'UTC' FROM price_points ORDER BY external_id")"
 }
 
-# A database migrated before 007 (without the batch function store calls) is not
+# A database migrated before 008 (without the batch function store calls) is not
 # migrated: 78, and the message says what to run; migrate.sh puts it right.
 batch_function_missing_is_not_migrated() {
-	sql -c "DROP FUNCTION coin_pricer_store_batch" -c "DELETE FROM schema_migrations WHERE version = '007_store_batch'" || return 1
+	sql -c "DROP FUNCTION coin_pricer_store_points" -c "DELETE FROM schema_migrations WHERE version = '008_store_unchanged_bounded_replay'" || return 1
 	echo '{"kind":"note"}' | store >/dev/null 2>err.txt
 	expect_eq "status" 78 "$?" || return 1
 	expect_grep "run scripts/migrate.sh" err.txt || return 1
@@ -585,8 +709,9 @@ functions_closed_to_public() {
 	sql -c "DO \$\$ BEGIN
 		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN CREATE ROLE anon; END IF;
 		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'coin_worker') THEN CREATE ROLE coin_worker LOGIN; END IF;
-		END \$\$" -c "GRANT EXECUTE ON FUNCTION coin_pricer_store_batch, coin_pricer_store_valuation TO anon" || return 1
+		END \$\$" -c "GRANT EXECUTE ON FUNCTION coin_pricer_store_batch, coin_pricer_store_points, coin_pricer_store_valuation TO anon" || return 1
 	sql -f "$root/schemas/sql/007_store_batch.sql" >/dev/null || return 1
+	sql -f "$root/schemas/sql/008_store_unchanged_bounded_replay.sql" >/dev/null || return 1
 	expect_eq "coin_pricer functions anon or a new role may run" "0 0" \
 		"$(sql -F ' ' -c "SELECT count(*) FILTER (WHERE has_function_privilege('anon', p.oid, 'EXECUTE')),
 			count(*) FILTER (WHERE has_function_privilege('coin_worker', p.oid, 'EXECUTE'))
@@ -757,12 +882,16 @@ run_test "claim-job: a job past max_attempts is failed, never claimed" spent_job
 run_test "store: a job_error's retry_after_seconds pushes run_at out at least that far" retry_after_honoured
 run_test "store: title facts and graded valuation fields in their columns" grade_fields_stored
 run_test "store: an intake's earlier points that valuate cannot use are not replayed" replay_leaves_out_what_valuate_cannot_use
+run_test "store: a second job seeing the same listings rewrites only the changed one; new, changed, unchanged counted" unchanged_points_not_rewritten
+run_test "store: --history N replays the newest N earlier points (sold_at, then id), says more were left out; 0 all" replay_bounded_newest
+run_test "store: a bad --history exits 64, a bad STORE_HISTORY_POINTS 78, saying what is wanted" history_bound_checked
+run_test "store: the bounded replay walks an index of the intake's usable points, newest first" replay_uses_the_index
 run_test "store: odd values stored as json_to_record() reads them" odd_values_stored_as_json_reads_them
 run_test "store: a job record whose ids are not uuids is a bad line, not a lost database" ids_not_uuids_are_bad_lines
 run_test "store: jobs whose input waits are stored together, each written out as if alone" batched_jobs_as_alone
 run_test "store: a refused point in a batch sends only its job the slow way" batch_with_a_refused_point
 run_test "store: a finished job is written out while input is still open" no_wait_for_a_batch
-run_test "migrations: a database without 007's batch function is not migrated" batch_function_missing_is_not_migrated
+run_test "migrations: a database without 008's batch function is not migrated" batch_function_missing_is_not_migrated
 run_test "migrations: coin-pricer's functions closed to PUBLIC and anon; a worker role of the README's runs a job" functions_closed_to_public
 run_test "store: an integer out of its column's range is a bad line of its point, not a failed batch" integer_out_of_range_is_a_bad_line
 run_test "store: no worker id anywhere is said so in messages, not an empty name" no_worker_id_named_sensibly

@@ -154,13 +154,13 @@ connect_todo(const char *why)
 /*
  * The role, whether it bypasses row-level security, and the schema check: store's
  * functions came with migration 006 (after 002's columns), its batch function in the
- * form it reads now with 007 (which also closed them to PUBLIC). A lookup by name in the
+ * form it reads now with 008 (after 007, which also closed them to PUBLIC). A lookup by name in the
  * catalog cache, not a query of pg_attribute: a new connection's first statement paid
  * some 10 ms to plan one.
  */
 static const char hello_sql[] =
 	"SELECT current_user::text, (SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user),\n"
-	" to_regproc('coin_pricer_store_batch') IS NOT NULL AND to_regproc('coin_pricer_store_valuation') IS NOT NULL";
+	" to_regproc('coin_pricer_store_points') IS NOT NULL AND to_regproc('coin_pricer_store_valuation') IS NOT NULL";
 
 int
 db_connect(struct db *db)
