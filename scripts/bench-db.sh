@@ -44,7 +44,8 @@ bindir=$(pg_config --bindir)
 sql -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
 if [ "$(id -u)" -eq 0 ]; then as_server=(runuser -u postgres --); else as_server=(); fi
 "${as_server[@]}" "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -m fast restart >/dev/null
-sql -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+sql -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" \
+	-c "SELECT pg_reload_conf()" >/dev/null
 
 # CPU clock ticks (user + system) of the server so far: the postmaster, its live processes
 # and the backends it has reaped.
@@ -218,10 +219,11 @@ on store history && history
 # listings (the fixture after filter-junk and normalize-usd), fed to K stores at once (job i
 # to store i % K) one job at a time, as a live pipeline feeds it (scripts/feed-jobs.py
 # waits for each job's job_end). Rows written in price_points, WAL, the server's CPU and
-# its time in store's statement per job, and what the stores' connections waited on
-# (pg_stat_activity sampled every 10 ms: CPU when they waited on nothing).
+# its time in store's statements per job (the call, then the statements it runs, each
+# with the WAL it wrote), and what the stores' connections waited on (pg_stat_activity
+# sampled every 10 ms: CPU when they waited on nothing, or on a core).
 reseen() {
-	local k i t0 t1 c0 c1 w0 sampler feeders ins upd hot wal
+	local k i t0 t1 c0 c1 w0 sampler spid feeders ins upd hot wal
 	sql -c "INSERT INTO intakes (id) SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid
 		FROM generate_series(2, 251) i ON CONFLICT DO NOTHING"
 	sql -c "DELETE FROM scrape_jobs" -f "$here/../tests/data/seed.sql"
@@ -264,6 +266,11 @@ reseen() {
 		done
 		wait "${feeders[@]}"
 		t1=$(now) c1=$(pg_ticks)
+		# less what the sampler's own connection spent (some 10 % of a core)
+		spid=$(sql -c "SELECT pid FROM pg_stat_activity WHERE query LIKE '%wait_event_type%' AND pid <> pg_backend_pid()")
+		# shellcheck disable=SC2046 # the fields of /proc/PID/stat after the command name
+		set -- $(sed 's/.*) //' "/proc/$spid/stat")
+		c1=$((c1 - ${12} - ${13}))
 		kill "$sampler"
 		wait "$sampler" 2>/dev/null || true
 		sql -F ' ' -c "SELECT s.n_tup_ins, s.n_tup_upd, s.n_tup_hot_upd,
@@ -277,7 +284,7 @@ reseen() {
 			round(wal_bytes / 1000 / 1024.0, 1), regexp_replace(left(query, 60), '\s+', ' ', 'g')
 			FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 				AND query NOT LIKE '%pg_stat%' AND calls > 0
-			ORDER BY total_exec_time DESC LIMIT 4" |
+			ORDER BY total_exec_time DESC LIMIT 5" |
 			while read -r calls ms walk query; do
 				printf '    %5d calls %6.2f ms/job %6.1f KB WAL/job  %s\n' "$calls" "$ms" "$walk" "$query"
 			done

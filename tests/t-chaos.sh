@@ -134,20 +134,22 @@ chaos() {
 	expect_eq "jobs not ended, or failed with no reason" "" \
 		"$(sql -c "SELECT id, status FROM scrape_jobs WHERE status <> 'completed'
 			AND (status <> 'failed' OR coalesce(error_message, '') = '')")" || { history; return 1; }
-	# Each completed job's intake has the fixture's 29 points, once each, written by that
-	# job, and one valuation of 16 comps (the fixture at its grade); a job that did not
-	# complete has none.
+	# Each completed job's intake has the fixture's 29 points, once each, stored by a
+	# completed job of the intake (job_id: the job that first stored the point or last
+	# changed its data), and one valuation of 16 comps (the fixture at its grade); a job
+	# that did not complete has none.
 	expect_eq "completed jobs whose points or valuation are not the fixture's" "" \
 		"$(sql -c "SELECT j.id, (SELECT count(*) FROM price_points p WHERE p.intake_id = j.intake_id),
 				(SELECT count(*) FROM valuations v WHERE v.job_id = j.id)
 			FROM scrape_jobs j WHERE j.status = 'completed' AND (
-				(SELECT count(*) FROM price_points p WHERE p.intake_id = j.intake_id AND p.job_id = j.id) <> 29
+				(SELECT count(*) FROM price_points p JOIN scrape_jobs c ON c.id = p.job_id WHERE p.intake_id = j.intake_id
+					AND c.intake_id = j.intake_id AND c.status = 'completed') <> 29
 				OR (SELECT count(*) FROM price_points p WHERE p.intake_id = j.intake_id) <> 29
 				OR (SELECT count(*) FROM valuations v WHERE v.job_id = j.id) <> 1
 				OR (SELECT count(*) FROM valuations v WHERE v.intake_id = j.intake_id AND v.comps <> 16) > 0)")" || return 1
 	expect_eq "valuations of jobs that did not complete" 0 \
 		"$(sql -c "SELECT count(*) FROM valuations v JOIN scrape_jobs j ON j.id = v.job_id WHERE j.status <> 'completed'")" || return 1
-	expect_eq "points" "$(sql -c "SELECT 29 * count(*) FROM scrape_jobs WHERE status = 'completed'")" \
+	expect_eq "points" "$(sql -c "SELECT 29 * count(DISTINCT intake_id) FROM scrape_jobs WHERE status = 'completed'")" \
 		"$(sql -c "SELECT count(*) FROM price_points p JOIN scrape_jobs j ON j.id = p.job_id WHERE j.status = 'completed'")" || return 1
 	expect_eq "attempts beyond max_attempts" 0 "$(sql -c "SELECT count(*) FROM scrape_jobs WHERE attempts > max_attempts")" || return 1
 

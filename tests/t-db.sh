@@ -651,24 +651,41 @@ history_bound_checked() {
 
 # The replay walks the intake's usable points newest first by an index, so that it reads
 # about --history of them however many the intake has (EXPLAIN of store's statement, as
-# auto_explain logs it; not a timing).
+# auto_explain logs it; not a timing), even when its connection planned the statement
+# while the table was empty (a new database: the plan is made once per connection).
 replay_uses_the_index() {
-	local log from
+	local log from pid i other=7a2e3d4c-0000-4000-8000-000000000002 job2=6f1d2c3b-0000-4000-8000-000000000002
 	reset_db || return 1
-	sql -c "INSERT INTO price_points (intake_id, source_id, external_id, price_type, price_cents, sold_at, filtered_out)
-		SELECT '$intake', '$source', 'old-' || g, 'sold', 4000 + g, now() - g * interval '1 minute', g % 4 = 0
-		FROM generate_series(1, 20000) g" -c "ANALYZE price_points" || return 1
-	{ claim-job --worker w1 2>/dev/null
-	  printf '{"kind":"price_point","job_id":"%s","external_id":"new","price_type":"sold","price_cents":4500}\n' "$job"
-	  printf '{"kind":"job_end","job_id":"%s"}\n' "$job"; } >in.ndjson
+	sql -c "INSERT INTO intakes (id) VALUES ('$other')" -c "INSERT INTO scrape_jobs (id, intake_id, source_id, status, worker_id, locked_at, started_at, attempts)
+		VALUES ('$job2', '$other', '$source', 'running', 'w1', now(), now(), 1)" || return 1
+	# Empty, as a new database's is, or one whose points were deleted.
+	sql -c "INSERT INTO price_points (intake_id, source_id, external_id, price_type, price_cents)
+		SELECT '$other', '$source', 'gone-' || g, 'sold', 4000 FROM generate_series(1, 1000) g" \
+		-c "DELETE FROM price_points" -c "VACUUM ANALYZE price_points" || return 1
 	log=$PGSTATE/cluster
 	[ -f "$PGSTATE/location" ] && log=$(cat "$PGSTATE/location")
 	log=$log/server.log
-	from=$(($(wc -c <"$log") + 1))
+	mkfifo in.fifo
 	PGOPTIONS="-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0
 		-c auto_explain.log_nested_statements=on -c auto_explain.log_analyze=on" \
-		store --history 100 <in.ndjson >out.ndjson 2>err.txt || { cat err.txt; return 1; }
-	expect_eq "points out" 101 "$(grep -c '"kind":"price_point"' out.ndjson)" || return 1
+		store --history 100 <in.fifo >out.ndjson 2>err.txt &
+	pid=$!
+	exec 7>in.fifo
+	# A first job while price_points is empty: the statement is planned now.
+	printf '{"kind":"job","job_id":"%s","intake_id":"%s","source_id":"%s","worker_id":"w1","attempt":1}\n' "$job2" "$other" "$source" >&7
+	printf '{"kind":"price_point","job_id":"%s","external_id":"b","price_type":"sold","price_cents":4500}\n' "$job2" >&7
+	printf '{"kind":"job_end","job_id":"%s"}\n' "$job2" >&7
+	for i in $(seq 100); do grep -q '"kind":"job_end"' out.ndjson && break; sleep 0.1; done
+	sql -c "INSERT INTO price_points (intake_id, source_id, external_id, price_type, price_cents, sold_at, filtered_out)
+		SELECT '$intake', '$source', 'old-' || g, 'sold', 4000 + g, now() - g * interval '1 minute', g % 4 = 0
+		FROM generate_series(1, 20000) g" -c "ANALYZE price_points" || { exec 7>&-; wait $pid; return 1; }
+	from=$(($(wc -c <"$log") + 1))
+	{ claim-job --worker w1 2>/dev/null
+	  printf '{"kind":"price_point","job_id":"%s","external_id":"new","price_type":"sold","price_cents":4500}\n' "$job"
+	  printf '{"kind":"job_end","job_id":"%s"}\n' "$job"; } >&7
+	exec 7>&-
+	wait $pid || { cat err.txt; return 1; }
+	expect_eq "points out" 102 "$(grep -c '"kind":"price_point"' out.ndjson)" || return 1
 	tail -c +"$from" "$log" >plans.txt
 	# (rows: the 101 it wants, and one more that the window function looks at; not 15,000)
 	expect_grep "Index Scan using price_points_usable_newest on price_points .*(actual time=[0-9.]*\.\.[0-9.]* rows=10[12] loops=1)" plans.txt

@@ -28,7 +28,16 @@
 --    costs O(p_history + log history), not O(history);
 --  * p_write false: nothing is written or checked (store's slow path, which stored the
 --    points one at a time itself and holds the job); only the rows for valuate.
+-- Its plans are made once per connection, maybe while the tables are empty (a new
+-- database): enable_bitmapscan = off as well as 007's enable_seqscan = off, or the
+-- replay, planned on an empty table, would read all of an intake's points and sort
+-- them, and every lookup is by a whole identity (LATERAL ... OFFSET 0).
 -- 006's and 007's functions stay for workers of the previous versions.
+
+COMMENT ON COLUMN price_points.job_id IS
+    'The job that first stored the point or last changed its data (a job that sees the listing again unchanged does not write it).';
+COMMENT ON COLUMN price_points.updated_at IS
+    'When the point''s data last changed (created_at: when it was first stored).';
 
 CREATE INDEX IF NOT EXISTS price_points_usable_newest
     ON price_points (intake_id, sold_at DESC NULLS LAST, id DESC)
@@ -52,7 +61,7 @@ RETURNS TABLE (k bigint, id bigint, own boolean, job_id uuid, intake_id uuid, so
     grade_lo integer, grade_hi integer, certifier text, designations json,
     new_points integer, changed_points integer, unchanged_points integer, more boolean)
 LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
-    SET jit = off AS $fn$
+    SET enable_bitmapscan = off SET jit = off AS $fn$
 #variable_conflict use_column
 DECLARE
     v_k bigint[];
@@ -92,19 +101,22 @@ IF p_write THEN
       i.filter_reason, i.raw::jsonb AS raw, i.grade, i.grade_lo::int AS grade_lo,
       i.grade_hi::int AS grade_hi, i.certifier, i.designations::text[] AS designations
      FROM input i JOIN held h USING (k)),
-    -- Less those stored already with the same data: not written, not even locked.
+    -- Less those stored already with the same data: not written, not even locked. (OFFSET
+    -- 0: each point looked up by its whole identity, whatever the plan made of the rest.)
     fresh AS (
      SELECT t.* FROM typed t
-     WHERE NOT EXISTS (SELECT 1 FROM price_points e
+     LEFT JOIN LATERAL (SELECT * FROM price_points e
       WHERE e.intake_id = t.intake AND e.source_id = t.source AND e.external_id = t.external_id
-       AND (e.adapter, e.title, e.url, e.condition, e.price_type, e.original_amount::text,
+      OFFSET 0) e ON true
+     WHERE e.id IS NULL
+      OR (e.adapter, e.title, e.url, e.condition, e.price_type, e.original_amount::text,
         e.original_currency, e.converted_usd::text, e.quantity, e.price_cents, e.shipping_cents,
         e.fx_rate::text, e.fx_as_of, e.fx_source, e.sold_at, e.filtered_out, e.filter_reason,
         e.raw, e.grade, e.grade_lo, e.grade_hi, e.certifier, e.designations)
-        IS NOT DISTINCT FROM (t.adapter, t.title, t.url, t.condition, t.price_type,
+        IS DISTINCT FROM (t.adapter, t.title, t.url, t.condition, t.price_type,
         t.amount::text, t.currency, t.converted_usd::text, t.quantity, t.price_cents,
         t.shipping_cents, t.fx_rate::text, t.fx_as_of, t.fx_source, t.sold_at, t.filtered_out,
-        t.filter_reason, t.raw, t.grade, t.grade_lo, t.grade_hi, t.certifier, t.designations))),
+        t.filter_reason, t.raw, t.grade, t.grade_lo, t.grade_hi, t.certifier, t.designations)),
     ins AS (
      INSERT INTO price_points AS t (intake_id, source_id, job_id, external_id, adapter, title, url,
       condition, price_type, original_amount, original_currency, converted_usd, quantity,
@@ -177,8 +189,8 @@ mine AS MATERIALIZED (
  FROM (SELECT DISTINCT p.k, p.external_id
   FROM unnest(p_k::bigint[], p_external_id) AS p(k, external_id)) i
  JOIN h ON h.k = i.k
- JOIN price_points e ON e.intake_id = h.intake AND e.source_id = h.source
-  AND e.external_id = i.external_id),
+ CROSS JOIN LATERAL (SELECT * FROM price_points e WHERE e.intake_id = h.intake
+  AND e.source_id = h.source AND e.external_id = i.external_id OFFSET 0) e),
 -- The newest p_history + 1 earlier points of each job's intake that valuate can use: the
 -- last one only says that there were more.
 hist AS MATERIALIZED (
