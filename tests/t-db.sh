@@ -645,7 +645,7 @@ history_bound_checked() {
 		expect_eq "status of STORE_HISTORY_POINTS=$v" 78 "$rc" || return 1
 		expect_grep "STORE_HISTORY_POINTS wants a number of points from 0 (all) to 100000000, not \"$v\"" err.txt || return 1
 	done
-	echo '{"kind":"note"}' | STORE_HISTORY_POINTS= store >out.txt 2>err.txt || { cat err.txt; return 1; }
+	echo '{"kind":"note"}' | STORE_HISTORY_POINTS='' store >out.txt 2>err.txt || { cat err.txt; return 1; }
 	expect_eq "an empty STORE_HISTORY_POINTS" '{"kind":"note"}' "$(cat out.txt)"
 }
 
