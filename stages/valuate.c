@@ -38,6 +38,10 @@
 #define HUBER_K		1.345 /* Huber's constant, in robust scales */
 #define SLOPE_RIDGE	0.05  /* shrinks the fitted slope of the curve's error towards 0 */
 #define SPREAD_CAP_SE	0.08  /* a centre less sure than this (its standard error) caps at 3 */
+#define BEYOND_ERR                                                                                           \
+	0.25	     /* the curve's error shared by every comp, per unit of log price that
+			       * the target lies beyond the grades of all the comps */
+#define BEYOND_CAP 4 /* the confidence of a price that rests on the curve beyond its comps */
 
 struct candidate {
 	int64_t cents;
@@ -128,6 +132,9 @@ struct valuation {
 	const struct job *target; /* NULL: the plain method */
 	double n_eff;
 	double se;	     /* grade method: the standard error of the centre, in log price */
+	double beyond;	     /* grade method: log price from the target to the nearest graded
+			      * comp when all lie on one side of it, else 0 */
+	int below_only;	     /* those comps lie below the target */
 	size_t near, at;     /* comps within one grade step of the target, and at it */
 	size_t *grade_count; /* per name + 1 (0: ungraded), comps only; NULL when none */
 	size_t grade_slots;
@@ -589,6 +596,14 @@ grade_step(int grade, int dir)
 	return i + 1 < n ? sheldon[i + 1] : sheldon[n - 1];
 }
 
+/* The grade method's uncertainty of the centre with the curve's shared error beyond the
+ * comps' grades. */
+static double
+se_total(const struct valuation *val)
+{
+	return sqrt(val->se * val->se + BEYOND_ERR * BEYOND_ERR * val->beyond * val->beyond);
+}
+
 static void
 compute_grade(struct group *g, const struct job *t, struct valuation *val)
 {
@@ -596,7 +611,7 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 	double target_mid = (t->target.lo + t->target.hi) / 2.0;
 	double lt = curve_log_ratio(curve, target_mid), newest = NAN;
 	double target_pos = curve_knot_position(target_mid);
-	double total = 0, sq = 0, wmed, scale, mu, slope, rep = 0;
+	double total = 0, sq = 0, wmed, scale, mu, slope, rep = 0, below = -INFINITY, above = INFINITY;
 	int near_lo = grade_step(t->target.lo, -1), near_hi = grade_step(t->target.hi, 1);
 	struct moved *m, *d;
 	size_t n = g->n, i, k;
@@ -674,7 +689,19 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 			val->near++;
 		if (c->lo == t->target.lo && c->hi == t->target.hi)
 			val->at++;
+		if (c->lo > 0 && m[i].s <= 0 && m[i].s > below)
+			below = m[i].s;
+		if (c->lo > 0 && m[i].s >= 0 && m[i].s < above)
+			above = m[i].s;
 	}
+	/* every graded comp on one side of the target: the price rests on the curve alone
+	 * over the gap, and the curve's error there is shared, not averaged away */
+	if (isinf(above) && !isinf(below)) {
+		val->beyond = -below;
+		val->below_only = 1;
+	}
+	if (isinf(below) && !isinf(above))
+		val->beyond = above;
 	val->ask = k - val->sold;
 	/*
 	 * The centre: a weighted Huber fit of y = mu + slope * s, from the weighted median and
@@ -730,6 +757,7 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 		val->n_eff = total * total / sq;
 		/* The standard error of the centre, from the weighted spread of y and n_eff. */
 		se = val->se = sqrt(var / total / val->n_eff);
+		se = se_total(val);
 		/*
 		 * comps: the effective number of comps, on the plain method's steps (a comp far
 		 * from the target grade, or old, counts as a fraction of one). spread: the
@@ -750,6 +778,10 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 		/* too few comps for how widely their moved prices spread: on the quality
 		 * benchmark such centres miss by more than capped ones with tight comps */
 		cap_confidence(val, "few_comps", 3);
+	} else if (se_total(val) > SPREAD_CAP_SE) {
+		/* the target lies so far beyond every comp's grade that the curve, not the
+		 * sales, sets the price */
+		cap_confidence(val, "beyond_comps", BEYOND_CAP);
 	} else if (val->n_eff < 4)
 		cap_confidence(val, "few_comps", 5);
 	else if (2 * val->sold < k)
@@ -829,6 +861,11 @@ add_reason(struct buf *b, const struct valuation *val)
 	}
 	if (val->capped && strcmp(val->capped, "no_grade_comps") == 0) {
 		buf_addf(b, ": fewer than 2 comps at or within a grade of %s.", val->target->target.text);
+		return;
+	}
+	if (val->capped && strcmp(val->capped, "beyond_comps") == 0) {
+		buf_addf(b, ": every graded comp is %s %s, so the price there rests on the grade curve.",
+			 val->below_only ? "below" : "above", val->target->target.text);
 		return;
 	}
 	if (val->capped) {
@@ -1276,6 +1313,9 @@ set_target(struct job *j, const char *grade, const char *series, const char *tit
 	j->curve = curve_find(series, series ? strlen(series) : 0);
 	if (j->curve == curve_generic() && title != NULL)
 		j->curve = curve_find(title, strlen(title));
+	/* a series' curve is its business strikes': a proof climbs far more gently at the top */
+	if (j->has_target && j->target.proof == 1)
+		j->curve = curve_proof();
 }
 
 static const char *
