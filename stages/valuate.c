@@ -51,6 +51,16 @@ struct candidate {
 	uint8_t lo, hi;	 /* Sheldon interval of grade_lo..grade_hi, 0 when ungraded */
 	uint8_t sold;
 	uint8_t certified; /* a certifier graded it */
+	uint8_t outlier;   /* set by the valuation: left out as an outlier */
+	uint32_t kept;	   /* --keep-points: its index among the group's kept points */
+};
+
+/* --keep-points: a point held until its group is valued, to say whether it was an outlier. */
+struct kept_point {
+	char *line; /* owned */
+	size_t len;
+	int candidate; /* it was a candidate: it gets "outlier" */
+	int outlier;
 };
 
 /* An intrusive hash table: every entry starts with a struct hnode. */
@@ -89,6 +99,8 @@ struct group {
 	char *intake;			/* intake_id text of the latest point */
 	char *labels[MAX_LABELS];
 	size_t nlabels;
+	struct kept_point *kept; /* --keep-points: its points, in order */
+	size_t nkept, kept_cap;
 };
 
 /* One (job, group) pair: the group has a point of the job. */
@@ -172,7 +184,8 @@ help(void)
 	       "  --group-by FIELD  group by this top-level field instead of intake_id\n"
 	       "  --grade GRADE     price at this grade where no job record gives one (MS63, AU58)\n"
 	       "  --series NAME     the series whose grade curve --grade uses (Morgan, Peace, ...)\n"
-	       "  --keep-points     pass the price_point records on as well\n"
+	       "  --keep-points     pass the price_point records on as well, just before their\n"
+	       "                    valuation, each candidate with \"outlier\": true or false\n"
 	       "  --strict          stop at the first bad line\n"
 	       "  -h, --help        print this help and exit\n"
 	       "  -V, --version     print the version and exit\n"
@@ -366,6 +379,9 @@ free_group(struct valuator *v, struct group *g)
 	}
 	for (i = 0; i < g->nlabels; i++)
 		free(g->labels[i]);
+	for (i = 0; i < g->nkept; i++)
+		free(g->kept[i].line);
+	free(g->kept);
 	free(g->intake);
 	free(g->c);
 	free(g->node.key);
@@ -460,6 +476,8 @@ compute_plain(struct group *g, struct valuation *val)
 		while (hi > lo && (__int128)x[hi - 1].cents * 200 > high)
 			hi--;
 	}
+	for (i = 0; i < n; i++)
+		x[i].outlier = i < lo || i >= hi;
 	/* x is NULL for a group with no candidates: no arithmetic on it then. */
 	comps = n > 0 ? x + lo : NULL;
 	m = hi - lo;
@@ -511,7 +529,7 @@ struct moved {
 	double w; /* weight */
 	double s; /* signed log-price distance of its grade from the target's, 0 when ungraded */
 	double u; /* weight times the Huber factor, in the fit */
-	const struct candidate *c;
+	struct candidate *c;
 };
 
 static int
@@ -629,7 +647,7 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 	m = xmalloc(n * sizeof(*m));
 	d = xmalloc(n * sizeof(*d));
 	for (i = 0; i < n; i++) {
-		const struct candidate *c = &g->c[i];
+		struct candidate *c = &g->c[i];
 		double age = isnan(c->days) || isnan(newest) ? 0 : newest - c->days;
 		/* (a weight never 0: a reputation of 0 counts as a millionth, an age as at most
 		 * 1000 half-lives) */
@@ -663,9 +681,11 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 	scale = 1.4826 * weighted_mad(m, n, total, wmed, d);
 	if (!(scale >= SIGMA))
 		scale = SIGMA;
-	for (i = k = 0; i < n; i++)
-		if (fabs(m[i].y - wmed) <= OUTLIER_SCALES * scale)
+	for (i = k = 0; i < n; i++) {
+		m[i].c->outlier = !(fabs(m[i].y - wmed) <= OUTLIER_SCALES * scale);
+		if (!m[i].c->outlier)
 			m[k++] = m[i];
+	}
 	val->comps = k;
 	val->outliers = n - k;
 	if (k == 0) { /* cannot happen: the points nearest the weighted median are kept */
@@ -1022,6 +1042,38 @@ target_of(const struct valuator *v, const struct group *g, const struct job *clo
 	return t;
 }
 
+/*
+ * --keep-points: write g's points as they came, each candidate with "outlier" (true when
+ * the valuation left it out, either method's way) when marked is set; a failed job's
+ * points go out unmarked.
+ */
+static void
+write_kept(struct group *g, int marked)
+{
+	static const char *const ours[] = { "outlier" };
+	struct ndj_record r;
+	size_t i;
+
+	if (g->nkept == 0) /* no --keep-points */
+		return;
+	for (i = 0; i < g->n; i++)
+		g->kept[g->c[i].kept].outlier = g->c[i].outlier;
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < g->nkept; i++) {
+		struct kept_point *p = &g->kept[i];
+
+		if (marked && p->candidate && ndj_scan(&r, p->line, p->len) == 0) {
+			const char *extra = p->outlier ? "\"outlier\":true" : "\"outlier\":false";
+
+			ndj_write_edited(&r, ours, 1, extra, strlen(extra));
+		} else {
+			ndj_write(p->line, p->len);
+			ndj_write("\n", 1);
+		}
+	}
+	ndj_record_free(&r);
+}
+
 /* Write the valuation of g and close it. job is the closing job_id's text, or NULL. */
 static void
 close_group(struct valuator *v, struct group *g, const char *job, size_t job_len)
@@ -1032,6 +1084,7 @@ close_group(struct valuator *v, struct group *g, const char *job, size_t job_len
 
 	compute(v, g, target_of(v, g, job ? (struct job *)table_lookup(&v->jobs, job, job_len) : NULL), &val);
 	has = val.comps > 0;
+	write_kept(g, 1);
 	buf_reset(b);
 	buf_adds(b, "{\"kind\":\"valuation\",\"intake_id\":");
 	if (strcmp(v->group_by, "intake_id") == 0)
@@ -1295,12 +1348,20 @@ on_price_point(struct valuator *v, struct ndj_record *r)
 		}
 	} else {
 		c.sold = type != NULL && type->val_len == 6 && memcmp(type->val, "\"sold\"", 6) == 0;
+		c.kept = (uint32_t)g->nkept;
 		BUF_ALLOC_GROW(g->c, g->n + 1, g->cap);
 		g->c[g->n++] = c;
 		add_label(g, &v->scratch);
 	}
-	if (v->keep_points)
-		ndj_pass(r);
+	if (v->keep_points) {
+		/* held until the group is valued, to be marked an outlier or not */
+		BUF_ALLOC_GROW(g->kept, g->nkept + 1, g->kept_cap);
+		g->kept[g->nkept].line = xstrndup(r->line, r->len);
+		g->kept[g->nkept].len = r->len;
+		g->kept[g->nkept].candidate = !(filtered_out || priced != 0);
+		g->kept[g->nkept].outlier = 0;
+		g->nkept++;
+	}
 	return 0;
 }
 
@@ -1394,6 +1455,7 @@ on_job_boundary(struct valuator *v, struct ndj_record *r, int failed)
 		if (failed) {
 			log_warn("line %lu: job failed: not valuing its %zu price point(s)", r->lineno,
 				 g->n + g->filtered);
+			write_kept(g, 0);
 			free_group(v, g);
 		} else if (ndj_is_null(job)) {
 			close_group(v, g, NULL, 0);
