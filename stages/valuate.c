@@ -61,6 +61,7 @@ struct kept_point {
 	size_t len;
 	int candidate; /* it was a candidate: it gets "outlier" */
 	int outlier;
+	int has_own; /* it came with an "outlier" member of its own, to be replaced */
 };
 
 /* An intrusive hash table: every entry starts with a struct hnode. */
@@ -1062,9 +1063,19 @@ write_kept(struct group *g, int marked)
 	for (i = 0; i < g->nkept; i++) {
 		struct kept_point *p = &g->kept[i];
 
-		if (marked && p->candidate && ndj_scan(&r, p->line, p->len) == 0) {
-			const char *extra = p->outlier ? "\"outlier\":true" : "\"outlier\":false";
+		const char *extra = p->outlier ? "\"outlier\":true" : "\"outlier\":false";
 
+		if (marked && p->candidate && !p->has_own) {
+			/* the usual case: the line up to its closing brace, and the mark */
+			size_t end = p->len;
+
+			while (end > 0 && p->line[end - 1] != '}')
+				end--;
+			ndj_write(p->line, end - 1);
+			ndj_write(",", 1);
+			ndj_write(extra, strlen(extra));
+			ndj_write("}\n", 2);
+		} else if (marked && p->candidate && ndj_scan(&r, p->line, p->len) == 0) {
 			ndj_write_edited(&r, ours, 1, extra, strlen(extra));
 		} else {
 			ndj_write(p->line, p->len);
@@ -1360,6 +1371,7 @@ on_price_point(struct valuator *v, struct ndj_record *r)
 		g->kept[g->nkept].len = r->len;
 		g->kept[g->nkept].candidate = !(filtered_out || priced != 0);
 		g->kept[g->nkept].outlier = 0;
+		g->kept[g->nkept].has_own = ndj_get(r, "outlier") != NULL;
 		g->nkept++;
 	}
 	return 0;
