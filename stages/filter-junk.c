@@ -37,7 +37,8 @@ static const char builtin_more[] = "round, rounds, layered, restrike, restrikes,
 				   "empty box, coa only, certificate only, photo, photograph, poster, stand, "
 				   "stands, coin holder, coin holders, kopie, replik, nachpragung, "
 				   "falschung, copie, replique, refrappe, copia, riproduzione, falso, "
-				   "reproduccion";
+				   "reproduccion, imitacion, imitazione, zweitabschlag, fac simile, "
+				   "facsimile";
 
 /* More decoys, as add_keywords reads them: an empty slab, often named with its grader. */
 static const char builtin_empty_slabs[] = "empty slab, slab only, empty pcgs holder, empty ngc holder, "

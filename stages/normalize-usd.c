@@ -74,8 +74,8 @@ help(void)
 	       "\n"
 	       "The rate of a currency is the first found of: --rates FILE, the job record's\n"
 	       "fx_rates, the point's own converted_usd. A point with no rate gets filtered_out\n"
-	       "with \"fx_unknown_currency:XYZ\"; one whose amount is not a decimal string gets\n"
-	       "\"bad_amount\". Points are marked, never dropped.\n"
+	       "with \"fx_unknown_currency:XYZ\"; one whose amount is not a decimal string, or\n"
+	       "is zero (under half a cent), gets \"bad_amount\". Points are marked, never dropped.\n"
 	       "\n"
 	       "  --rates FILE     CSV: currency,usd_per_unit[,as_of] (a header line is allowed;\n"
 	       "                   the newest as_of of a currency wins)\n"
@@ -442,6 +442,10 @@ on_price_point(struct normalizer *n, struct ndj_record *r)
 		c.source = NULL;
 	} else {
 		ship = shipping_cents(n, r, currency, &n->amount, &ship_known);
+		/* "0.00" is no price (a placeholder, a giveaway, a lot's zero line), and a median
+		 * or a log price cannot take it: kept for the audit trail, never a comp */
+		if (c.cents <= 0)
+			buf_adds(reason, "bad_amount");
 		check_bounds(&n->job_bounds, c.cents, reason);
 		check_bounds(&n->opt_bounds, c.cents, reason);
 	}

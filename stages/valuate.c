@@ -38,6 +38,10 @@
 #define HUBER_K		1.345 /* Huber's constant, in robust scales */
 #define SLOPE_RIDGE	0.05  /* shrinks the fitted slope of the curve's error towards 0 */
 #define SPREAD_CAP_SE	0.08  /* a centre less sure than this (its standard error) caps at 3 */
+#define BEYOND_ERR                                                                                           \
+	0.25	     /* the curve's error shared by every comp, per unit of log price that
+			       * the target lies beyond the grades of all the comps */
+#define BEYOND_CAP 4 /* the confidence of a price that rests on the curve beyond its comps */
 
 struct candidate {
 	int64_t cents;
@@ -47,6 +51,17 @@ struct candidate {
 	uint8_t lo, hi;	 /* Sheldon interval of grade_lo..grade_hi, 0 when ungraded */
 	uint8_t sold;
 	uint8_t certified; /* a certifier graded it */
+	uint8_t outlier;   /* set by the valuation: left out as an outlier */
+	uint32_t kept;	   /* --keep-points: its index among the group's kept points */
+};
+
+/* --keep-points: a point held until its group is valued, to say whether it was an outlier. */
+struct kept_point {
+	char *line; /* owned */
+	size_t len;
+	int candidate; /* it was a candidate: it gets "outlier" */
+	int outlier;
+	int has_own; /* it came with an "outlier" member of its own, to be replaced */
 };
 
 /* An intrusive hash table: every entry starts with a struct hnode. */
@@ -85,6 +100,8 @@ struct group {
 	char *intake;			/* intake_id text of the latest point */
 	char *labels[MAX_LABELS];
 	size_t nlabels;
+	struct kept_point *kept; /* --keep-points: its points, in order */
+	size_t nkept, kept_cap;
 };
 
 /* One (job, group) pair: the group has a point of the job. */
@@ -128,6 +145,9 @@ struct valuation {
 	const struct job *target; /* NULL: the plain method */
 	double n_eff;
 	double se;	     /* grade method: the standard error of the centre, in log price */
+	double beyond;	     /* grade method: log price from the target to the nearest graded
+			      * comp when all lie on one side of it, else 0 */
+	int below_only;	     /* those comps lie below the target */
 	size_t near, at;     /* comps within one grade step of the target, and at it */
 	size_t *grade_count; /* per name + 1 (0: ungraded), comps only; NULL when none */
 	size_t grade_slots;
@@ -165,7 +185,8 @@ help(void)
 	       "  --group-by FIELD  group by this top-level field instead of intake_id\n"
 	       "  --grade GRADE     price at this grade where no job record gives one (MS63, AU58)\n"
 	       "  --series NAME     the series whose grade curve --grade uses (Morgan, Peace, ...)\n"
-	       "  --keep-points     pass the price_point records on as well\n"
+	       "  --keep-points     pass the price_point records on as well, just before their\n"
+	       "                    valuation, each candidate with \"outlier\": true or false\n"
 	       "  --strict          stop at the first bad line\n"
 	       "  -h, --help        print this help and exit\n"
 	       "  -V, --version     print the version and exit\n"
@@ -359,6 +380,9 @@ free_group(struct valuator *v, struct group *g)
 	}
 	for (i = 0; i < g->nlabels; i++)
 		free(g->labels[i]);
+	for (i = 0; i < g->nkept; i++)
+		free(g->kept[i].line);
+	free(g->kept);
 	free(g->intake);
 	free(g->c);
 	free(g->node.key);
@@ -453,6 +477,8 @@ compute_plain(struct group *g, struct valuation *val)
 		while (hi > lo && (__int128)x[hi - 1].cents * 200 > high)
 			hi--;
 	}
+	for (i = 0; i < n; i++)
+		x[i].outlier = i < lo || i >= hi;
 	/* x is NULL for a group with no candidates: no arithmetic on it then. */
 	comps = n > 0 ? x + lo : NULL;
 	m = hi - lo;
@@ -504,7 +530,7 @@ struct moved {
 	double w; /* weight */
 	double s; /* signed log-price distance of its grade from the target's, 0 when ungraded */
 	double u; /* weight times the Huber factor, in the fit */
-	const struct candidate *c;
+	struct candidate *c;
 };
 
 static int
@@ -589,6 +615,14 @@ grade_step(int grade, int dir)
 	return i + 1 < n ? sheldon[i + 1] : sheldon[n - 1];
 }
 
+/* The grade method's uncertainty of the centre with the curve's shared error beyond the
+ * comps' grades. */
+static double
+se_total(const struct valuation *val)
+{
+	return sqrt(val->se * val->se + BEYOND_ERR * BEYOND_ERR * val->beyond * val->beyond);
+}
+
 static void
 compute_grade(struct group *g, const struct job *t, struct valuation *val)
 {
@@ -596,7 +630,7 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 	double target_mid = (t->target.lo + t->target.hi) / 2.0;
 	double lt = curve_log_ratio(curve, target_mid), newest = NAN;
 	double target_pos = curve_knot_position(target_mid);
-	double total = 0, sq = 0, wmed, scale, mu, slope, rep = 0;
+	double total = 0, sq = 0, wmed, scale, mu, slope, rep = 0, below = -INFINITY, above = INFINITY;
 	int near_lo = grade_step(t->target.lo, -1), near_hi = grade_step(t->target.hi, 1);
 	struct moved *m, *d;
 	size_t n = g->n, i, k;
@@ -614,7 +648,7 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 	m = xmalloc(n * sizeof(*m));
 	d = xmalloc(n * sizeof(*d));
 	for (i = 0; i < n; i++) {
-		const struct candidate *c = &g->c[i];
+		struct candidate *c = &g->c[i];
 		double age = isnan(c->days) || isnan(newest) ? 0 : newest - c->days;
 		/* (a weight never 0: a reputation of 0 counts as a millionth, an age as at most
 		 * 1000 half-lives) */
@@ -648,9 +682,11 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 	scale = 1.4826 * weighted_mad(m, n, total, wmed, d);
 	if (!(scale >= SIGMA))
 		scale = SIGMA;
-	for (i = k = 0; i < n; i++)
-		if (fabs(m[i].y - wmed) <= OUTLIER_SCALES * scale)
+	for (i = k = 0; i < n; i++) {
+		m[i].c->outlier = !(fabs(m[i].y - wmed) <= OUTLIER_SCALES * scale);
+		if (!m[i].c->outlier)
 			m[k++] = m[i];
+	}
 	val->comps = k;
 	val->outliers = n - k;
 	if (k == 0) { /* cannot happen: the points nearest the weighted median are kept */
@@ -674,7 +710,19 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 			val->near++;
 		if (c->lo == t->target.lo && c->hi == t->target.hi)
 			val->at++;
+		if (c->lo > 0 && m[i].s <= 0 && m[i].s > below)
+			below = m[i].s;
+		if (c->lo > 0 && m[i].s >= 0 && m[i].s < above)
+			above = m[i].s;
 	}
+	/* every graded comp on one side of the target: the price rests on the curve alone
+	 * over the gap, and the curve's error there is shared, not averaged away */
+	if (isinf(above) && !isinf(below)) {
+		val->beyond = -below;
+		val->below_only = 1;
+	}
+	if (isinf(below) && !isinf(above))
+		val->beyond = above;
 	val->ask = k - val->sold;
 	/*
 	 * The centre: a weighted Huber fit of y = mu + slope * s, from the weighted median and
@@ -730,6 +778,7 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 		val->n_eff = total * total / sq;
 		/* The standard error of the centre, from the weighted spread of y and n_eff. */
 		se = val->se = sqrt(var / total / val->n_eff);
+		se = se_total(val);
 		/*
 		 * comps: the effective number of comps, on the plain method's steps (a comp far
 		 * from the target grade, or old, counts as a fraction of one). spread: the
@@ -750,6 +799,10 @@ compute_grade(struct group *g, const struct job *t, struct valuation *val)
 		/* too few comps for how widely their moved prices spread: on the quality
 		 * benchmark such centres miss by more than capped ones with tight comps */
 		cap_confidence(val, "few_comps", 3);
+	} else if (se_total(val) > SPREAD_CAP_SE) {
+		/* the target lies so far beyond every comp's grade that the curve, not the
+		 * sales, sets the price */
+		cap_confidence(val, "beyond_comps", BEYOND_CAP);
 	} else if (val->n_eff < 4)
 		cap_confidence(val, "few_comps", 5);
 	else if (2 * val->sold < k)
@@ -829,6 +882,11 @@ add_reason(struct buf *b, const struct valuation *val)
 	}
 	if (val->capped && strcmp(val->capped, "no_grade_comps") == 0) {
 		buf_addf(b, ": fewer than 2 comps at or within a grade of %s.", val->target->target.text);
+		return;
+	}
+	if (val->capped && strcmp(val->capped, "beyond_comps") == 0) {
+		buf_addf(b, ": every graded comp is %s %s, so the price there rests on the grade curve.",
+			 val->below_only ? "below" : "above", val->target->target.text);
 		return;
 	}
 	if (val->capped) {
@@ -985,6 +1043,48 @@ target_of(const struct valuator *v, const struct group *g, const struct job *clo
 	return t;
 }
 
+/*
+ * --keep-points: write g's points as they came, each candidate with "outlier" (true when
+ * the valuation left it out, either method's way) when marked is set; a failed job's
+ * points go out unmarked.
+ */
+static void
+write_kept(struct group *g, int marked)
+{
+	static const char *const ours[] = { "outlier" };
+	struct ndj_record r;
+	size_t i;
+
+	if (g->nkept == 0) /* no --keep-points */
+		return;
+	for (i = 0; i < g->n; i++)
+		g->kept[g->c[i].kept].outlier = g->c[i].outlier;
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < g->nkept; i++) {
+		struct kept_point *p = &g->kept[i];
+
+		const char *extra = p->outlier ? "\"outlier\":true" : "\"outlier\":false";
+
+		if (marked && p->candidate && !p->has_own) {
+			/* the usual case: the line up to its closing brace, and the mark */
+			size_t end = p->len;
+
+			while (end > 0 && p->line[end - 1] != '}')
+				end--;
+			ndj_write(p->line, end - 1);
+			ndj_write(",", 1);
+			ndj_write(extra, strlen(extra));
+			ndj_write("}\n", 2);
+		} else if (marked && p->candidate && ndj_scan(&r, p->line, p->len) == 0) {
+			ndj_write_edited(&r, ours, 1, extra, strlen(extra));
+		} else {
+			ndj_write(p->line, p->len);
+			ndj_write("\n", 1);
+		}
+	}
+	ndj_record_free(&r);
+}
+
 /* Write the valuation of g and close it. job is the closing job_id's text, or NULL. */
 static void
 close_group(struct valuator *v, struct group *g, const char *job, size_t job_len)
@@ -995,6 +1095,7 @@ close_group(struct valuator *v, struct group *g, const char *job, size_t job_len
 
 	compute(v, g, target_of(v, g, job ? (struct job *)table_lookup(&v->jobs, job, job_len) : NULL), &val);
 	has = val.comps > 0;
+	write_kept(g, 1);
 	buf_reset(b);
 	buf_adds(b, "{\"kind\":\"valuation\",\"intake_id\":");
 	if (strcmp(v->group_by, "intake_id") == 0)
@@ -1258,12 +1359,21 @@ on_price_point(struct valuator *v, struct ndj_record *r)
 		}
 	} else {
 		c.sold = type != NULL && type->val_len == 6 && memcmp(type->val, "\"sold\"", 6) == 0;
+		c.kept = (uint32_t)g->nkept;
 		BUF_ALLOC_GROW(g->c, g->n + 1, g->cap);
 		g->c[g->n++] = c;
 		add_label(g, &v->scratch);
 	}
-	if (v->keep_points)
-		ndj_pass(r);
+	if (v->keep_points) {
+		/* held until the group is valued, to be marked an outlier or not */
+		BUF_ALLOC_GROW(g->kept, g->nkept + 1, g->kept_cap);
+		g->kept[g->nkept].line = xstrndup(r->line, r->len);
+		g->kept[g->nkept].len = r->len;
+		g->kept[g->nkept].candidate = !(filtered_out || priced != 0);
+		g->kept[g->nkept].outlier = 0;
+		g->kept[g->nkept].has_own = ndj_get(r, "outlier") != NULL;
+		g->nkept++;
+	}
 	return 0;
 }
 
@@ -1276,6 +1386,9 @@ set_target(struct job *j, const char *grade, const char *series, const char *tit
 	j->curve = curve_find(series, series ? strlen(series) : 0);
 	if (j->curve == curve_generic() && title != NULL)
 		j->curve = curve_find(title, strlen(title));
+	/* a series' curve is its business strikes': a proof climbs far more gently at the top */
+	if (j->has_target && j->target.proof == 1)
+		j->curve = curve_proof();
 }
 
 static const char *
@@ -1354,6 +1467,7 @@ on_job_boundary(struct valuator *v, struct ndj_record *r, int failed)
 		if (failed) {
 			log_warn("line %lu: job failed: not valuing its %zu price point(s)", r->lineno,
 				 g->n + g->filtered);
+			write_kept(g, 0);
 			free_group(v, g);
 		} else if (ndj_is_null(job)) {
 			close_group(v, g, NULL, 0);

@@ -72,7 +72,7 @@ with open('points.ndjson', 'w') as f, open('expect.tsv', 'w') as e:
         # An amount the parser refuses is never converted: no rate is shown.
         e.write('%d\t%s\t%s\t%s\n' % (i, rates[c] if parses(amount) else '',
                                         'null' if cents is None else cents,
-                                        'false' if cents is not None else 'true'))
+                                        'false' if cents else 'true'))  # 0 cents is no price
 PY
 	normalize-usd --rates rates.csv <points.ndjson >out.ndjson 2>err.txt || { cat err.txt; return 1; }
 	# Python, not jq: jq reads integers as doubles, and cents go up to 2^63 - 1.

@@ -101,12 +101,12 @@ def grade_counts(comps):
 # ---- the grade method (DESIGN.md "Valuation with a target grade", as valuate does it) ----
 
 SIGMA, TAU, KAPPA, UNGRADED, HALF_LIFE, OUT_SCALES, HUBER, RIDGE = 0.15, 0.2, 0.2, 0.5, 45.0, 3.0, 1.345, 0.05
-STEP_VAR, SPREAD_CAP_SE = 0.01, 0.08
+STEP_VAR, SPREAD_CAP_SE, BEYOND_ERR, BEYOND_CAP = 0.01, 0.08, 0.25, 4
 # Attribution grades the generator writes: text -> (lo, hi, canonical text).
 TARGETS = {"MS60": (60, 60, "MS60"), "MS62": (62, 62, "MS62"), "MS63": (63, 63, "MS63"), "ms-64": (64, 64, "MS64"),
            "MS 65": (65, 65, "MS65"), "MS66": (66, 66, "MS66"), "MS67": (67, 67, "MS67"), "MS70": (70, 70, "MS70"),
            "AU58": (58, 58, "AU58"), "AU-50": (50, 50, "AU50"), "XF40": (40, 40, "XF40"), "EF45": (45, 45, "XF45"),
-           "VF20": (20, 20, "VF20"), "F12": (12, 12, "F12"), "G4": (4, 4, "G4"), "PR69": (69, 69, "PR69"),
+           "VF20": (20, 20, "VF20"), "F12": (12, 12, "F12"), "G4": (4, 4, "G4"), "PR69": (69, 69, "PR69"), "PR70": (70, 70, "PR70"),
            "Choice BU": (63, 64, "Choice BU"), "BU": (60, 63, "BU"), "Gem BU": (65, 66, "Gem BU"), "AU": (50, 58, "AU")}
 SERIES = [("Morgan", "Morgan"), ("Peace", "Peace"), ("Walking", "Walking Liberty"), ("Mercury", "Mercury"),
           ("Kennedy", "Kennedy"), ("Franklin", "Franklin"), ("Barber", "Barber"), ("Buffalo", "Buffalo"),
@@ -210,6 +210,13 @@ def value_grade(points, target):
     k = len(kept)
     total = sq = 0.0
     rep_sum = sold = near = at = 0
+    # graded comps all on one side of the target: the curve's shared error over the gap
+    sides = [m[2] for m in kept if m[4] is not None]
+    beyond = 0.0
+    if sides and max(sides) < 0:
+        beyond = -max(sides)
+    elif sides and min(sides) > 0:
+        beyond = min(sides)
     near_lo, near_hi = step(lo_t, -1), step(hi_t, 1)
     for m in kept:
         total += m[1]
@@ -257,14 +264,16 @@ def value_grade(points, target):
     med = min(max(cents(mu), p10), p90)
     n_eff = total * total / sq
     se = math.sqrt(var / total / n_eff)
+    se_total = math.sqrt(se * se + BEYOND_ERR * BEYOND_ERR * beyond * beyond)
     parts = {"comps": 3 if n_eff >= 20 else 2 if n_eff >= 10 else 1 if n_eff >= 5 else 0,
              "reputation": 2 if rep_sum >= k * 800000 else 1 if rep_sum >= k * 500000 else 0,
              "sold_ratio": 2 if 5 * sold >= 4 * k else 1 if 2 * sold >= k else 0,
-             "spread": 3 if se <= 0.025 else 2 if se <= 0.035 else 1 if se <= 0.05 else 0,
+             "spread": 3 if se_total <= 0.025 else 2 if se_total <= 0.035 else 1 if se_total <= 0.05 else 0,
              "capped": None}
     conf = parts["comps"] + parts["reputation"] + parts["sold_ratio"] + parts["spread"]
     for cap, limit, applies in (("few_comps", 3, k < 3), ("no_grade_comps", 3, near < 2),
-                                ("few_comps", 3, se > SPREAD_CAP_SE), ("few_comps", 5, n_eff < 4),
+                                ("few_comps", 3, se > SPREAD_CAP_SE),
+                                ("beyond_comps", BEYOND_CAP, se_total > SPREAD_CAP_SE), ("few_comps", 5, n_eff < 4),
                                 ("mostly_ask", 7, 2 * sold < k)):
         if applies:
             parts["capped"], conf = cap, min(conf, limit)
@@ -359,7 +368,8 @@ def check(inp, outp):
             a = p["attribution"]
             if a.get("grade") in TARGETS:
                 lo, hi, text = TARGETS[a["grade"]]
-                targets[p["intake_id"]] = (lo, hi, text, curve_of(a.get("series"), a.get("title")))
+                curve = CURVES["proof"] if text.startswith("PR") else curve_of(a.get("series"), a.get("title"))
+                targets[p["intake_id"]] = (lo, hi, text, curve)
         elif p["kind"] == "price_point":
             groups.setdefault(p["intake_id"], []).append(p)
     got = {}

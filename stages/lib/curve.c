@@ -8,68 +8,97 @@
 #include <string.h>
 #include <strings.h>
 
-const int curve_knot[CURVE_KNOTS] = { 4, 8, 12, 20, 40, 50, 55, 58, 60, 62, 63, 64, 65, 66, 67, 68 };
+const int curve_knot[CURVE_KNOTS] = { 4, 8, 12, 20, 40, 50, 55, 58, 60, 62, 63, 64, 65, 66, 67, 68, 69, 70 };
 
-/*                    G4    VG8   F12   VF20  XF40  AU50  AU55  AU58  MS60  MS62  MS63 MS64  MS65  MS66  MS67  MS68 */
+/*
+ * MS69 and MS70 are published for no series below (a classic coin is all but unknown
+ * there): they go on from MS68 at twice the price per grade, the top of what modern coins
+ * show between a 69 and a 70 (1.3-3x), never at the last segment's slope, which below
+ * MS68 is up to 6x a grade and would make a 70 priced from 69s eight times their price.
+ */
+/*                    G4    VG8   F12   VF20  XF40  AU50  AU55  AU58  MS60  MS62  MS63 MS64  MS65  MS66  MS67  MS68  MS69 MS70 */
 static const struct curve curves[] = {
 	/* 1921-S Morgan dollar; VF20-MS67 as DESIGN.md gives them (and the next three) */
 	{ "Morgan",
 	  "the Morgan dollar's",
-	  { 0.30, 0.31, 0.33, 0.36, 0.38, 0.41, 0.45, 0.49, 0.52, 0.80, 1, 1.26, 1.52, 2.69, 8.9, 50 } },
+	  { 0.30, 0.31, 0.33, 0.36, 0.38, 0.41, 0.45, 0.49, 0.52, 0.80, 1, 1.26, 1.52, 2.69, 8.9, 50, 100,
+	    200 } },
 	/* 1922 Peace dollar */
 	{ "Peace",
 	  "the Peace dollar's",
-	  { 0.45, 0.47, 0.50, 0.53, 0.56, 0.59, 0.62, 0.65, 0.67, 0.85, 1, 1.19, 1.78, 4.07, 16.3, 100 } },
+	  { 0.45, 0.47, 0.50, 0.53, 0.56, 0.59, 0.62, 0.65, 0.67, 0.85, 1, 1.19, 1.78, 4.07, 16.3, 100, 200,
+	    400 } },
 	/* 1935 Walking Liberty half */
 	{ "Walking",
 	  "the Walking Liberty half's",
-	  { 0.04, 0.045, 0.048, 0.05, 0.06, 0.13, 0.25, 0.35, 0.43, 0.75, 1, 1.67, 3.73, 9.33, 33.3, 150 } },
+	  { 0.04, 0.045, 0.048, 0.05, 0.06, 0.13, 0.25, 0.35, 0.43, 0.75, 1, 1.67, 3.73, 9.33, 33.3, 150, 300,
+	    600 } },
 	/* 1944 Mercury dime */
 	{ "Mercury",
 	  "the Mercury dime's",
-	  { 0.15, 0.16, 0.17, 0.19, 0.22, 0.25, 0.29, 0.32, 0.41, 0.73, 1, 1.59, 2.95, 7.27, 31.8, 150 } },
+	  { 0.15, 0.16, 0.17, 0.19, 0.22, 0.25, 0.29, 0.32, 0.41, 0.73, 1, 1.59, 2.95, 7.27, 31.8, 150, 300,
+	    600 } },
 	/* 1964 Kennedy half: circulated near melt; MS65 $30, MS66 $75, MS67 $500 (figures of the
 	 * earlier table; its source is not recorded and no guide was found to check it) */
 	{ "Kennedy",
 	  "the Kennedy half's",
-	  { 0.75, 0.75, 0.76, 0.77, 0.78, 0.80, 0.82, 0.85, 0.88, 0.94, 1, 1.30, 2.1, 5.4, 36, 300 } },
+	  { 0.75, 0.75, 0.76, 0.77, 0.78, 0.80, 0.82, 0.85, 0.88, 0.94, 1, 1.30, 2.1, 5.4, 36, 300, 600,
+	    1200 } },
 	/* 1963 Franklin half: circulated near melt (about $10-15), full bell lines aside. MS63
 	 * $15, VF $10-15 (cryptosquirrelz.com, 1963 half dollar value, August 2025); XF $11.55,
 	 * AU $12, MS60 $14, MS65 $40 (robpaulsenlive.com, 1963 half dollar value chart); MS67
 	 * $2,500-2,850 (the same); MS64 and MS66 interpolated from the earlier table. */
 	{ "Franklin",
 	  "the Franklin half's",
-	  { 0.68, 0.68, 0.69, 0.70, 0.77, 0.80, 0.82, 0.85, 0.93, 0.97, 1, 1.40, 3.0, 15, 180, 400 } },
+	  { 0.68, 0.68, 0.69, 0.70, 0.77, 0.80, 0.82, 0.85, 0.93, 0.97, 1, 1.40, 3.0, 15, 180, 400, 800,
+	    1600 } },
 	/* a common-date Barber quarter (dimes and halves alike): Good $10-25, Fine $30-50,
 	 * XF45 $100-200, AU $250-400, BU $500-1,000, MS66 $1,500-3,000 (junksilver.co, Barber
 	 * quarter value chart), the middle of each range with BU as MS63; MS67-68 kept. */
 	{ "Barber",
 	  "the Barber coinage's",
-	  { 0.025, 0.035, 0.055, 0.10, 0.18, 0.40, 0.46, 0.55, 0.62, 0.80, 1, 1.40, 2.0, 3.0, 8, 20 } },
+	  { 0.025, 0.035, 0.055, 0.10, 0.18, 0.40, 0.46, 0.55, 0.62, 0.80, 1, 1.40, 2.0, 3.0, 8, 20, 40,
+	    80 } },
 	/* 1937 Buffalo nickel: XF45 $7-9, MS60 $31-32, MS65 $75, MS68 $10,500
 	 * (coinvaluechecker.com and kalaobloomington.com, 1937 Buffalo nickel value charts).
 	 * No MS63 figure is given: MS60 is kept at 0.60 of MS63 and the rest scaled from it. */
 	{ "Buffalo",
 	  "the Buffalo nickel's",
-	  { 0.05, 0.06, 0.08, 0.11, 0.14, 0.25, 0.33, 0.45, 0.60, 0.80, 1, 1.20, 1.43, 3.0, 12, 200 } },
+	  { 0.05, 0.06, 0.08, 0.11, 0.14, 0.25, 0.33, 0.45, 0.60, 0.80, 1, 1.20, 1.43, 3.0, 12, 200, 400,
+	    800 } },
 	/* 1944-D wheat cent, red-brown: VF $0.10, XF $0.20, MS63RB $0.85, MS65RB $4
 	 * (silverrecyclers.com, 1944 wheat penny); the rest interpolated, MS66-68 scaled from the
 	 * earlier table. */
 	{ "Lincoln",
 	  "the Lincoln cent's",
-	  { 0.06, 0.08, 0.10, 0.12, 0.24, 0.30, 0.35, 0.40, 0.50, 0.75, 1, 2.0, 4.7, 9.4, 31, 150 } },
+	  { 0.06, 0.08, 0.10, 0.12, 0.24, 0.30, 0.35, 0.40, 0.50, 0.75, 1, 2.0, 4.7, 9.4, 31, 150, 300,
+	    600 } },
 	/* 1964 Washington quarter: circulated near melt. No published grade table was found
 	 * this session: the earlier figures, unchecked. */
 	{ "Washington",
 	  "the Washington quarter's",
-	  { 0.60, 0.60, 0.61, 0.62, 0.63, 0.65, 0.67, 0.70, 0.75, 0.88, 1, 1.30, 2.5, 6.0, 25, 150 } },
+	  { 0.60, 0.60, 0.61, 0.62, 0.63, 0.65, 0.67, 0.70, 0.75, 0.88, 1, 1.30, 2.5, 6.0, 25, 150, 300,
+	    600 } },
 };
 
 /* For a series with no curve of its own: a middle course between the curves above. */
 static const struct curve generic = { "generic",
 				      "a generic",
 				      { 0.15, 0.17, 0.20, 0.28, 0.38, 0.48, 0.55, 0.62, 0.70, 0.85, 1, 1.40,
-					2.4, 5.0, 15, 60 } };
+					2.4, 5.0, 15, 60, 120, 240 } };
+
+/*
+ * For a proof, whatever its series: ratios to PR63. A proof's price climbs far more gently
+ * with the grade than a business strike's above 65 (no bag marks to grade away): for a
+ * classic proof (an 1880s proof Morgan, in the usual guides: PR60 about half of PR63, PR65
+ * about twice, PR67 about five times) and a modern one (a proof silver eagle or clad proof
+ * set coin: PR69 the common grade, PR70 about 1.3-3x it). Below PR60 (impaired proofs)
+ * it flattens, as a worn proof sells near a business strike of its grade.
+ */
+static const struct curve proof = { "proof",
+				    "a proof coin's",
+				    { 0.25, 0.27, 0.30, 0.34, 0.40, 0.45, 0.50, 0.55, 0.60, 0.80, 1, 1.35,
+				      2.0, 2.9, 4.2, 5.6, 7.0, 15 } };
 
 static int
 contains(const char *text, size_t len, const char *word)
@@ -100,6 +129,12 @@ curve_generic(void)
 	return &generic;
 }
 
+const struct curve *
+curve_proof(void)
+{
+	return &proof;
+}
+
 double
 curve_knot_position(double grade)
 {
@@ -123,7 +158,7 @@ curve_log_ratio(const struct curve *c, double grade)
 		return log(c->ratio[0]);
 	for (i = 1; i < CURVE_KNOTS - 1 && grade > curve_knot[i]; i++)
 		;
-	/* between knot i-1 and knot i, or beyond the last on the last segment's slope */
+	/* between knot i-1 and knot i (the last knot is the top of the Sheldon scale) */
 	{
 		double a = log(c->ratio[i - 1]), b = log(c->ratio[i]);
 		double t = (grade - curve_knot[i - 1]) / (double)(curve_knot[i] - curve_knot[i - 1]);

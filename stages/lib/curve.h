@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 /* The knots every curve gives a ratio at, in Sheldon numbers. */
-#define CURVE_KNOTS 16
+#define CURVE_KNOTS 18
 
 struct curve {
 	const char *series; /* the name matched in an attribution's series or title */
@@ -25,13 +25,16 @@ const struct curve *curve_find(const char *text, size_t len);
 /* The generic curve, for a series with none of its own. */
 const struct curve *curve_generic(void);
 
+/* The curve of a proof (PR, PF), whatever its series: ratios to PR63. */
+const struct curve *curve_proof(void);
+
 /* Where a Sheldon grade lies among the knots, counted in knots: 0 at or below the first,
  * i at knot i, fractional between, and one more per grade beyond the last. A published
  * curve's error grows with the number of knots between two grades. */
 double curve_knot_position(double grade);
 
 /* ln R(grade): the log price ratio to MS63 at a Sheldon grade (any real in 1..70):
- * log-linear between knots, flat below the first, the last slope beyond the last. */
+ * log-linear between knots (the last is MS70), flat below the first. */
 double curve_log_ratio(const struct curve *c, double grade);
 
 #endif

@@ -42,24 +42,40 @@ enum series {
 	S_LIBERTY_NICKEL,
 	S_FLYING_EAGLE,
 	S_GOLD_EAGLE,
+	S_LIBERTY_GOLD,
 	S_NONE /* words that look like a series and are not one ("Franklin Mint") */
 };
 
 static const char *const series_names[] = {
-	"Morgan",	    "Peace",
-	"Walking Liberty",  "Mercury",
-	"Lincoln",	    "Buffalo",
-	"Indian",	    "Kennedy",
-	"Barber",	    "Franklin",
-	"Washington",	    "Jefferson",
-	"Roosevelt",	    "Standing Liberty",
-	"Seated Liberty",   "Eisenhower",
-	"Susan B. Anthony", "Sacagawea",
-	"Presidential",	    "Trade",
-	"Saint-Gaudens",    "Silver Eagle",
-	"Capped Bust",	    "Draped Bust",
-	"Flowing Hair",	    "Liberty Nickel",
-	"Flying Eagle",	    "Gold Eagle",
+	"Morgan",
+	"Peace",
+	"Walking Liberty",
+	"Mercury",
+	"Lincoln",
+	"Buffalo",
+	"Indian",
+	"Kennedy",
+	"Barber",
+	"Franklin",
+	"Washington",
+	"Jefferson",
+	"Roosevelt",
+	"Standing Liberty",
+	"Seated Liberty",
+	"Eisenhower",
+	"Susan B. Anthony",
+	"Sacagawea",
+	"Presidential",
+	"Trade",
+	"Saint-Gaudens",
+	"Silver Eagle",
+	"Capped Bust",
+	"Draped Bust",
+	"Flowing Hair",
+	"Liberty Nickel",
+	"Flying Eagle",
+	"Gold Eagle",
+	"Liberty Head gold",
 };
 
 static const struct {
@@ -129,6 +145,15 @@ static const struct {
 	{ "flowing hair", S_FLOWING },
 	{ "liberty nickel", S_LIBERTY_NICKEL },
 	{ "v nickel", S_LIBERTY_NICKEL },
+	/* Liberty Head (Coronet) gold, 1838-1908: only where the title is about gold (a
+	 * "Liberty Head" quarter is a Barber, a "Coronet" cent a large cent); see title_read */
+	{ "liberty head", S_LIBERTY_GOLD },
+	{ "liberty gold", S_LIBERTY_GOLD },
+	{ "coronet", S_LIBERTY_GOLD },
+	{ "liberty double eagle", S_LIBERTY_GOLD },
+	{ "liberty half eagle", S_LIBERTY_GOLD },
+	{ "liberty quarter eagle", S_LIBERTY_GOLD },
+	{ "liberty eagle", S_LIBERTY_GOLD },
 };
 
 enum denomination {
@@ -296,6 +321,12 @@ static const struct {
 	{ "poliert", "polished", 0 },
 	{ "henkelspur", "jewelry", 0 },
 	{ "gehenkelt", "jewelry", 0 },
+	{ "fassung", "jewelry", 0 },
+	{ "jewellery", "jewelry", 0 },
+	{ "loop", "jewelry", 0 },
+	{ "looped", "jewelry", 0 },
+	{ "randfehler", "damaged", 0 },
+	{ "randschaden", "damaged", 0 },
 	{ "dettagli", "details", 1 },
 };
 
@@ -406,8 +437,9 @@ static void
 lexicon_init(void)
 {
 	static const char *const certifiers[] = { "pcgs", "ngc", "anacs", "icg", "cacg", "segs", "pci" };
-	static const char *const others[] = { "x",	"pair", "business", "pcs",	"coins", "vdb",
-					      "legged", "legs", "leg",	    "overdate", "sms",	 "special" };
+	static const char *const others[] = { "x",   "pair",	"business", "pcs",   "coins",
+					      "vdb", "legged",	"legs",	    "leg",   "overdate",
+					      "sms", "special", "paar",	    "paire", "gold" };
 	const char *w;
 	size_t i;
 
@@ -512,7 +544,7 @@ problem_in_context(const struct grade_token *t, size_t n, size_t i, int k)
 	if (strcmp(w, "pvc") == 0)
 		return next == NULL || !title_word_in(pvc_things, sizeof(pvc_things) / sizeof(pvc_things[0]),
 						      next->p, next->len);
-	if (strcmp(w, "mount") == 0)
+	if (strcmp(w, "mount") == 0 || strcmp(w, "loop") == 0) /* not "Loop of Luster" */
 		return (i > 0 && grade_token_is(&t[i - 1], "ex")) ||
 		       (next != NULL && (grade_token_is(next, "removed") || grade_token_is(next, "mark") ||
 					 grade_token_is(next, "marks") || grade_token_is(next, "traces")));
@@ -590,6 +622,32 @@ count_at(const struct grade_token *t, size_t n, size_t i)
 	return v;
 }
 
+/* Plural words for coins: "Three 1921-S Morgan Dollars", "Two Peace Dollars". */
+static const char *const coins_plural[] = { "dollars", "morgans",  "cents",    "pennies",
+					    "nickels", "dimes",	   "quarters", "halves",
+					    "eagles",  "coins",	   "peaces",   "mercurys",
+					    "walkers", "buffalos", "wheaties", "kennedys" };
+
+/* Whether the tokens from t[i] name coins in the plural before anything else: a year,
+ * mint marks and a few words of the coin ("1921-S Morgan Silver Dollars"). */
+static int
+counted_coins(const struct grade_token *t, size_t n, size_t i)
+{
+	size_t j;
+
+	/* "Five Dollars", "Twenty Five Cents" are a denomination: a year or a series first */
+	if (i >= n || !((t[i].digits && is_year(t, n, i)) || (lexicon_kinds(&t[i]) & K_SERIES)))
+		return 0;
+	for (j = i; j < n && j < i + 6; j++) {
+		if (title_word_in(coins_plural, sizeof(coins_plural) / sizeof(coins_plural[0]), t[j].p,
+				  t[j].len))
+			return 1;
+		if (t[j].digits && !(t[j].len == 4 && grade_token_number(&t[j], 5) >= 1700))
+			return 0;
+	}
+	return 0;
+}
+
 /* The count the words at t[i] give ("lot of 5", "(3)", "x10", "10x", "5 coins"), or 0. */
 static int
 quantity_at(const struct grade_token *t, size_t n, size_t i, unsigned kinds, int *variation)
@@ -620,12 +678,13 @@ quantity_at(const struct grade_token *t, size_t n, size_t i, unsigned kinds, int
 			return v;
 		return 0;
 	}
-	if (grade_token_is(&t[i], "pair"))
+	if (grade_token_is(&t[i], "pair") || grade_token_is(&t[i], "paar") || grade_token_is(&t[i], "paire"))
 		return 2;
 	for (k = 0; k < sizeof(number_words) / sizeof(number_words[0]); k++)
 		if (grade_token_is(&t[i], number_words[k]))
-			return i + 1 < n && title_word_in(pieces, sizeof(pieces) / sizeof(pieces[0]),
-							  t[i + 1].p, t[i + 1].len)
+			return (i + 1 < n && title_word_in(pieces, sizeof(pieces) / sizeof(pieces[0]),
+							   t[i + 1].p, t[i + 1].len)) ||
+					       counted_coins(t, n, i + 1)
 				       ? (int)k + 2
 				       : 0;
 	if (!(kinds & K_COUNT))
@@ -793,6 +852,12 @@ read_year(const struct grade_token *t, size_t n, size_t i, struct title_facts *f
 		if (k >= n || (m = mark_of(&t[k])) == NULL || (nmarks > 0 && t[k].glued))
 			break;
 		j = k + 1;
+		/* "1893 C C", "1889-C C": Carson City written apart, not Charlotte's C */
+		if (strcmp(m, "C") == 0 && j < n && grade_token_is(&t[j], "c") && !t[j].glued &&
+		    (t[j].before == ' ' || t[j].before == '.')) {
+			m = "CC";
+			j++;
+		}
 		if (nmarks > 0 && t[k].before == '/') {
 			if (strcmp(m, last) != 0)
 				f->varieties |=
@@ -831,6 +896,40 @@ year_mark_coins(const struct title_facts *f)
 		distinct += b == a;
 	}
 	return distinct > 1 ? distinct : 0;
+}
+
+/* Whether the year at t[i] is another coin listed after the year group that ends at
+ * t[from]: only words of the coin and a joining "&", "+", ",", "and" between ("1922 Peace
+ * & 1923 Peace", "1922, 1923, 1924 Peace Dollars"), and no "design" after it ("2021
+ * Morgan, 1921 design" is one coin). used is the tokens of the year group at t[i]. */
+static int
+joined_year(const struct grade_token *t, size_t n, size_t from, size_t i, size_t used)
+{
+	static const char *const joins[] = { "and", "und", "et", "y", "e" };
+	static const char *const plain[] = { "silver", "gold", "us", "u", "s", "coin" };
+	static const char *const designs[] = { "design", "designs",	"style",      "type",
+					       "privy",	 "anniversary", "centennial", "to" };
+	const char *p;
+	int joined = 0;
+	size_t j;
+
+	if (from == 0 || i - from > 5)
+		return 0;
+	for (p = t[from - 1].p + t[from - 1].len; p < t[i].p; p++)
+		joined |= *p == '&' || *p == '+' || *p == ',';
+	for (j = from; j < i; j++) {
+		if (t[j].digits)
+			return 0;
+		if (title_word_in(joins, sizeof(joins) / sizeof(joins[0]), t[j].p, t[j].len)) {
+			joined = 1;
+			continue;
+		}
+		if (!(lexicon_kinds(&t[j]) & (K_SERIES | K_DENOMINATION)) &&
+		    !title_word_in(plain, sizeof(plain) / sizeof(plain[0]), t[j].p, t[j].len))
+			return 0;
+	}
+	return joined && !(i + used < n && title_word_in(designs, sizeof(designs) / sizeof(designs[0]),
+							 t[i + used].p, t[i + used].len));
 }
 
 /* Whether a "from" stands in the three tokens before t[i]: "from a proof set", "from an
@@ -878,7 +977,8 @@ title_read(const char *s, size_t len, struct title_facts *f)
 	struct grade_token t[MAX_TOKENS];
 	char lower[512];
 	size_t n, i, j, used;
-	int specific = 0, bare = 0, v, k;
+	int specific = 0, bare = 0, v, k, listed = 0, last_year = 0, gold = 0;
+	size_t year_end = 0;		 /* the token after the latest year group, 0 before any */
 	size_t after_grade = (size_t)-1; /* the token after the latest grade or certifier */
 	struct grade g;
 
@@ -898,7 +998,20 @@ title_read(const char *s, size_t len, struct title_facts *f)
 				continue;
 			}
 			if (is_year(t, n, i)) {
+				int year = grade_token_number(&t[i], 5);
+
 				used = read_year(t, n, i, f);
+				/* a chain of years joined from the first one: listed counts them;
+				 * any other year ends it (-listed) */
+				if (listed == 0)
+					listed = 1;
+				else if (listed > 0 && year != last_year &&
+					 joined_year(t, n, year_end, i, used))
+					listed++;
+				else if (listed > 0 && year != last_year)
+					listed = -listed;
+				last_year = year;
+				year_end = i + used;
 				continue;
 			}
 			if (!f->quantity && (v = quantity_at(t, n, i, 0, &f->variation)) > 0)
@@ -974,7 +1087,9 @@ title_read(const char *s, size_t len, struct title_facts *f)
 			used = 1;
 		}
 		if (kinds & K_OTHER) {
-			if (grade_token_is(&t[i], "vdb") && !problem_negated(t, n, i))
+			if (grade_token_is(&t[i], "gold"))
+				gold = 1;
+			else if (grade_token_is(&t[i], "vdb") && !problem_negated(t, n, i))
 				f->varieties |= TITLE_V_VDB;
 			else if (grade_token_is(&t[i], "vdb"))
 				f->not_varieties |= TITLE_V_VDB; /* "No VDB": the plain 1909 cent */
@@ -1021,6 +1136,13 @@ title_read(const char *s, size_t len, struct title_facts *f)
 	}
 	if (!f->quantity)
 		f->quantity = year_mark_coins(f);
+	/* "Liberty Head" and "Coronet" are gold only on a gold coin (a Liberty Head quarter is
+	 * a Barber, a Coronet cent a large cent) */
+	if (!gold &&
+	    !(f->denominations & (1u << D_G2_5 | 1u << D_G3 | 1u << D_G5 | 1u << D_G10 | 1u << D_G20)))
+		f->series &= ~(1u << S_LIBERTY_GOLD);
+	if (!f->quantity && listed > 1)
+		f->quantity = listed; /* "1922 Peace & 1923 Peace": two coins */
 	if (f->quantity > 1)
 		f->variation = 0;
 }

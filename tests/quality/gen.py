@@ -21,28 +21,31 @@ import math
 import random
 import sys
 
-KNOTS = [4, 8, 12, 20, 40, 50, 55, 58, 60, 62, 63, 64, 65, 66, 67, 68]
+KNOTS = [4, 8, 12, 20, 40, 50, 55, 58, 60, 62, 63, 64, 65, 66, 67, 68, 69, 70]
 # Published-guide ratios to MS63 (the same facts as stages/lib/curve.c).
 CURVES = {
-    "Morgan": [0.30, 0.31, 0.33, 0.36, 0.38, 0.41, 0.45, 0.49, 0.52, 0.80, 1, 1.26, 1.52, 2.69, 8.9, 50],
-    "Peace": [0.45, 0.47, 0.50, 0.53, 0.56, 0.59, 0.62, 0.65, 0.67, 0.85, 1, 1.19, 1.78, 4.07, 16.3, 100],
-    "Walking Liberty": [0.04, 0.045, 0.048, 0.05, 0.06, 0.13, 0.25, 0.35, 0.43, 0.75, 1, 1.67, 3.73, 9.33, 33.3, 150],
-    "Mercury": [0.15, 0.16, 0.17, 0.19, 0.22, 0.25, 0.29, 0.32, 0.41, 0.73, 1, 1.59, 2.95, 7.27, 31.8, 150],
-    "Kennedy": [0.75, 0.75, 0.76, 0.77, 0.78, 0.80, 0.82, 0.85, 0.88, 0.94, 1, 1.30, 2.1, 5.4, 36, 300],
-    "Franklin": [0.68, 0.68, 0.69, 0.70, 0.77, 0.80, 0.82, 0.85, 0.93, 0.97, 1, 1.40, 3.0, 15, 180, 400],
-    "Barber": [0.025, 0.035, 0.055, 0.10, 0.18, 0.40, 0.46, 0.55, 0.62, 0.80, 1, 1.40, 2.0, 3.0, 8, 20],
-    "Buffalo": [0.05, 0.06, 0.08, 0.11, 0.14, 0.25, 0.33, 0.45, 0.60, 0.80, 1, 1.20, 1.43, 3.0, 12, 200],
-    "Lincoln": [0.06, 0.08, 0.10, 0.12, 0.24, 0.30, 0.35, 0.40, 0.50, 0.75, 1, 2.0, 4.7, 9.4, 31, 150],
-    "Washington": [0.60, 0.60, 0.61, 0.62, 0.63, 0.65, 0.67, 0.70, 0.75, 0.88, 1, 1.30, 2.5, 6.0, 25, 150],
-    "generic": [0.15, 0.17, 0.20, 0.28, 0.38, 0.48, 0.55, 0.62, 0.70, 0.85, 1, 1.40, 2.4, 5.0, 15, 60],
+    "Morgan": [0.30, 0.31, 0.33, 0.36, 0.38, 0.41, 0.45, 0.49, 0.52, 0.80, 1, 1.26, 1.52, 2.69, 8.9, 50, 100, 200],
+    "Peace": [0.45, 0.47, 0.50, 0.53, 0.56, 0.59, 0.62, 0.65, 0.67, 0.85, 1, 1.19, 1.78, 4.07, 16.3, 100, 200, 400],
+    "Walking Liberty": [0.04, 0.045, 0.048, 0.05, 0.06, 0.13, 0.25, 0.35, 0.43, 0.75, 1, 1.67, 3.73, 9.33, 33.3, 150, 300, 600],
+    "Mercury": [0.15, 0.16, 0.17, 0.19, 0.22, 0.25, 0.29, 0.32, 0.41, 0.73, 1, 1.59, 2.95, 7.27, 31.8, 150, 300, 600],
+    "Kennedy": [0.75, 0.75, 0.76, 0.77, 0.78, 0.80, 0.82, 0.85, 0.88, 0.94, 1, 1.30, 2.1, 5.4, 36, 300, 600, 1200],
+    "Franklin": [0.68, 0.68, 0.69, 0.70, 0.77, 0.80, 0.82, 0.85, 0.93, 0.97, 1, 1.40, 3.0, 15, 180, 400, 800, 1600],
+    "Barber": [0.025, 0.035, 0.055, 0.10, 0.18, 0.40, 0.46, 0.55, 0.62, 0.80, 1, 1.40, 2.0, 3.0, 8, 20, 40, 80],
+    "Buffalo": [0.05, 0.06, 0.08, 0.11, 0.14, 0.25, 0.33, 0.45, 0.60, 0.80, 1, 1.20, 1.43, 3.0, 12, 200, 400, 800],
+    "Lincoln": [0.06, 0.08, 0.10, 0.12, 0.24, 0.30, 0.35, 0.40, 0.50, 0.75, 1, 2.0, 4.7, 9.4, 31, 150, 300, 600],
+    "Washington": [0.60, 0.60, 0.61, 0.62, 0.63, 0.65, 0.67, 0.70, 0.75, 0.88, 1, 1.30, 2.5, 6.0, 25, 150, 300, 600],
+    "generic": [0.15, 0.17, 0.20, 0.28, 0.38, 0.48, 0.55, 0.62, 0.70, 0.85, 1, 1.40, 2.4, 5.0, 15, 60, 120, 240],
     # 1926 Standing Liberty quarter, a series valuate has no curve of its own for (it prices
     # it on its generic curve): Good $9, VF $20, XF $40, MS60 $175, MS63 $275
     # (silverrecyclers.com, 1926 quarter value); VG8, F12, AU50-58 and MS62 log-linear between
     # those. No figure above MS63 was found: its markets stop at MS63 (TOP below), and the
     # knots above are the generic curve's, never reached.
     "Standing Liberty": [0.0327, 0.0400, 0.0488, 0.0727, 0.1455, 0.304, 0.440, 0.549, 0.636, 0.860, 1,
-                         1.40, 2.4, 5.0, 15, 60],
+                         1.40, 2.4, 5.0, 15, 60, 120, 240],
 }
+# A proof, whatever its series (the figures of stages/lib/curve.c's proof curve): ratios to PR63.
+PROOF = [0.25, 0.27, 0.30, 0.34, 0.40, 0.45, 0.50, 0.55, 0.60, 0.80, 1, 1.35, 2.0, 2.9, 4.2, 5.6, 7.0, 15]
+CURVES["proof"] = PROOF
 # The highest grade a series' markets reach (its guide's last figure); others reach MS66.
 TOP = {"Standing Liberty": 63}
 # series: year, mint mark, other mint marks, denomination, words of the title, MS63 price ($),
@@ -78,6 +81,16 @@ UNGUIDED = [
      ["Standing Liberty Quarter", "SLQ", "Standing Liberty 25c"], 275,
      (2016, "Standing Liberty Quarter Centennial Gold"), ["FH"]),
 ]
+# Proofs (--coins proof), priced on the proof curve whatever their series, at the top
+# grades where most of them sell; every one a deep cameo, as modern proofs are.
+PROOF_COINS = [
+    ("American Silver Eagle", 2019, "W", ["S"], "dollar",
+     ["American Silver Eagle Proof", "Proof Silver Eagle", "ASE Proof 1 oz"], 10, None, []),
+    ("Kennedy", 1999, "S", ["D"], "half_dollar", ["Kennedy Half Dollar Proof", "Kennedy 50c Silver Proof"], 3.6,
+     None, []),
+]
+PROOF_TARGETS = [66, 67, 68, 69, 69, 70, 70]
+PROOF_LEGAL = [60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70]
 TARGETS = [20, 30, 40, 45, 50, 55, 58, 60, 62, 63, 63, 64, 64, 65, 65, 66]
 LEGAL = [4, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45, 50, 53, 55, 58, 60, 61, 62, 63, 64, 65, 66, 67]
 PREFIX = [(60, "MS"), (50, "AU"), (40, "XF"), (20, "VF"), (12, "F"), (8, "VG"), (4, "G")]
@@ -96,14 +109,16 @@ def log_ratio(ratios, g):
     return a + (g - KNOTS[i - 1]) / (KNOTS[i] - KNOTS[i - 1]) * (b - a)
 
 
-def perturb(rng, ratios, jitter):
+def perturb(rng, ratios, jitter, top=False):
     """A market's own curve: the guide's, bent by a smooth random walk and a tilt, then
     scaled back to 1 at MS63. (The bend is not zeroed at MS63: the walk is far from 0 by
     then, and zeroing it there made a kink at MS63 alone, some 25 % off its neighbours.)"""
     out, walk = [], 0.0
     tilt = rng.gauss(0, jitter / 2)
     for k, r in zip(KNOTS, ratios):
-        walk += rng.gauss(0, jitter / 2)
+        # (above MS68 only where markets reach there: the other markets draw as before)
+        if k <= 68 or top:
+            walk += rng.gauss(0, jitter / 2)
         bend = walk + tilt * (k - 63) / 10
         out.append(r * math.exp(bend))
     # keep the curve rising with the grade
@@ -141,13 +156,18 @@ def adjectival(rng, g):
     return ("VG", 8, 10)
 
 
-def numeric(rng, g):
-    """A numeric grade written as sellers do: MS63, MS-63, MS 63, ms63."""
-    name = grade_name(g)
+def numeric(rng, g, proof=False):
+    """A numeric grade written as sellers do: MS63, MS-63, MS 63, ms63 (PR69, PF-70 DCAM)."""
+    name = grade_name(g, proof)
+    if proof:
+        name = rng.choice(["PR", "PF", "PR"]) + name[2:]
     p, n = name.rstrip("0123456789"), name[len(name.rstrip("0123456789")):]
     sep = rng.choice(["", "", "-", " "])
     text = p + sep + n
-    return text.lower() if rng.random() < 0.1 else text
+    text = text.lower() if rng.random() < 0.1 else text
+    if proof:
+        text += rng.choice([" DCAM", " Deep Cameo", " Ultra Cameo", "DCAM", " UCAM"])
+    return text
 
 
 def canonical(text):
@@ -169,17 +189,19 @@ def date_text(rng, year, mint):
 
 def market(rng, idx, k):
     """One market: its coin, target grade, curve, and what it generates."""
-    coins = {"guided": COINS, "unguided": UNGUIDED, "all": COINS + UNGUIDED}[k.coins]
+    coins = {"guided": COINS, "unguided": UNGUIDED, "all": COINS + UNGUIDED, "proof": PROOF_COINS}[k.coins]
     coin = coins[rng.randrange(len(coins))]
     series, year, mint, others, denom, words, base, modern, desigs = coin
-    curve = perturb(rng, CURVES[series], k.curve_jitter)
-    top = TOP.get(series, 67)
-    target = rng.choice([t for t in TARGETS if t <= top])
+    proof = coin in PROOF_COINS
+    key = "proof" if proof else series
+    curve = perturb(rng, CURVES[key], k.curve_jitter, proof)
+    top = 70 if proof else TOP.get(series, 67)
+    target = rng.choice(PROOF_TARGETS if proof else [t for t in TARGETS if t <= top])
     base = base * math.exp(rng.gauss(0, 0.3))
     noise = rng.uniform(*k.noise)
     drift = rng.uniform(-k.drift, k.drift) if rng.random() < k.drift_share else 0.0
     near = rng.uniform(*k.near)
-    return dict(near=near, idx=idx, top=top, series=series, year=year, mint=mint, others=others, denom=denom, words=words,
+    return dict(proof=proof, key=key, near=near, idx=idx, top=top, series=series, year=year, mint=mint, others=others, denom=denom, words=words,
                 base=base, modern=modern, desigs=desigs, curve=curve, target=target, noise=noise, drift=drift)
 
 
@@ -189,12 +211,13 @@ def price_at(m, g):
 
 def comp_grade(rng, m):
     """The true grade of a listing of this coin: near the target half the time, else the market's spread."""
-    t = LEGAL.index(m["target"]) if m["target"] in LEGAL else LEGAL.index(63)
+    legal = PROOF_LEGAL if m["proof"] else LEGAL
+    t = legal.index(m["target"]) if m["target"] in legal else legal.index(63)
     if rng.random() < m["near"]:
         i = t + rng.choice([-2, -1, -1, 0, 0, 0, 1, 1, 2])
     else:
-        i = rng.choice(range(LEGAL.index(20), len(LEGAL) - 1))
-    return min(LEGAL[max(0, min(len(LEGAL) - 1, i))], m["top"])
+        i = rng.choice(range(legal.index(63 if m["proof"] else 20), len(legal) - 1))
+    return min(legal[max(0, min(len(legal) - 1, i))], m["top"])
 
 
 def title_for(rng, m, grade_part, extra="", year=None, mint=None, words=None):
@@ -216,20 +239,23 @@ def clean_listing(rng, m, k, g, t):
     r = rng.random()
     if r < k.certified:
         cert = rng.choice(CERTS)
-        gp = "%s %s" % (cert, numeric(rng, g)) if rng.random() < 0.8 else "%s %d" % (cert, g)
+        gp = "%s %s" % (cert, numeric(rng, g, m["proof"])) if rng.random() < 0.8 or m["proof"] else "%s %d" % (cert, g)
         if rng.random() < 0.15:
             gp += rng.choice([" CAC", "+", " Gold Shield", " OGH"])
-        return title_for(rng, m, gp), (grade_name(g), g, g, cert)
+        return title_for(rng, m, gp), (grade_name(g, m["proof"]), g, g, cert)
     r -= k.certified
     if r < k.raw_numeric:
         # raw coins: the seller's grade is often a step or two optimistic
         said = g
+        legal = PROOF_LEGAL if m["proof"] else LEGAL
         if rng.random() < 0.5:
-            j = LEGAL.index(g) + rng.choice([1, 1, 2])
-            said = LEGAL[min(j, len(LEGAL) - 1)]
-        return title_for(rng, m, numeric(rng, said) + rng.choice(["", " raw", " ungraded"])), \
-            (grade_name(said), said, said, None)
+            j = legal.index(g) + rng.choice([1, 1, 2])
+            said = legal[min(j, len(legal) - 1)]
+        return title_for(rng, m, numeric(rng, said, m["proof"]) + rng.choice(["", " raw", " ungraded"])), \
+            (grade_name(said, m["proof"]), said, said, None)
     r -= k.raw_numeric
+    if r < k.adjectival and m["proof"]:
+        return title_for(rng, m, rng.choice(["Proof", "Gem Proof DCAM", "Proof Deep Cameo"])), (None, None, None, None)
     if r < k.adjectival:
         text, lo, hi = adjectival(rng, g)
         extra = rng.choice(["", "", "not cleaned", "NO PROBLEMS", "uncleaned", "original skin"])
@@ -287,7 +313,8 @@ def generate(k, out, truth_out):
         m = market(rng, idx, k)
         job = "q%d-%d-%d" % (k.seed, k.comps, idx)
         attribution = {"year": m["year"], "mintmark": m["mint"] or "P", "denomination": m["denom"],
-                       "series": m["series"], "title": m["words"][0], "grade": grade_name(m["target"]),
+                       "series": m["series"], "title": m["words"][0],
+                       "grade": grade_name(m["target"], m["proof"]) + (" DCAM" if m["proof"] else ""),
                        "variety": None}
         points, clean, true_grades = [], [], {}
         ts = m["target"]
@@ -333,7 +360,7 @@ def generate(k, out, truth_out):
         if truth_out:
             truth = price_at(m, ts)
             truth_out.write(json.dumps({"job_id": job, "truth_cents": truth * 100, "oracle_cents": oracle(m, clean, ts) * 100,
-                                        "published_cents": oracle(dict(m, curve=CURVES[m["series"]]), clean, ts) * 100,
+                                        "published_cents": oracle(dict(m, curve=CURVES[m["key"]]), clean, ts) * 100,
                                         "series": m["series"], "target": ts, "drift": m["drift"],
                                         "curve": m["curve"], "grades": true_grades}) + "\n")
 
@@ -424,8 +451,8 @@ def knobs(argv):
     p.add_argument("--certified", type=float, default=0.45, help="share of slabbed listings (numeric grade)")
     p.add_argument("--raw-numeric", type=float, default=0.15, help="share of raw coins with a numeric grade (often optimistic)")
     p.add_argument("--adjectival", type=float, default=0.2, help="share with an adjectival grade (BU, Choice BU, AU, XF)")
-    p.add_argument("--coins", choices=["guided", "unguided", "all"], default="guided",
-                   help="guided: series with a built-in curve; unguided: series priced on the generic curve")
+    p.add_argument("--coins", choices=["guided", "unguided", "all", "proof"], default="guided",
+                   help="guided: series with a built-in curve; unguided: series priced on the generic curve; proof: modern proofs at PR66-70, on the proof curve")
     p.add_argument("--facts", choices=["titles", "known"], default="titles",
                    help="titles: filter-junk reads the titles; known: the points carry the true facts")
     p.add_argument("--summary", help="score: also write the figures as JSON here")
