@@ -72,6 +72,21 @@ start_services() {
 	export EBAY_CALLS_PER_MINUTE=60000 EBAY_RETRY_BASE_MS=50 LOG_FORMAT=text
 }
 
+# add_batch JOBS INTAKES, after start_services: INTAKES intakes of a 1921-S Morgan dollar
+# and JOBS pending jobs of the seeded source (tests/data/seed.sql) spread over them in turn.
+add_batch() {
+	psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -c "
+		INSERT INTO intakes (id) SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid
+			FROM generate_series(2, $2 + 1) i;
+		INSERT INTO attributions (intake_id, year, mintmark, denomination, series)
+			SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 1921, 'S', 'dollar', 'Morgan'
+			FROM generate_series(2, $2 + 1) i;
+		INSERT INTO scrape_jobs (intake_id, source_id, priority)
+			SELECT ('7a2e3d4c-0000-4000-8000-' || lpad((2 + i % $2)::text, 12, '0'))::uuid,
+				'8b3f4e5d-0000-4000-8000-000000000001', 10
+			FROM generate_series(1, $1) i"
+}
+
 # start_pgbouncer, after start_services: a PgBouncer in transaction mode in front of that
 # PostgreSQL (what Supabase's transaction pooler is), stopped with it. PGBOUNCER_URL goes
 # through it, DATABASE_URL stays direct; `pooled CMD...` runs CMD with DATABASE_URL through

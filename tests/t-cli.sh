@@ -131,6 +131,67 @@ price_json_and_plot() {
 	expect_eq "bad format" 64 $?
 }
 
+# A failure of plot's gnuplot with the output to a file: gnuplot's status and message, not
+# a full disk (the exit path, under write_plot's IFS, killed the output's copier); an output
+# folder that is not there is named as such, before gnuplot's parse error in a scratch file.
+plot_failures_said_as_they_are() {
+	local rc
+	"$cp" price 1921-S Morgan dollar --api finding --category 39464 --replay "$replay" --json >p.ndjson || return 1
+	mkdir fake && printf '#!/bin/sh\necho "gnuplot: broken" >&2\nexit 1\n' >fake/gnuplot && chmod +x fake/gnuplot
+	PATH=$PWD/fake:$PATH "$cp" plot - --output out.svg <p.ndjson >out.txt 2>err.txt
+	rc=$?
+	expect_eq "gnuplot failed: status" 70 "$rc" || { cat err.txt; return 1; }
+	expect_grep 'gnuplot failed' err.txt || return 1
+	expect_eq "a full disk said" "" "$(grep 'disk' err.txt)" || return 1
+	"$cp" plot - --output "$PWD/nodir/x.svg" <p.ndjson >out.txt 2>err.txt
+	rc=$?
+	expect_eq "no folder: status" 74 "$rc" || return 1
+	expect_eq "no folder: message" "coin-pricer: cannot write $PWD/nodir/x.svg: no folder $PWD/nodir" "$(cat err.txt)"
+}
+
+# What price says when it cannot price: a wrong LOG_LEVEL is not a wrong grade; a --replay
+# folder that is not there is a usage error; a recording of other requests names the
+# options it was made with.
+price_failures_say_what_to_do() {
+	local rc
+	LOG_LEVEL=loud "$cp" price 1921-S Morgan dollar VF --api finding --category 39464 --replay "$replay" >out.txt 2>err.txt
+	rc=$?
+	expect_eq "LOG_LEVEL=loud: status" 78 "$rc" || { cat err.txt; return 1; }
+	expect_grep 'LOG_LEVEL=loud is not a log level' err.txt || return 1
+	expect_eq "said to be a grade" "" "$(grep 'not a grade' err.txt)" || return 1
+	"$cp" price 1921-S Morgan dollar VF --api finding --category 39464 --replay "$PWD/none" >out.txt 2>err.txt
+	rc=$?
+	expect_eq "--replay none: status" 64 "$rc" || return 1
+	expect_grep "^coin-pricer: --replay: no such folder: $PWD/none\$" err.txt || return 1
+	"$cp" price 1921-S Morgan dollar VF --replay "$replay" >out.txt 2>err.txt
+	rc=$?
+	expect_eq "other requests: status" 69 "$rc" || return 1
+	expect_grep '^  --api finding --category 39464 (query "US coin 1921 S Morgan dollar")$' err.txt || return 1
+	mkdir empty
+	"$cp" price 1921-S Morgan dollar VF --replay "$PWD/empty" >out.txt 2>err.txt
+	expect_grep "empty holds no recordings (ebay-fetch --record DIR makes them)" err.txt
+}
+
+# A signal while coin-pricer makes its scratch folder (a slow mktemp holds it there, as a
+# busy host does) is held until the folder's removal is set up: the folder is not left.
+scratch_not_left_by_a_signal() {
+	local sig p i
+	mkdir slow tmp
+	printf '#!/bin/sh\n"%s" "$@" && exec sleep 2\n' "$(command -v mktemp)" >slow/mktemp && chmod +x slow/mktemp
+	for sig in TERM HUP; do
+		TMPDIR=$PWD/tmp PATH=$PWD/slow:$PATH "$cp" price 1921-S Morgan dollar --print-job >/dev/null 2>&1 &
+		p=$!
+		for ((i = 0; i < 100; i++)); do
+			[ -z "$(ls tmp)" ] || break
+			sleep 0.1
+		done
+		[ -n "$(ls tmp)" ] || { echo "no scratch folder made"; return 1; }
+		kill -s "$sig" "$p"
+		wait "$p"
+		expect_eq "left in TMPDIR after SIG$sig" "" "$(ls tmp)" || return 1
+	done
+}
+
 # Fields valuate adds in grade mode are shown when present (and omitted when not).
 show_graded_valuation() {
 	printf '%s\n' '{"kind":"job","attribution":{"year":1921,"mintmark":"S","series":"Morgan","denomination":"dollar","grade":"MS63"}}' \
@@ -540,6 +601,9 @@ run_test "coin-pricer --help and --version, every command; wrong ones exit 64" h
 run_test "price reads coins as people write them" parses_coins
 run_test "price from a recording, no database: the answer, exactly" price_replay
 run_test "price --json is NDJSON that plot - draws as PNG and SVG" price_json_and_plot
+run_test "plot: a gnuplot failure and a missing output folder said as they are" plot_failures_said_as_they_are
+run_test "price: a wrong LOG_LEVEL, a missing --replay folder, a recording of other requests" price_failures_say_what_to_do
+run_test "a signal while coin-pricer starts leaves no scratch folder" scratch_not_left_by_a_signal
 run_test "show - : tiers, grades, target grade and method when valuate gives them" show_graded_valuation
 run_test "price against eBay (fake): Insights, no credentials (78), not approved (69)" price_fake_ebay
 run_test "add: an intake, its attribution, a pending job per enabled source" add_creates_rows

@@ -20,19 +20,6 @@ reset() {
 	fault '{"clear": true}'
 	sql -c "TRUNCATE sources, intakes, fx_rates CASCADE" && sql -f "$here/data/seed.sql"
 }
-# N jobs over M intakes of the seeded source, the seed's own job removed.
-add_batch() {
-	sql -c "DELETE FROM scrape_jobs;
-		INSERT INTO intakes (id) SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid
-			FROM generate_series(2, $2 + 1) i;
-		INSERT INTO attributions (intake_id, year, mintmark, denomination, series)
-			SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 1921, 'S', 'dollar', 'Morgan'
-			FROM generate_series(2, $2 + 1) i;
-		INSERT INTO scrape_jobs (intake_id, source_id, priority)
-			SELECT ('7a2e3d4c-0000-4000-8000-' || lpad((2 + i % $2)::text, 12, '0'))::uuid,
-				'8b3f4e5d-0000-4000-8000-000000000001', 10
-			FROM generate_series(1, $1) i"
-}
 # The test cluster's server, driven as its owner: pg_ctl stop/start/restart with the
 # options local-pg.sh started it with.
 cluster=$(if [ -f "$PGSTATE/location" ]; then cat "$PGSTATE/location"; else echo "$PGSTATE/cluster"; fi)
@@ -83,7 +70,7 @@ while True: held.append(s.accept()[0])' &
 # completes once, at its first attempt (held up by hand before this test was written).
 db_restarted_under_worker() {
 	local pid mode
-	reset && add_batch 40 10 || return 1
+	reset && sql -c "DELETE FROM scrape_jobs" && add_batch 40 10 || return 1
 	fault '{"path": "/services", "kind": "slow", "seconds": 0.3, "times": 1000}'
 	LOG_FORMAT=json timeout 240 "$pipeline" --once --workers 2 --env /dev/null 2>err.txt &
 	pid=$!
