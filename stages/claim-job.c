@@ -192,8 +192,11 @@ static const char jobs_left_sql[] =
 	" OR EXISTS (SELECT 1 FROM scrape_jobs WHERE worker_id = $1 AND status = 'running'\n"
 	"  AND started_at < $4::timestamptz)";
 
-/* When this --follow started, by the database's clock: its own claims are not older. */
-static const char now_sql[] = "SELECT now()::text";
+/*
+ * When this --follow started, by the database's clock: its own claims are not older; and
+ * the server process's id, which says whether the connection is direct (see direct).
+ */
+static const char now_sql[] = "SELECT now()::text, pg_backend_pid()";
 
 /*
  * Back to pending at once, or failed when the job has used up its attempts. With $2, only
@@ -324,6 +327,13 @@ struct follow {
 	char since[64]; /* when this --follow started, by the database's clock */
 	long in_flight_n;
 	int once, poll_seconds, touch_seconds, reconnect_seconds;
+	/*
+	 * The connection reaches the server process that answers it: the process id that
+	 * libpq got when it connected is the one the server names. A pooler hands out keys of
+	 * its own (PgBouncer, Supavisor), and one that passes a server's on keeps its client on
+	 * that server: LISTEN holds, and notifications arrive without a check.
+	 */
+	int direct;
 };
 
 /* LISTEN for new jobs and for jobs leaving "running" (room for another). */
@@ -369,6 +379,10 @@ notifications_arrive(struct db *db, const struct follow *f)
 
 	if (!db->listening)
 		return 0;
+	if (f->direct) {
+		log_debug("a direct connection to %s: notifications arrive, no check needed", db->target);
+		return 1;
+	}
 	rc = db_notify_arrives(db, "coin_pricer_jobs", NOTIFY_CHECK_MS);
 	if (rc == 1)
 		return 1;
@@ -605,15 +619,16 @@ follow(struct db *db, const struct follow *f)
 	return EXIT_OK;
 }
 
-/* The database's clock now, into buf: 0, or -1 on a database error. */
+/* The database's clock now into f->since, and f->direct: 0, or -1 on a database error. */
 static int
-started_at(struct db *db, char *buf, size_t size)
+started_at(struct db *db, struct follow *f)
 {
 	PGresult *res = db_exec(db, "read the clock", now_sql, 0, NULL);
 
 	if (res == NULL)
 		return -1;
-	snprintf(buf, size, "%s", PQgetvalue(res, 0, 0));
+	snprintf(f->since, sizeof(f->since), "%s", PQgetvalue(res, 0, 0));
+	f->direct = strtol(PQgetvalue(res, 0, 1), NULL, 10) == (long)PQbackendPID(db->conn);
 	PQclear(res);
 	return 0;
 }
@@ -780,7 +795,7 @@ main(int argc, char **argv)
 		f.poll_seconds = poll_seconds;
 		f.touch_seconds = (int)(lock_timeout / 3 > 1 ? lock_timeout / 3 : 1);
 		f.reconnect_seconds = (int)cli_env_number("DB_RECONNECT_SECONDS", 60, 1, 86400);
-		if (started_at(&db, f.since, sizeof(f.since)) < 0) {
+		if (started_at(&db, &f) < 0) {
 			status = db_lost(&db) || db.permanent ? db_exit_status(&db) : EXIT_SOFTWARE;
 			goto out;
 		}

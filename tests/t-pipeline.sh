@@ -563,7 +563,33 @@ credentials_checked_at_start() {
 	expect_eq "token requests" $((asked + 4)) "$(grep -c '"/identity/v1/oauth2/token"' "$scratch/fake.log")"
 }
 
+# Sessions made to the test database so far (counted as each ends, this one's included).
+sessions() { sql -c "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"; }
+
+# claim-job --follow over a direct connection opens one connection: the notifications
+# check (a NOTIFY sent to itself from a second connection) is for poolers, and the server
+# naming the process id that libpq got says there is none. Before, two; the check still
+# runs through PgBouncer (t-db's notifications check).
+follow_connects_once() {
+	local s0 i n=0
+	reset && sql -c "DELETE FROM scrape_jobs" || return 1
+	sleep 0.5 # the sessions above counted
+	s0=$(sessions)
+	LOG_LEVEL=debug claim-job --follow --once --worker one-conn 2>err.txt || { cat err.txt; return 1; }
+	expect_grep "a direct connection to .*: notifications arrive, no check needed" err.txt || return 1
+	# A session is counted when its server process ends, a moment after the client left.
+	for i in $(seq 50); do
+		n=$(($(sessions) - s0 - i))
+		[ "$n" -ge 1 ] && break
+		sleep 0.1
+	done
+	sleep 0.5
+	expect_eq "connections of claim-job --follow" 1 $(($(sessions) - s0 - i - 1))
+}
+
 run_test "pipeline.sh --once runs every pending job to completion" once_runs_every_job
+run_test "claim-job --follow over a direct connection connects once (no notifications check)" \
+	follow_connects_once
 run_test "pipeline.sh --workers 2: 200 jobs over 50 intakes, each done once, one log line each" batch_two_workers
 # The same through PgBouncer in transaction mode: notifications do not pass, claim-job polls.
 run_test "through PgBouncer (transaction mode): --once runs every pending job" pooled once_runs_every_job
