@@ -72,6 +72,14 @@ statements() {
 		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
 }
 
+# The claims so far: calls and their milliseconds in the server (planning and running,
+# pg_stat_statements' times: on a busy host these include waiting for a core).
+claims() {
+	sql -F ' ' -c "SELECT coalesce(sum(calls), 0), coalesce(sum(total_exec_time + total_plan_time), 0)
+		FROM pg_stat_statements WHERE query LIKE '%coin_pricer_claim(%'
+		AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+}
+
 # CPU time (user + system, in clock ticks) of the PostgreSQL server so far: the postmaster, its
 # live processes and the backends it has reaped; and of the fake eBay server.
 pg_ticks() {
@@ -126,9 +134,10 @@ sampled() {
 # the load average (1 min) as it ended; then the CPU time per job of the command's
 # processes, the PostgreSQL server and the fake eBay.
 measure() {
-	local label=$1 t0 t1 x0 x1 finished rate steady p0 p1 f0 f1 span
+	local label=$1 t0 t1 x0 x1 finished rate steady p0 p1 f0 f1 span c0 c1
 	shift
 	seed
+	c0=$(claims)
 	x0=$(statements)
 	p0=$(pg_ticks) f0=$(fake_ticks)
 	t0=$(date +%s%N)
@@ -136,6 +145,7 @@ measure() {
 	t1=$(date +%s%N)
 	p1=$(pg_ticks) f1=$(fake_ticks)
 	x1=$(statements)
+	c1=$(claims)
 	# jobs done, then the first claim and the last completion in ns since the epoch
 	read -r finished span <<<"$(sql -F ' ' -c "SELECT count(*),
 		round(extract(epoch FROM min(started_at)) * 1e9)::bigint || ' ' ||
@@ -154,6 +164,10 @@ measure() {
 		"$(echo "($1 - $t0) / 1000000000" | bc -l)" "$(echo "($t1 - $2) / 1000000000" | bc -l)" \
 		"$(echo "($x1 - $x0 - 1) / $finished" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
 	cpu_line "$finished" $((p1 - p0)) $((f1 - f0))
+	# shellcheck disable=SC2086 # calls and milliseconds
+	set -- $c0 $c1
+	[ "$3" = "$1" ] || printf '  claims: %d, %.2f jobs each, %.2f ms each in the server\n' $(($3 - $1)) \
+		"$(echo "$finished / ($3 - $1)" | bc -l)" "$(echo "($4 - $2) / ($3 - $1)" | bc -l)"
 	rm -f "$work/procs.empty" "$work/fixed.cpu"
 }
 

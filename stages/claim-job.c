@@ -20,20 +20,22 @@
 #include "ndjson.h"
 
 /*
- * One statement, no session state: it works on a direct connection and through any
- * pooler. Stale running jobs (their worker died) first, then pending jobs that are
- * due, best priority first, oldest first. The pending side walks the distinct
- * priorities (a skip scan, one index probe each) and, within each, the due jobs from
- * the oldest: the index is never stepped through over jobs waiting out a backoff.
- * The walk stops after WALK_PRIORITIES distinct priorities, so that a queue with
- * thousands of priorities in backoff still claims fast; beyond them, due jobs are
- * taken oldest first. Rows are locked only as the LIMIT pulls them. A job that has
- * used up its attempts is failed with the reason rather than run again: a stale one,
- * and a pending one (which only a manual change makes) through an index of its own.
- * With $5 (--follow's --in-flight) it claims only as many as keep the worker's running
- * jobs (claimed within the last $6 seconds, and since $8, when this claimer started) at $5.
+ * The claim is migration 009's coin_pricer_claim(), whose plans the server makes once per
+ * connection (it planned the whole statement anew for every claim): one statement, no
+ * session state, so it works on a direct connection and through any pooler. Stale running
+ * jobs (their worker died) first, then pending jobs that are due, best priority first,
+ * oldest first, walking the distinct priorities (at most 100) one index probe each, so
+ * that jobs waiting out a backoff are never stepped over; rows are locked (FOR NO KEY
+ * UPDATE SKIP LOCKED) only as the LIMIT pulls them. With the upkeep ($9), a job that has
+ * used up its attempts, or that no collector of the worker handles (--collects), is failed
+ * with the reason rather than run. With $5 (--follow's --in-flight) it claims only as many
+ * as keep the worker's running jobs (claimed within the last $6 seconds, and since $8,
+ * when this claimer started) at $5. Rows: the job record, the jobs the upkeep failed, and
+ * how many it had room for.
  */
-#define WALK_PRIORITIES "100"
+static const char claim_sql[] =
+	"SELECT o_job, o_failed, o_room FROM coin_pricer_claim($1::int, $2::int, $3, $4, $5::int, $6::int, $7,\n"
+	" $8::timestamptz, $9::boolean)";
 
 /* How many --worker a --release takes (pipeline.sh's workers, released at its start). */
 #define MAX_RELEASE 1000
@@ -48,119 +50,6 @@
 
 /* How long --follow waits at start for a NOTIFY to itself. */
 #define NOTIFY_CHECK_MS 1000
-#define CLAIM_ROOM                                                                                           \
-	"WITH RECURSIVE\n"                                                                                   \
-	" room AS MATERIALIZED (\n"                                                                          \
-	"  SELECT CASE WHEN $5::int IS NULL THEN $1::int ELSE least($1::int, greatest(0, $5::int - (\n"      \
-	"   SELECT count(*) FROM scrape_jobs WHERE worker_id = $4 AND status = 'running'\n"                  \
-	"    AND started_at > now() - make_interval(secs => $6::int)\n"                                      \
-	"    AND started_at >= $8::timestamptz))::int) END AS n),\n"                                         \
-	" srcs AS MATERIALIZED (\n"                                                                          \
-	"  SELECT id FROM sources WHERE enabled AND ($3::text IS NULL OR adapter_type = $3)\n"               \
-	"   AND ($7::text IS NULL OR adapter_type LIKE $7)),\n"
-
-/* The upkeep: jobs no collector of this worker handles, or that used up their attempts. */
-#define CLAIM_UPKEEP                                                                                         \
-	" uncollected AS (\n"                                                                                \
-	"  UPDATE scrape_jobs j SET status = 'failed', completed_at = now(),\n"                              \
-	"   error_message = 'no collector for adapter_type ' || s.adapter_type\n"                            \
-	"    || ' (this worker collects ' || $7 || ')'\n"                                                    \
-	"  FROM sources s WHERE s.id = j.source_id AND j.id IN (\n"                                          \
-	"   SELECT p.id FROM sources o JOIN scrape_jobs p ON p.source_id = o.id\n"                           \
-	"   WHERE $7::text IS NOT NULL AND o.enabled AND o.adapter_type NOT LIKE $7\n"                       \
-	"    AND p.status = 'pending' LIMIT 100 FOR UPDATE OF p SKIP LOCKED)\n"                              \
-	"  RETURNING j.id, j.error_message),\n"                                                              \
-	" uncollected_logged AS (\n"                                                                         \
-	"  INSERT INTO scrape_job_logs (job_id, log_level, message)\n"                                       \
-	"  SELECT id, 'error', error_message FROM uncollected),\n"                                           \
-	" expired AS (\n"                                                                                    \
-	"  UPDATE scrape_jobs SET status = 'failed', completed_at = now(), locked_at = NULL,\n"              \
-	"   error_message = 'the worker ' || coalesce(worker_id, '?') || ' died on the last attempt'\n"      \
-	"  WHERE status = 'running' AND locked_at < now() - make_interval(secs => $2::int)\n"                \
-	"   AND attempts >= max_attempts\n"                                                                  \
-	"  RETURNING id),\n"                                                                                 \
-	" spent AS (\n"                                                                                      \
-	"  UPDATE scrape_jobs SET status = 'failed', completed_at = now(), locked_at = NULL,\n"              \
-	"   worker_id = NULL, error_message = 'used up its ' || max_attempts || ' attempts'\n"               \
-	"    || coalesce(' (last error: ' || error_message || ')', '')\n"                                    \
-	"  WHERE id IN (SELECT id FROM scrape_jobs WHERE status = 'pending'\n"                               \
-	"   AND attempts >= max_attempts ORDER BY run_at LIMIT 100 FOR UPDATE SKIP LOCKED)\n"                \
-	"  RETURNING id, error_message),\n"                                                                  \
-	" spent_logged AS (\n"                                                                               \
-	"  INSERT INTO scrape_job_logs (job_id, log_level, message)\n"                                       \
-	"  SELECT id, 'error', error_message FROM spent),\n"
-
-#define CLAIM_PICK(failed)                                                                                   \
-	" stale AS (\n"                                                                                      \
-	"  SELECT j.id, 0 AS part FROM scrape_jobs j\n"                                                      \
-	"  WHERE j.status = 'running' AND j.locked_at < now() - make_interval(secs => $2::int)\n"            \
-	"   AND j.attempts < j.max_attempts AND j.source_id IN (SELECT id FROM srcs)\n"                      \
-	"  ORDER BY j.locked_at LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED),\n"                \
-	" prios AS (\n"                                                                                      \
-	"  (SELECT priority AS p, 1 AS depth FROM scrape_jobs\n"                                             \
-	"   WHERE status = 'pending' AND attempts < max_attempts ORDER BY priority LIMIT 1)\n"               \
-	"  UNION ALL\n"                                                                                      \
-	"  SELECT (SELECT j.priority FROM scrape_jobs j WHERE j.status = 'pending'\n"                        \
-	"          AND j.attempts < j.max_attempts AND j.priority > prios.p\n"                               \
-	"          ORDER BY j.priority LIMIT 1), prios.depth + 1\n"                                          \
-	"  FROM prios WHERE prios.p IS NOT NULL AND prios.depth < " WALK_PRIORITIES "),\n"                   \
-	" due AS (\n"                                                                                        \
-	"  SELECT d.id, 1 AS part FROM prios CROSS JOIN LATERAL (\n"                                         \
-	"   SELECT j.id FROM scrape_jobs j\n"                                                                \
-	"   WHERE j.status = 'pending' AND j.attempts < j.max_attempts AND j.priority = prios.p\n"           \
-	"    AND j.run_at <= now() AND j.source_id IN (SELECT id FROM srcs)\n"                               \
-	"   ORDER BY j.run_at LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED) d\n"                 \
-	"  WHERE prios.p IS NOT NULL),\n"                                                                    \
-	" walked AS (SELECT max(p) AS last, count(p) AS n FROM prios),\n"                                    \
-	" beyond AS (\n"                                                                                     \
-	"  SELECT j.id, 2 AS part FROM scrape_jobs j\n"                                                      \
-	"  WHERE j.status = 'pending' AND j.attempts < j.max_attempts AND j.run_at <= now()\n"               \
-	"   AND (SELECT n FROM walked) >= " WALK_PRIORITIES " AND j.priority > (SELECT last FROM walked)\n"  \
-	"   AND j.source_id IN (SELECT id FROM srcs)\n"                                                      \
-	"  ORDER BY j.run_at LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED),\n"                   \
-	" picked AS MATERIALIZED (\n"                                                                        \
-	"  SELECT id FROM (SELECT id FROM stale UNION ALL SELECT id FROM due\n"                              \
-	"   UNION ALL SELECT id FROM beyond) u LIMIT (SELECT n FROM room)),\n"                               \
-	" claimed AS (\n"                                                                                    \
-	"  UPDATE scrape_jobs j SET status = 'running', worker_id = $4, locked_at = now(),\n"                \
-	"   started_at = now(), attempts = j.attempts + 1, error_message = NULL\n"                           \
-	"  FROM picked WHERE j.id = picked.id\n"                                                             \
-	"  RETURNING j.id, j.intake_id, j.source_id, j.attempts, j.priority, j.run_at),\n"                   \
-	" logged AS (\n"                                                                                     \
-	"  INSERT INTO scrape_job_logs (job_id, log_level, message, metadata)\n"                             \
-	"  SELECT id, 'info', 'claimed by ' || $4,\n"                                                        \
-	"   json_build_object('attempt', attempts, 'worker_id', $4::text) FROM claimed),\n"                  \
-	" rates AS (\n"                                                                                      \
-	"  SELECT json_object_agg(currency, json_build_object('usd_per_unit', usd_per_unit::text,\n"         \
-	"   'as_of', as_of)) AS fx\n"                                                                        \
-	"  FROM (SELECT DISTINCT ON (currency) currency, usd_per_unit, as_of FROM fx_rates\n"                \
-	"        ORDER BY currency, as_of DESC) r)\n"                                                        \
-	"SELECT json_build_object('kind', 'job', 'job_id', c.id, 'intake_id', c.intake_id,\n"                \
-	"  'source_id', c.source_id, 'attempt', c.attempts, 'worker_id', $4::text,\n"                        \
-	"  'source', json_build_object('name', s.name, 'adapter_type', s.adapter_type,\n"                    \
-	"    'reputation_weight', s.reputation_weight, 'config', s.config),\n"                               \
-	"  'attribution', json_build_object('year', a.year, 'mintmark', a.mintmark,\n"                       \
-	"    'denomination', a.denomination, 'series', a.series, 'title', a.title,\n"                        \
-	"    'grade', a.grade, 'variety', a.variety),\n"                                                     \
-	"  'rules', (SELECT coalesce(json_agg(json_build_object('rule_type', r.rule_type,\n"                 \
-	"      'rule_value', r.rule_value, 'priority', r.priority) ORDER BY r.priority, r.id), '[]')\n"      \
-	"    FROM source_rules r WHERE r.source_id = c.source_id AND r.active),\n"                           \
-	"  'fx_rates', coalesce((SELECT fx FROM rates), '{}'))::text,\n"                                     \
-	"  " failed ", (SELECT n FROM room)\n"                                                               \
-	"FROM claimed c JOIN sources s ON s.id = c.source_id\n"                                              \
-	"LEFT JOIN attributions a ON a.intake_id = c.intake_id\n"                                            \
-	"ORDER BY c.priority, c.run_at"
-
-static const char claim_sql[] =
-	CLAIM_ROOM CLAIM_UPKEEP CLAIM_PICK("(SELECT count(*) FROM expired) + (SELECT count(*) FROM spent)\n"
-					   "   + (SELECT count(*) FROM uncollected)");
-
-/*
- * --follow, woken by a notification: the claim without the upkeep, a third cheaper to
- * plan and run once per job. The full claim still runs at start, at every poll and at
- * least every POLL_INTERVAL_SECONDS, and before --once ends.
- */
-static const char quick_claim_sql[] = CLAIM_ROOM CLAIM_PICK("0");
 
 static const char touch_sql[] =
 	"UPDATE scrape_jobs SET locked_at = now() WHERE worker_id = $1 AND status = 'running'";
@@ -192,8 +81,14 @@ static const char jobs_left_sql[] =
 	" OR EXISTS (SELECT 1 FROM scrape_jobs WHERE worker_id = $1 AND status = 'running'\n"
 	"  AND started_at < $4::timestamptz)";
 
-/* When this --follow started, by the database's clock: its own claims are not older. */
-static const char now_sql[] = "SELECT now()::text";
+/*
+ * When this --follow started, by the database's clock: its own claims are not older; the
+ * server process's id, which says whether the connection is direct (see direct); and the
+ * channel of its worker's jobs leaving "running", named as migration 009's trigger names it.
+ */
+static const char now_sql[] =
+	"SELECT now()::text, pg_backend_pid(),\n"
+	" 'coin_pricer_done_' || left(encode(sha256(convert_to($1, 'UTF8')), 'hex'), 32)";
 
 /*
  * Back to pending at once, or failed when the job has used up its attempts. With $2, only
@@ -286,23 +181,31 @@ help(void)
 }
 
 /*
- * Claim once (with claim_sql or quick_claim_sql) and write the records. Returns how many,
- * or -1 on a database error; *room (when not NULL and jobs were claimed) is how many it
- * had room for: claiming fewer, the queue ran dry.
+ * Claim once (with the upkeep, or without: --follow woken by a notification, a third
+ * cheaper) and write the records. Returns how many, or -1 on a database error; *room
+ * (when not NULL and jobs were claimed) is how many it had room for: claiming fewer, the
+ * queue ran dry.
  */
 static int
-claim(struct db *db, const char *sql, const char *limit, const char *timeout, const char *adapter,
+claim(struct db *db, int upkeep, const char *limit, const char *timeout, const char *adapter,
       const char *worker, const char *in_flight, const char *max_seconds, const char *collects,
       const char *since, int *room)
 {
-	const char *params[8] = { limit, timeout, adapter, worker, in_flight, max_seconds, collects, since };
+	const char *params[9] = { limit,    timeout,   adapter,
+				  worker,   in_flight, max_seconds,
+				  collects, since,     upkeep ? "true" : "false" };
 	double t0 = clock_ms();
-	PGresult *res = db_exec(db, "claim", sql, 8, params);
+	PGresult *res = db_exec(db, "claim", claim_sql, 9, params);
 	int i, n;
 
-	if (res == NULL)
+	if (res == NULL) {
+		if (db->permanent && strstr(db->error, "coin_pricer_claim") != NULL)
+			log_error("the database at %s lacks migration 009 (the claim function "
+				  "coin_pricer_claim): run scripts/migrate.sh (with this DATABASE_URL)",
+				  db->target);
 		return -1;
-	log_debug("claim statement%s: %.3f ms", sql == quick_claim_sql ? " (quick)" : "", clock_ms() - t0);
+	}
+	log_debug("claim statement%s: %.3f ms", upkeep ? "" : " (quick)", clock_ms() - t0);
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		ndj_write(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
@@ -324,21 +227,31 @@ struct follow {
 	char since[64]; /* when this --follow started, by the database's clock */
 	long in_flight_n;
 	int once, poll_seconds, touch_seconds, reconnect_seconds;
+	/*
+	 * The connection reaches the server process that answers it: the process id that
+	 * libpq got when it connected is the one the server names. A pooler hands out keys of
+	 * its own (PgBouncer, Supavisor), and one that passes a server's on keeps its client on
+	 * that server: LISTEN holds, and notifications arrive without a check.
+	 */
+	int direct;
+	/* Where this worker's jobs leaving "running" are told: migration 009's trigger. */
+	char done_channel[64];
 };
 
-/* LISTEN for new jobs and for jobs leaving "running" (room for another). */
+/* LISTEN for new jobs and for this worker's jobs leaving "running" (room for another). */
 static void
-listen_all(struct db *db)
+listen_all(struct db *db, const struct follow *f)
 {
 	if (db_listen(db, "coin_pricer_jobs") == 0)
-		db_listen(db, "coin_pricer_done");
+		db_listen(db, f->done_channel);
 }
 
 /*
- * What wakes a waiting --follow: a new job wakes every worker; jobs leaving "running"
- * (payload: their worker) only their own, so that K workers do not each claim in vain at
- * every job any of them finishes, and only once `want` of them have ended, so that one
- * claim takes several jobs (a claim per job was a fifth of the database's work per job).
+ * What wakes a waiting --follow: a new job wakes every worker; jobs leaving "running" only
+ * their own (each worker has a channel of its own, f->done_channel), so that K workers do
+ * not each wake in vain at every job any of them finishes, and only once `want` of them
+ * have ended, so that one claim takes several jobs (a claim per job was a fifth of the
+ * database's work per job).
  */
 struct wake {
 	const struct follow *f;
@@ -350,7 +263,7 @@ wakes_worker(const char *channel, const char *payload, void *arg)
 {
 	struct wake *w = arg;
 
-	if (strcmp(channel, "coin_pricer_done") != 0)
+	if (strcmp(channel, w->f->done_channel) != 0)
 		return 1;
 	if (strcmp(payload, w->f->worker) != 0)
 		return 0;
@@ -369,6 +282,10 @@ notifications_arrive(struct db *db, const struct follow *f)
 
 	if (!db->listening)
 		return 0;
+	if (f->direct) {
+		log_debug("a direct connection to %s: notifications arrive, no check needed", db->target);
+		return 1;
+	}
 	rc = db_notify_arrives(db, "coin_pricer_jobs", NOTIFY_CHECK_MS);
 	if (rc == 1)
 		return 1;
@@ -500,11 +417,10 @@ follow(struct db *db, const struct follow *f)
 {
 	const char *touch[3] = { f->worker, f->max_seconds, f->since };
 	double next_touch = clock_ms() + 1000.0 * f->touch_seconds, ms, last_full = 0;
-	int n, woke = 0, running, notified, batch = (int)(f->in_flight_n + 1) / 2, room = 0;
+	int n, woke = 0, running, notified, batch = (int)(f->in_flight_n + 1) / 2, room = 0, upkeep;
 	struct wake w = { f, 0, 1 };
-	const char *sql;
 
-	listen_all(db);
+	listen_all(db, f);
 	notified = notifications_arrive(db, f);
 	while (!stopping) {
 		if (getppid() != parent) {
@@ -516,16 +432,19 @@ follow(struct db *db, const struct follow *f)
 				goto failed;
 			next_touch = clock_ms() + 1000.0 * f->touch_seconds;
 		}
-		/* Woken by a notification: the quick claim, unless the upkeep is due. */
-		sql = woke == 1 && clock_ms() - last_full < f->poll_seconds * 1000.0 ? quick_claim_sql
-										     : claim_sql;
-		if (sql == claim_sql) {
+		/*
+		 * Woken by a notification: the claim without the upkeep, a third cheaper, unless
+		 * the upkeep is due: at start, at every poll and at least every
+		 * POLL_INTERVAL_SECONDS, and before --once ends.
+		 */
+		upkeep = woke != 1 || clock_ms() - last_full >= f->poll_seconds * 1000.0;
+		if (upkeep) {
 			last_full = clock_ms();
 			if (release_earlier(db, f) < 0)
 				goto failed;
 		}
-		n = claim(db, sql, f->limit, f->timeout, f->adapter, f->worker, f->in_flight, f->max_seconds,
-			  f->collects, f->since, &room);
+		n = claim(db, upkeep, f->limit, f->timeout, f->adapter, f->worker, f->in_flight,
+			  f->max_seconds, f->collects, f->since, &room);
 		woke = 0;
 		if (n < 0)
 			goto failed;
@@ -568,8 +487,8 @@ follow(struct db *db, const struct follow *f)
 			if (running < f->in_flight_n) {
 				if (release_earlier(db, f) < 0)
 					goto failed;
-				n = claim(db, claim_sql, f->limit, f->timeout, f->adapter, f->worker,
-					  f->in_flight, f->max_seconds, f->collects, f->since, NULL);
+				n = claim(db, 1, f->limit, f->timeout, f->adapter, f->worker, f->in_flight,
+					  f->max_seconds, f->collects, f->since, NULL);
 				if (n < 0)
 					goto failed;
 				if (n == 0) {
@@ -598,22 +517,25 @@ follow(struct db *db, const struct follow *f)
 	failed:
 		if (!db_lost(db) || db_reconnect(db, f->reconnect_seconds) < 0)
 			return db_lost(db) || db->permanent ? db_exit_status(db) : EXIT_SOFTWARE;
-		listen_all(db);
+		listen_all(db, f);
 		if (!notified)
 			db->listening = 0;
 	}
 	return EXIT_OK;
 }
 
-/* The database's clock now, into buf: 0, or -1 on a database error. */
+/* The database's clock now into f->since, f->direct and f->done_channel: 0, or -1 on a database error. */
 static int
-started_at(struct db *db, char *buf, size_t size)
+started_at(struct db *db, struct follow *f)
 {
-	PGresult *res = db_exec(db, "read the clock", now_sql, 0, NULL);
+	const char *params[1] = { f->worker };
+	PGresult *res = db_exec(db, "read the clock", now_sql, 1, params);
 
 	if (res == NULL)
 		return -1;
-	snprintf(buf, size, "%s", PQgetvalue(res, 0, 0));
+	snprintf(f->since, sizeof(f->since), "%s", PQgetvalue(res, 0, 0));
+	f->direct = strtol(PQgetvalue(res, 0, 1), NULL, 10) == (long)PQbackendPID(db->conn);
+	snprintf(f->done_channel, sizeof(f->done_channel), "%s", PQgetvalue(res, 0, 2));
 	PQclear(res);
 	return 0;
 }
@@ -780,7 +702,7 @@ main(int argc, char **argv)
 		f.poll_seconds = poll_seconds;
 		f.touch_seconds = (int)(lock_timeout / 3 > 1 ? lock_timeout / 3 : 1);
 		f.reconnect_seconds = (int)cli_env_number("DB_RECONNECT_SECONDS", 60, 1, 86400);
-		if (started_at(&db, f.since, sizeof(f.since)) < 0) {
+		if (started_at(&db, &f) < 0) {
 			status = db_lost(&db) || db.permanent ? db_exit_status(&db) : EXIT_SOFTWARE;
 			goto out;
 		}
@@ -795,8 +717,8 @@ main(int argc, char **argv)
 		double left;
 		int ms;
 
-		n = claim(&db, claim_sql, limit_text, timeout_text, adapter, worker, NULL, NULL, collects,
-			  NULL, NULL);
+		n = claim(&db, 1, limit_text, timeout_text, adapter, worker, NULL, NULL, collects, NULL,
+			  NULL);
 		if (n != 0 || stopping)
 			break;
 		left = (deadline - clock_ms()) / 1000;

@@ -563,7 +563,67 @@ credentials_checked_at_start() {
 	expect_eq "token requests" $((asked + 4)) "$(grep -c '"/identity/v1/oauth2/token"' "$scratch/fake.log")"
 }
 
+# A job leaving "running" is told on its worker's own channel (migration 009), so that
+# the claim-job of another worker is not woken by it: before, all of them were, on
+# coin_pricer_done.
+done_told_on_the_workers_channel() {
+	local chan
+	reset && sql -c "DELETE FROM scrape_jobs" || return 1
+	sql -c "INSERT INTO scrape_jobs (intake_id, source_id, status, worker_id, locked_at, started_at)
+		SELECT '7a2e3d4c-0000-4000-8000-000000000001', '8b3f4e5d-0000-4000-8000-000000000001',
+			'running', w, now(), now() FROM unnest(ARRAY['w:1', 'w:2', 'w:2']) w" || return 1
+	chan=coin_pricer_done_$(printf %s 'w:1' | sha256sum | cut -c1-32)
+	sql -c "LISTEN coin_pricer_done" -c "LISTEN $chan" \
+		-c "UPDATE scrape_jobs SET status = 'completed' WHERE worker_id = 'w:2'" -c "SELECT 'w:2 done'" \
+		-c "UPDATE scrape_jobs SET status = 'completed' WHERE worker_id = 'w:1'" -c "SELECT 'w:1 done'" >out.txt 2>&1 || return 1
+	expect_eq "notifications" "w:2 done|Asynchronous notification \"$chan\" with payload \"w:1\" received|w:1 done" \
+		"$(sed 's/ from server process.*//' out.txt | tr '\n' '|' | sed 's/|$//')"
+}
+
+# A database without migration 009 (the claim function): claim-job and the worker stop
+# with 78 and say what to run, and no job is touched.
+claim_needs_migration_009() {
+	local rc=0
+	reset && sql -c "DROP FUNCTION coin_pricer_claim" || return 1
+	claim-job --worker no-009 >out.txt 2>err.txt || rc=$?
+	"$pipeline" --once --env /dev/null 2>perr.txt
+	expect_eq "pipeline.sh without 009" 78 $? || { sql -f "$root/schemas/sql/009_claim_function.sql"; return 1; }
+	sql -f "$root/schemas/sql/009_claim_function.sql" || return 1
+	expect_eq "claim-job without 009" 78 "$rc" || return 1
+	expect_grep "lacks migration 009 (the claim function coin_pricer_claim): run scripts/migrate.sh" err.txt || return 1
+	expect_grep "lacks migration 009" perr.txt || return 1
+	expect_eq "jobs" "pending 0" "$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs")"
+}
+
+# Sessions made to the test database so far (counted as each ends, this one's included).
+sessions() { sql -c "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"; }
+
+# claim-job --follow over a direct connection opens one connection: the notifications
+# check (a NOTIFY sent to itself from a second connection) is for poolers, and the server
+# naming the process id that libpq got says there is none. Before, two; the check still
+# runs through PgBouncer (t-db's notifications check).
+follow_connects_once() {
+	local s0 i n=0
+	reset && sql -c "DELETE FROM scrape_jobs" || return 1
+	sleep 0.5 # the sessions above counted
+	s0=$(sessions)
+	LOG_LEVEL=debug claim-job --follow --once --worker one-conn 2>err.txt || { cat err.txt; return 1; }
+	# A session is counted when its server process ends, a moment after the client left.
+	for i in $(seq 50); do
+		n=$(($(sessions) - s0 - i))
+		[ "$n" -ge 1 ] && break
+		sleep 0.1
+	done
+	sleep 0.5
+	expect_eq "connections of claim-job --follow" 1 $(($(sessions) - s0 - i - 1)) || return 1
+	expect_grep "a direct connection to .*: notifications arrive, no check needed" err.txt
+}
+
 run_test "pipeline.sh --once runs every pending job to completion" once_runs_every_job
+run_test "claim-job --follow over a direct connection connects once (no notifications check)" \
+	follow_connects_once
+run_test "a job leaving running is told on its worker's channel alone" done_told_on_the_workers_channel
+run_test "without migration 009: claim-job and pipeline.sh stop with 78, saying to migrate" claim_needs_migration_009
 run_test "pipeline.sh --workers 2: 200 jobs over 50 intakes, each done once, one log line each" batch_two_workers
 # The same through PgBouncer in transaction mode: notifications do not pass, claim-job polls.
 run_test "through PgBouncer (transaction mode): --once runs every pending job" pooled once_runs_every_job
