@@ -57,6 +57,8 @@ ENVIRONMENT
     LOG_LEVEL                 debug, info, warn (or warning) or error (default info)
     LOG_FORMAT                json or text (default: text when stderr is a terminal)
     COIN_PRICER_STATE_DIR     eBay token cache and rate limit (~/.local/state/coin-pricer)
+    COIN_PRICER_STAGES        the folder of the stages to run (default: bin/ beside this
+                              script, or the folder it is installed in, then PATH)
 
     The settings file has dotenv's shape: KEY=VALUE lines, an optional "export ", values
     in single quotes (literal) or double quotes (\n, \t, \" and \\ escapes), "#" comments
@@ -265,6 +267,14 @@ config_error() {
 	echo "pipeline.sh: $*" >&2
 	exit 78
 }
+# COIN_PRICER_STAGES (from the environment or the settings file) names the folder of the
+# stages to run: it comes before the ones found beside this script.
+if [ -n "${COIN_PRICER_STAGES:-}" ]; then
+	[ -x "$COIN_PRICER_STAGES/claim-job" ] ||
+		config_error "COIN_PRICER_STAGES=$COIN_PRICER_STAGES holds no claim-job: build with make, or name the folder of the stages"
+	PATH="$COIN_PRICER_STAGES:$PATH"
+	export PATH
+fi
 case ${LOG_LEVEL:-} in
 [Dd][Ee][Bb][Uu][Gg]) log_threshold=0 ;;
 '' | [Ii][Nn][Ff][Oo]) log_threshold=1 ;;

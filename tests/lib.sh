@@ -6,8 +6,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BIN=${BIN:-$here/../bin}
 export LOG_FORMAT=text
 export PATH="$BIN:$PATH"
+# The worker runs the stages under test (pipeline.sh puts COIN_PRICER_STAGES first).
+export COIN_PRICER_STAGES=$BIN
+# The trap first: a signal between mktemp and the trap would leave the folder behind.
+scratch=
+trap '[ -z "$scratch" ] || rm -rf "$scratch"' EXIT
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/coin-pricer-test.XXXXXX")
-trap 'rm -rf "$scratch"' EXIT
 
 # run_test NAME FUNCTION [ARGS...]: run one test in a subshell, report ok / not ok.
 run_test() {

@@ -24,8 +24,10 @@ unset LOG_LEVEL
 pass=0
 fail=0
 only=${1:-}
+# The trap first: a signal between mktemp and the trap would leave the folder behind.
+tmp=
+trap '[ -z "$tmp" ] || rm -rf "$tmp"' EXIT
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/coin-pricer-run.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 
 # The stages a test file names on its "# stages:" line.
 file_stages() {

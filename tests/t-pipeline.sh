@@ -193,19 +193,6 @@ once_gives_up_without_database() {
 	if grep -q s3cretpw err.txt; then echo "the password was printed"; return 1; fi
 }
 
-# N jobs over M intakes of the seeded source (priority 10).
-add_batch() {
-	sql -c "INSERT INTO intakes (id) SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid
-			FROM generate_series(2, $2 + 1) i;
-		INSERT INTO attributions (intake_id, year, mintmark, denomination, series)
-			SELECT ('7a2e3d4c-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 1921, 'S', 'dollar', 'Morgan'
-			FROM generate_series(2, $2 + 1) i;
-		INSERT INTO scrape_jobs (intake_id, source_id, priority)
-			SELECT ('7a2e3d4c-0000-4000-8000-' || lpad((2 + i % $2)::text, 12, '0'))::uuid,
-				'8b3f4e5d-0000-4000-8000-000000000001', 10
-			FROM generate_series(1, $1) i"
-}
-
 # 200 jobs over 50 intakes through two long-lived pipelines: every job completed once,
 # each intake's 29 points stored once, one valuation and one log line per job.
 batch_two_workers() {
@@ -344,6 +331,8 @@ fake_install() {
 # line, nothing executed; the environment wins.
 # shellcheck disable=SC2016 # the file's dollars and backticks must stay as written
 env_file_dotenv() {
+	# The stages beside the copied pipeline.sh are the ones to run.
+	unset COIN_PRICER_STAGES
 	local want
 	fake_install
 	cat >my.env <<-'EOF'
@@ -391,6 +380,8 @@ env_file_dotenv() {
 
 # Without --env: .env beside pipeline.sh, else in the current folder; it says which.
 env_file_fallback() {
+	# The stages beside the copied pipeline.sh are the ones to run.
+	unset COIN_PRICER_STAGES
 	fake_install
 	mkdir -p cwd
 	echo WORKER_ID=from-cwd >cwd/.env
