@@ -125,6 +125,8 @@ struct valuator {
 	size_t nnames, names_cap;
 	struct job fallback; /* --grade and --series, for points of no job with a grade */
 	struct job adhoc;    /* the last job record with a null job_id (ebay-fetch --query) */
+	int64_t history;     /* the job_end's bound on the earlier points store sent, when it left
+			      * older ones out; else 0 */
 };
 
 /* A distinct `grade` text of the points. */
@@ -923,7 +925,7 @@ add_reason(struct buf *b, const struct valuation *val)
 }
 
 static void
-explain(struct buf *b, const struct group *g, const struct valuation *val)
+explain(struct buf *b, const struct group *g, const struct valuation *val, int64_t history)
 {
 	char median[32], p10[32], p90[32];
 	size_t left_out = 0;
@@ -977,6 +979,9 @@ explain(struct buf *b, const struct group *g, const struct valuation *val)
 	}
 	if (left_out)
 		buf_adds(b, " left out");
+	if (history > 0)
+		buf_addf(b, "; only the newest %lld earlier listings stored for the intake were used",
+			 (long long)history);
 	buf_addf(b, ". Confidence %d/10", val->confidence);
 	add_reason(b, val);
 }
@@ -1131,7 +1136,7 @@ close_group(struct valuator *v, struct group *g, const char *job, size_t job_len
 		buf_addf(b, "\"%s\"}", val.capped);
 	else
 		buf_adds(b, "null}");
-	explain(&text, g, &val);
+	explain(&text, g, &val, v->history);
 	buf_adds(b, ",\"explanation\":");
 	buf_add_json_string(b, text.data, text.len);
 	if (val.target != NULL) {
@@ -1431,6 +1436,28 @@ by_seq(const void *a, const void *b)
 	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+/*
+ * The bound of a job_end's "history" (store's replay of the intake's earlier points) when
+ * older points were left out ("more": true), else 0.
+ */
+static int64_t
+history_bound(const struct ndj_member *m)
+{
+	cJSON *h;
+	const cJSON *limit;
+	int64_t bound = 0;
+
+	if (ndj_is_null(m))
+		return 0;
+	h = cJSON_ParseWithLength(m->val, m->val_len);
+	limit = cJSON_GetObjectItemCaseSensitive(h, "limit");
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "more")) && cJSON_IsNumber(limit) &&
+	    limit->valuedouble >= 1 && limit->valuedouble < 1e15)
+		bound = (int64_t)limit->valuedouble;
+	cJSON_Delete(h);
+	return bound;
+}
+
 /* job_end closes the groups of its job; job_error drops them (no valuation of a failed job). */
 static int
 on_job_boundary(struct valuator *v, struct ndj_record *r, int failed)
@@ -1461,6 +1488,7 @@ on_job_boundary(struct valuator *v, struct ndj_record *r, int failed)
 	}
 	/* in order of first appearance, as if every open group were walked */
 	qsort(close, n, sizeof(*close), by_seq);
+	v->history = failed ? 0 : history_bound(ndj_get(r, "history"));
 	for (i = 0; i < n; i++) {
 		struct group *g = close[i];
 
@@ -1476,6 +1504,7 @@ on_job_boundary(struct valuator *v, struct ndj_record *r, int failed)
 		}
 	}
 	free(close);
+	v->history = 0;
 	if (j != NULL)
 		free_job(v, j);
 	ndj_pass(r);
