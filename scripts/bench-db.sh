@@ -47,20 +47,8 @@ if [ "$(id -u)" -eq 0 ]; then as_server=(runuser -u postgres --); else as_server
 sql -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" \
 	-c "SELECT pg_reload_conf()" >/dev/null
 
-# CPU clock ticks (user + system) of the server so far: the postmaster, its live processes
-# and the backends it has reaped.
-pg_ticks() {
-	local pm pid sum=0
-	pm=$(head -n 1 "$pgdir/data/postmaster.pid")
-	for pid in "$pm" $(ps -o pid= --ppid "$pm"); do
-		# shellcheck disable=SC2046 # the fields of /proc/PID/stat after the command name
-		set -- $(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null || echo)
-		[ $# -ge 15 ] || continue
-		sum=$((sum + ${12} + ${13}))
-		[ "$pid" = "$pm" ] && sum=$((sum + ${14} + ${15}))
-	done
-	echo "$sum"
-}
+# shellcheck source=scripts/bench-lib.sh
+. "$here/bench-lib.sh"
 hz=$(getconf CLK_TCK)
 
 sql -f "$here/../tests/data/seed.sql"

@@ -80,20 +80,10 @@ claims() {
 		AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
 }
 
-# CPU time (user + system, in clock ticks) of the PostgreSQL server so far: the postmaster, its
-# live processes and the backends it has reaped; and of the fake eBay server.
-pg_ticks() {
-	local pm pid sum=0
-	pm=$(head -n 1 "$pgdir/data/postmaster.pid")
-	for pid in "$pm" $(ps -o pid= --ppid "$pm"); do
-		# shellcheck disable=SC2046 # the fields of /proc/PID/stat after the command name
-		set -- $(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null || echo)
-		[ $# -ge 15 ] || continue
-		sum=$((sum + ${12} + ${13}))
-		[ "$pid" = "$pm" ] && sum=$((sum + ${14} + ${15}))
-	done
-	echo "$sum"
-}
+# CPU time (user + system, in clock ticks) of the PostgreSQL server so far (pg_ticks, in
+# bench-lib.sh) and of the fake eBay server.
+# shellcheck source=scripts/bench-lib.sh
+. "$here/scripts/bench-lib.sh"
 fake_ticks() {
 	# shellcheck disable=SC2046
 	set -- $(sed 's/.*) //' "/proc/$fake/stat")
