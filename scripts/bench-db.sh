@@ -170,11 +170,11 @@ history_ms() { # intake: "wall-ms cpu-ms statement-ms" per job
 	local t0 t1 t2 c0 c1 c2 s0 s1 s2
 	history_jobs "$1" 1 0 >"$work/h1.ndjson"
 	history_jobs "$1" 11 1 >"$work/h11.ndjson"
-	t0=$(now) c0=$(pg_ticks) s0=$(store_statement_ms)
+	t0=$(now) c0=$(pg_ticks "$pgdir") s0=$(store_statement_ms)
 	store <"$work/h1.ndjson" >/dev/null
-	t1=$(now) c1=$(pg_ticks) s1=$(store_statement_ms)
+	t1=$(now) c1=$(pg_ticks "$pgdir") s1=$(store_statement_ms)
 	store <"$work/h11.ndjson" >"$work/h.out"
-	t2=$(now) c2=$(pg_ticks) s2=$(store_statement_ms)
+	t2=$(now) c2=$(pg_ticks "$pgdir") s2=$(store_statement_ms)
 	echo "$(echo "(($t2 - $t1) - ($t1 - $t0)) * 100" | bc -l)" \
 		"$(echo "(($c2 - $c1) - ($c1 - $c0)) * 100 / $hz" | bc -l)" \
 		"$(echo "(($s2 - $s1) - ($s1 - $s0)) / 10" | bc -l)"
@@ -246,14 +246,14 @@ reseen() {
 			FROM pg_stat_activity WHERE application_name = 'coin-pricer' AND state = 'active'" |
 			psql -X -q -At -d "$DATABASE_URL" >"$work/waits" 2>/dev/null &
 		sampler=$!
-		t0=$(now) c0=$(pg_ticks)
+		t0=$(now) c0=$(pg_ticks "$pgdir")
 		feeders=()
 		for ((i = 0; i < k; i++)); do
 			python3 "$here/feed-jobs.py" "$work/reseen.$i.ndjson" store &
 			feeders+=($!)
 		done
 		wait "${feeders[@]}"
-		t1=$(now) c1=$(pg_ticks)
+		t1=$(now) c1=$(pg_ticks "$pgdir")
 		# less what the sampler's own connection spent (some 10 % of a core)
 		spid=$(sql -c "SELECT pid FROM pg_stat_activity WHERE query LIKE '%wait_event_type%' AND pid <> pg_backend_pid()")
 		# shellcheck disable=SC2046 # the fields of /proc/PID/stat after the command name

@@ -129,11 +129,11 @@ measure() {
 	seed
 	c0=$(claims)
 	x0=$(statements)
-	p0=$(pg_ticks) f0=$(fake_ticks)
+	p0=$(pg_ticks "$pgdir") f0=$(fake_ticks)
 	t0=$(date +%s%N)
 	sampled "$work/procs" "$@" || return 1
 	t1=$(date +%s%N)
-	p1=$(pg_ticks) f1=$(fake_ticks)
+	p1=$(pg_ticks "$pgdir") f1=$(fake_ticks)
 	x1=$(statements)
 	c1=$(claims)
 	# jobs done, then the first claim and the last completion in ns since the epoch
@@ -205,11 +205,11 @@ stage_cpu() {
 empty_run() {
 	local w=$1 t0 t1 p0 p1
 	sql -c "DELETE FROM scrape_jobs"
-	p0=$(pg_ticks)
+	p0=$(pg_ticks "$pgdir")
 	t0=$(date +%s%N)
 	sampled "$work/procs.empty" "$here/pipeline.sh" --once --workers "$w" --env /dev/null || return 1
 	t1=$(date +%s%N)
-	p1=$(pg_ticks)
+	p1=$(pg_ticks "$pgdir")
 	echo $((p1 - p0)) >"$work/pg.empty"
 	cp "$work/cpu.all" "$work/fixed.cpu"
 	printf '  the fixed cost, a run over no job: %.2f s, CPU ms:%s | PostgreSQL %.0f\n' \

@@ -1,12 +1,12 @@
-# Shared helpers of the benchmark scripts (bench-db.sh, bench-e2e.sh), sourced after they
-# set pgdir to the local PostgreSQL cluster's folder (scripts/local-pg.sh).
+# Shared helpers of the benchmark scripts (bench-db.sh, bench-e2e.sh), sourced by them.
 # shellcheck shell=bash
 
-# pg_ticks: CPU time (user + system, in clock ticks) of the PostgreSQL server so far: the
-# postmaster, its live processes and the backends it has reaped.
+# pg_ticks DIR: CPU time (user + system, in clock ticks) so far of the PostgreSQL server of the
+# local cluster in DIR (scripts/local-pg.sh): the postmaster, its live processes and the
+# backends it has reaped.
 pg_ticks() {
 	local pm pid sum=0
-	pm=$(head -n 1 "$pgdir/data/postmaster.pid")
+	pm=$(head -n 1 "$1/data/postmaster.pid")
 	for pid in "$pm" $(ps -o pid= --ppid "$pm"); do
 		# shellcheck disable=SC2046 # the fields of /proc/PID/stat after the command name
 		set -- $(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null || echo)
