@@ -1382,15 +1382,15 @@ on_price_point(struct valuator *v, struct ndj_record *r)
 	return 0;
 }
 
-/* Set a job's target from a grade text and a series text (either may be NULL). */
+/* Set a job's target from a grade text, a series text, a title (any may be NULL) and a
+ * year (0 when unknown). */
 static void
-set_target(struct job *j, const char *grade, const char *series, const char *title)
+set_target(struct job *j, const char *grade, const char *series, const char *title, long year)
 {
 	j->has_target = grade != NULL && grade_parse(grade, strlen(grade), &j->target) == 0 &&
 			j->target.lo >= 1 && j->target.hi <= 70 && j->target.lo <= j->target.hi;
-	j->curve = curve_find(series, series ? strlen(series) : 0);
-	if (j->curve == curve_generic() && title != NULL)
-		j->curve = curve_find(title, strlen(title));
+	/* a modern bullion coin or issue gets the flat modern curve below MS70 */
+	j->curve = curve_choose(series, title, year);
 	/* a series' curve is its business strikes': a proof climbs far more gently at the top */
 	if (j->has_target && j->target.proof == 1)
 		j->curve = curve_proof();
@@ -1402,6 +1402,16 @@ string_at(const cJSON *o, const char *name)
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, name);
 
 	return cJSON_IsString(s) ? s->valuestring : NULL;
+}
+
+/* An attribution's year: a whole number of 1 to 9999 (or such a string), else 0. */
+static long
+year_at(const cJSON *o)
+{
+	const cJSON *y = cJSON_GetObjectItemCaseSensitive(o, "year");
+	double d = cJSON_IsNumber(y) ? y->valuedouble : cJSON_IsString(y) ? strtod(y->valuestring, NULL) : 0;
+
+	return d >= 1 && d <= 9999 && d == floor(d) ? (long)d : 0;
 }
 
 /* A job record: remember the grade its attribution asks for. Passed on unchanged. */
@@ -1422,7 +1432,8 @@ on_job(struct valuator *v, struct ndj_record *r)
 					: (struct job *)table_find_or_add(&v->jobs, job->val, job->val_len,
 									  sizeof(struct job), NULL);
 
-		set_target(j, string_at(a, "grade"), string_at(a, "series"), string_at(a, "title"));
+		set_target(j, string_at(a, "grade"), string_at(a, "series"), string_at(a, "title"),
+			   year_at(a));
 		cJSON_Delete(a);
 	}
 	return 0;
@@ -1623,7 +1634,7 @@ main(int argc, char **argv)
 	}
 	if (cli_no_operands(argc, argv, usage) != 0)
 		return EXIT_USAGE;
-	set_target(&v.fallback, grade, series, NULL);
+	set_target(&v.fallback, grade, series, NULL, 0);
 	if (grade != NULL && !v.fallback.has_target) {
 		log_error("--grade: \"%s\" is not a grade (e.g. MS63, AU58, XF40, Choice BU)", grade);
 		usage(stderr);

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 from fractions import Fraction as F
 
@@ -114,10 +115,50 @@ SERIES = [("Morgan", "Morgan"), ("Peace", "Peace"), ("Walking", "Walking Liberty
 SHELDON = [1, 2, 3, 4, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45, 50, 53, 55, 58] + list(range(60, 71))
 
 
-def curve_of(series, title):
+# The series' last year of issue (curve.c's last_year), 0 while still struck.
+LAST_YEAR = {"Morgan": 1921, "Peace": 1935, "Walking Liberty": 1947, "Mercury": 1945, "Franklin": 1963,
+             "Barber": 1916, "Buffalo": 1938}
+# Modern bullion programmes and issues (curve.c's modern_names): words, first year, gold, shared.
+MODERN = [("silver eagle", 1986, 0, 0), ("gold eagle", 1986, 1, 1), ("platinum eagle", 1997, 1, 0),
+          ("palladium eagle", 2017, 1, 0), ("american eagle", 1986, 0, 0), ("ase", 1986, 0, 0),
+          ("maple leaf", 1979, 0, 0), ("maple leafs", 1979, 0, 0), ("britannia", 1987, 0, 1),
+          ("krugerrand", 1967, 1, 0), ("philharmonic", 1989, 0, 0), ("philharmoniker", 1989, 0, 0),
+          ("panda", 1982, 0, 0), ("kookaburra", 1990, 0, 0), ("kangaroo", 1986, 1, 1), ("nugget", 1986, 1, 1),
+          ("libertad", 1981, 0, 0), ("lunar", 1996, 0, 1), ("gold buffalo", 2006, 1, 0),
+          ("american buffalo", 2001, 0, 1), ("queen s beasts", 2016, 0, 0), ("first spouse", 2007, 1, 0),
+          ("commemorative", 1982, 0, 1)]
+
+
+def has_words(text, words):
+    """Whether words stand in text as whole ASCII words, any run of other bytes between."""
+    if not text:
+        return False
+    pat = r"(?<![A-Za-z0-9])" + r"[^A-Za-z0-9]+".join(map(re.escape, words.split())) + r"(?![A-Za-z0-9])"
+    return re.search(pat, text, re.IGNORECASE | re.ASCII) is not None
+
+
+def metal_of(text):
+    gold = any(has_words(text, w) for w in ("gold", "platinum", "palladium", "oro"))
+    silver = any(has_words(text, w) for w in ("silver", "argent", "silber", "plata", "argento"))
+    return -1 if gold == silver else int(gold)
+
+
+def curve_of(series, title, year=0):
+    metal, gold = -1, -1
+    weight = has_words(series, "oz") or has_words(title, "oz")
+    for text in (series, title):
+        if metal < 0 and text:
+            metal = metal_of(text)
+        for words, first, g, shared in MODERN:
+            if gold < 0 and ((not shared or weight) if not year else year >= first) and has_words(text, words):
+                gold = g
+    if gold >= 0:
+        return CURVES["modern gold" if (metal if metal >= 0 else gold) else "modern silver"]
     for text in (series, title):
         for word, name in SERIES:
             if text and word.lower() in text.lower():
+                if LAST_YEAR.get(name, 0) and year > LAST_YEAR[name]:
+                    return CURVES["modern gold" if metal == 1 else "modern silver"]
                 return CURVES[name]
     return CURVES["generic"]
 
@@ -289,15 +330,17 @@ def generate_grade(seed, groups):
     rng = random.Random(seed)
     names = {v[2]: v for v in TARGETS.values()}
     for g in range(groups):
-        series = rng.choice([w for _, w in SERIES] + ["Seated Liberty", None])
+        series = rng.choice([w for _, w in SERIES] + ["Seated Liberty", None, "American Silver Eagle",
+                                                      "Gold Eagle", "Krugerrand", "Britannia"])
         target = rng.choice(sorted(TARGETS))
         job = "job%d" % g
+        year = rng.choice([1921, 1921, 1880, 2021, None])
+        title = rng.choice([None, "Morgan Dollar", "Maple Leaf 1 oz .9999 Fine Silver", "1/10 oz Gold Eagle"])
         print(json.dumps({"kind": "job", "job_id": job, "intake_id": "g%d" % g,
-                          "attribution": {"year": 1921, "series": series, "title": rng.choice([None, "Morgan Dollar"]),
-                                          "grade": target}}))
+                          "attribution": {"year": year, "series": series, "title": title, "grade": target}}))
         n = rng.choice([0, 1, 2, 3, 4, 5, 8, 12, 20, 50, rng.randint(0, 200)])
         base = rng.choice([5, 300, 4500, 123457])
-        curve = curve_of(series, None)
+        curve = curve_of(series, title, year or 0)
         for i in range(n):
             p = {"kind": "price_point", "intake_id": "g%d" % g, "job_id": job, "external_id": str(i),
                  "adapter": "ebay_finding", "price_type": "sold" if rng.random() < rng.choice([0.4, 0.9, 1]) else "ask",
@@ -368,7 +411,7 @@ def check(inp, outp):
             a = p["attribution"]
             if a.get("grade") in TARGETS:
                 lo, hi, text = TARGETS[a["grade"]]
-                curve = CURVES["proof"] if text.startswith("PR") else curve_of(a.get("series"), a.get("title"))
+                curve = CURVES["proof"] if text.startswith("PR") else curve_of(a.get("series"), a.get("title"), a.get("year") or 0)
                 targets[p["intake_id"]] = (lo, hi, text, curve)
         elif p["kind"] == "price_point":
             groups.setdefault(p["intake_id"], []).append(p)

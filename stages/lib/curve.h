@@ -11,6 +11,8 @@
 
 struct curve {
 	const char *series; /* the name matched in an attribution's series or title */
+	int last_year;	    /* the series' last year of issue, 0 while it is still struck: a
+			     * later coin of that name is a modern issue of the old design */
 	const char *name;   /* for an explanation: "the Morgan dollar's" (curve) */
 	double ratio[CURVE_KNOTS];
 };
@@ -21,6 +23,19 @@ extern const int curve_knot[CURVE_KNOTS];
 /* The curve of a series named anywhere in text[0..len) (case-insensitive), else the generic
  * curve. text may be NULL. */
 const struct curve *curve_find(const char *text, size_t len);
+
+/*
+ * The curve of an attribution: series and title (either may be NULL) and year (0 when
+ * unknown). A modern bullion coin or collector issue (a Silver Eagle, Maple Leaf,
+ * Krugerrand, a commemorative since 1982, a 2021 Morgan: a named series struck after its
+ * last year) gets the modern curve of its metal; else the series' curve as curve_find
+ * finds it in the series, then in the title. Not the proof curve: the caller knows the
+ * strike.
+ */
+const struct curve *curve_choose(const char *series, const char *title, long year);
+
+/* The modern curves, silver (and clad) and gold (platinum, palladium). */
+const struct curve *curve_modern(int gold);
 
 /* The generic curve, for a series with none of its own. */
 const struct curve *curve_generic(void);

@@ -43,6 +43,12 @@ CURVES = {
     "Standing Liberty": [0.0327, 0.0400, 0.0488, 0.0727, 0.1455, 0.304, 0.440, 0.549, 0.636, 0.860, 1,
                          1.40, 2.4, 5.0, 15, 60, 120, 240],
 }
+# Modern bullion coins and modern issues (the figures of stages/lib/curve.c's modern curves,
+# with their sources there): flat to MS68, a small step to MS69, the big one to MS70.
+CURVES["modern silver"] = [0.85, 0.86, 0.87, 0.88, 0.90, 0.92, 0.94, 0.96, 0.97, 0.99, 1, 1.005, 1.01, 1.02, 1.04, 1.08,
+                           1.25, 2.5]
+CURVES["modern gold"] = [0.94, 0.945, 0.95, 0.955, 0.96, 0.97, 0.975, 0.98, 0.985, 0.995, 1, 1.002, 1.005, 1.01, 1.015,
+                         1.025, 1.05, 1.2]
 # A proof, whatever its series (the figures of stages/lib/curve.c's proof curve): ratios to PR63.
 PROOF = [0.25, 0.27, 0.30, 0.34, 0.40, 0.45, 0.50, 0.55, 0.60, 0.80, 1, 1.35, 2.0, 2.9, 4.2, 5.6, 7.0, 15]
 CURVES["proof"] = PROOF
@@ -89,6 +95,25 @@ PROOF_COINS = [
     ("Kennedy", 1999, "S", ["D"], "half_dollar", ["Kennedy Half Dollar Proof", "Kennedy 50c Silver Proof"], 3.6,
      None, []),
 ]
+# Modern bullion coins (--coins bullion), graded almost only at the top and priced on the
+# modern curve of their metal; a raw BU coin sells at about its MS63 price.
+BULLION_COINS = [
+    ("American Silver Eagle", 2021, "", [], "dollar",
+     ["American Silver Eagle 1 oz", "Silver Eagle 1 oz .999 Fine Silver", "ASE $1 Silver Eagle"], 40,
+     (2020, "American Silver Eagle 1 oz"), []),
+    ("Gold Eagle", 2020, "", [], None, ["1/10 oz American Gold Eagle", "American Gold Eagle $5 1/10 oz", "Gold Eagle 1/10 oz"],
+     450, (2019, "1/10 oz American Gold Eagle"), []),
+    ("Maple Leaf", 2019, "", [], None,
+     ["Canada 1 oz Silver Maple Leaf", "Silver Maple Leaf $5 1 oz", "Canadian Maple Leaf 1 oz Silver"], 38,
+     (2018, "Canada 1 oz Silver Maple Leaf"), []),
+    ("Britannia", 2022, "", [], None, ["Great Britain Silver Britannia 1 oz", "Britannia 1 oz .999 Silver", "UK Britannia 1 oz Silver"],
+     38, (2021, "Great Britain Silver Britannia 1 oz"), []),
+    ("Krugerrand", 2022, "", [], None, ["South Africa Gold Krugerrand 1 oz", "Krugerrand 1 oz Gold", "1 oz Gold Krugerrand"],
+     2700, (2021, "South Africa Gold Krugerrand 1 oz"), []),
+]
+BULLION_KEY = {"Gold Eagle": "modern gold", "Krugerrand": "modern gold"}
+BULLION_TARGETS = [63, 65, 67, 68, 69, 69, 69, 70, 70]
+BULLION_LEGAL = list(range(60, 71))
 PROOF_TARGETS = [66, 67, 68, 69, 69, 70, 70]
 PROOF_LEGAL = [60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70]
 TARGETS = [20, 30, 40, 45, 50, 55, 58, 60, 62, 63, 63, 64, 64, 65, 65, 66]
@@ -189,19 +214,21 @@ def date_text(rng, year, mint):
 
 def market(rng, idx, k):
     """One market: its coin, target grade, curve, and what it generates."""
-    coins = {"guided": COINS, "unguided": UNGUIDED, "all": COINS + UNGUIDED, "proof": PROOF_COINS}[k.coins]
+    coins = {"guided": COINS, "unguided": UNGUIDED, "all": COINS + UNGUIDED, "proof": PROOF_COINS,
+             "bullion": BULLION_COINS}[k.coins]
     coin = coins[rng.randrange(len(coins))]
     series, year, mint, others, denom, words, base, modern, desigs = coin
     proof = coin in PROOF_COINS
-    key = "proof" if proof else series
-    curve = perturb(rng, CURVES[key], k.curve_jitter, proof)
-    top = 70 if proof else TOP.get(series, 67)
-    target = rng.choice(PROOF_TARGETS if proof else [t for t in TARGETS if t <= top])
+    bullion = coin in BULLION_COINS
+    key = "proof" if proof else BULLION_KEY.get(series, "modern silver") if bullion else series
+    curve = perturb(rng, CURVES[key], k.curve_jitter, proof or bullion)
+    top = 70 if proof or bullion else TOP.get(series, 67)
+    target = rng.choice(PROOF_TARGETS if proof else BULLION_TARGETS if bullion else [t for t in TARGETS if t <= top])
     base = base * math.exp(rng.gauss(0, 0.3))
     noise = rng.uniform(*k.noise)
     drift = rng.uniform(-k.drift, k.drift) if rng.random() < k.drift_share else 0.0
     near = rng.uniform(*k.near)
-    return dict(proof=proof, key=key, near=near, idx=idx, top=top, series=series, year=year, mint=mint, others=others, denom=denom, words=words,
+    return dict(proof=proof, bullion=bullion, key=key, near=near, idx=idx, top=top, series=series, year=year, mint=mint, others=others, denom=denom, words=words,
                 base=base, modern=modern, desigs=desigs, curve=curve, target=target, noise=noise, drift=drift)
 
 
@@ -211,10 +238,12 @@ def price_at(m, g):
 
 def comp_grade(rng, m):
     """The true grade of a listing of this coin: near the target half the time, else the market's spread."""
-    legal = PROOF_LEGAL if m["proof"] else LEGAL
+    legal = PROOF_LEGAL if m["proof"] else BULLION_LEGAL if m["bullion"] else LEGAL
     t = legal.index(m["target"]) if m["target"] in legal else legal.index(63)
     if rng.random() < m["near"]:
         i = t + rng.choice([-2, -1, -1, 0, 0, 0, 1, 1, 2])
+    elif m["bullion"]:
+        i = rng.randrange(len(legal))
     else:
         i = rng.choice(range(legal.index(63 if m["proof"] else 20), len(legal) - 1))
     return min(legal[max(0, min(len(legal) - 1, i))], m["top"])
@@ -247,7 +276,7 @@ def clean_listing(rng, m, k, g, t):
     if r < k.raw_numeric:
         # raw coins: the seller's grade is often a step or two optimistic
         said = g
-        legal = PROOF_LEGAL if m["proof"] else LEGAL
+        legal = PROOF_LEGAL if m["proof"] else BULLION_LEGAL if m["bullion"] else LEGAL
         if rng.random() < 0.5:
             j = legal.index(g) + rng.choice([1, 1, 2])
             said = legal[min(j, len(legal) - 1)]
@@ -451,8 +480,8 @@ def knobs(argv):
     p.add_argument("--certified", type=float, default=0.45, help="share of slabbed listings (numeric grade)")
     p.add_argument("--raw-numeric", type=float, default=0.15, help="share of raw coins with a numeric grade (often optimistic)")
     p.add_argument("--adjectival", type=float, default=0.2, help="share with an adjectival grade (BU, Choice BU, AU, XF)")
-    p.add_argument("--coins", choices=["guided", "unguided", "all", "proof"], default="guided",
-                   help="guided: series with a built-in curve; unguided: series priced on the generic curve; proof: modern proofs at PR66-70, on the proof curve")
+    p.add_argument("--coins", choices=["guided", "unguided", "all", "proof", "bullion"], default="guided",
+                   help="guided: series with a built-in curve; unguided: series priced on the generic curve; proof: modern proofs at PR66-70, on the proof curve; bullion: modern bullion coins (Silver and Gold Eagles, Maple Leafs, Britannias, Krugerrands) at MS63-70, on the modern curves")
     p.add_argument("--facts", choices=["titles", "known"], default="titles",
                    help="titles: filter-junk reads the titles; known: the points carry the true facts")
     p.add_argument("--summary", help="score: also write the figures as JSON here")
