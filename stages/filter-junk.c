@@ -38,7 +38,8 @@ static const char builtin_more[] = "round, rounds, layered, restrike, restrikes,
 				   "stands, coin holder, coin holders, kopie, replik, nachpragung, "
 				   "falschung, copie, replique, refrappe, copia, riproduzione, falso, "
 				   "reproduccion, imitacion, imitazione, zweitabschlag, fac simile, "
-				   "facsimile";
+				   "facsimile, gilded, gilt, vergoldet, dore, dorata, colorised, colourised, "
+				   "coloured coin, coloriert, koloriert, colorisee, colorata, coloreada";
 
 /* More decoys, as add_keywords reads them: an empty slab, often named with its grader. */
 static const char builtin_empty_slabs[] = "empty slab, slab only, empty pcgs holder, empty ngc holder, "

@@ -46,6 +46,8 @@ enum {
 	W_PROOF = 16,	       /* not "proof like" */
 	W_GOOD = 32,	       /* "very good condition", "fair price", "poor strike" are no grades */
 	W_AG = 64,	       /* not when it is silver's symbol ("90% silver AG", "AG .999") */
+	W_PRAISED = 128,       /* not after a word of praise ("a nice specimen") */
+	W_PROOFLIKE = 256,     /* the grade of a prooflike coin: its designation is PL */
 };
 
 static const struct {
@@ -69,12 +71,13 @@ static const struct {
 	{ "bu", C_BU, 0 },
 	{ "b u", C_BU, 0 },
 	{ "ms", C_MS, W_NUMBER_IN_TITLE },
+	{ "pl", C_MS, W_NUMBER_ALWAYS | W_PROOFLIKE }, /* ICCS's grade of a prooflike coin: "PL-65" */
 	{ "proof", C_PR, W_PROOF },
 	{ "pr", C_PR, W_NUMBER_IN_TITLE },
 	{ "pf", C_PR, W_NUMBER_IN_TITLE },
 	{ "prf", C_PR, W_NUMBER_IN_TITLE },
 	{ "sp", C_SP, W_NUMBER_IN_TITLE },
-	{ "specimen", C_SP, W_NUMBER_IN_TITLE },
+	{ "specimen", C_SP, W_PRAISED }, /* "1964 Canada Dollar Specimen" is the strike */
 	{ "au", C_AU, W_AU },
 	{ "xf", C_XF, 0 },
 	{ "ef", C_XF, 0 },
@@ -115,9 +118,12 @@ static const struct {
 	{ "bb", C_VF, 0 },
 	{ "qfdc", C_AU, 0 },
 	{ "fior di conio", C_BU, 0 },
+	{ "fondo specchio", C_PR, 0 },
 	{ "mbc", C_VF, 0 },
 	{ "ebc", C_XF, 0 },
 	{ "sin circular", C_BU, 0 },
+	{ "prueba", C_PR, 0 },
+	{ "fondo espejo", C_PR, 0 },
 	{ "gvf", C_VF, 0 },
 	{ "gef", C_XF, 0 },
 	{ "nef", C_XF, 0 },
@@ -183,7 +189,7 @@ static const struct {
 	{ "green bean", GRADE_D_CAC },
 };
 
-static const char *const certifiers[] = { "PCGS", "NGC", "ANACS", "ICG", "CACG", "SEGS", "PCI" };
+static const char *const certifiers[] = { "PCGS", "NGC", "ANACS", "ICG", "CACG", "SEGS", "PCI", "ICCS" };
 
 /* Words that make an attribution's grade a details grade; what follows them is the
  * problem, read no further. */
@@ -450,6 +456,16 @@ word_refused(const struct grade_token *t, size_t n, size_t i, size_t used, int f
 		    (i > 0 && (grade_token_is(&t[i - 1], "silver") || fineness(&t[i - 1]))))
 			return 1;
 	}
+	if ((flags & W_PRAISED) && i > 0) {
+		static const char *const praise[] = { "a",	   "an",	 "nice",   "beautiful",
+						      "lovely",	   "great",	 "superb", "gorgeous",
+						      "stunning",  "attractive", "pretty", "excellent",
+						      "wonderful", "fantastic",	 "fine",   "amazing" };
+
+		for (k = 0; k < sizeof(praise) / sizeof(praise[0]); k++)
+			if (grade_token_is(&t[i - 1], praise[k]))
+				return 1;
+	}
 	if ((flags & W_GOOD) && next < n) {
 		static const char *const about[] = { "condition", "shape",  "deal",   "price", "strike",
 						     "quality",	  "luster", "lustre", "eye",   "photo",
@@ -583,6 +599,8 @@ grade_scan(const struct grade_token *t, size_t n, size_t i, int in_title, struct
 			set_text(g, "", c->abbr, 0);
 		}
 	}
+	if (flags & W_PROOFLIKE)
+		g->designations |= GRADE_D_PL;
 	if (t[last].after == '+' || (t[last].next == '+' && !plus_joins(t, n, last + 1))) {
 		g->designations |= GRADE_D_PLUS;
 	} else if (v > 0 && last + 1 < n && grade_token_is(&t[last + 1], "plus")) {

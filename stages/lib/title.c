@@ -344,7 +344,7 @@ static const struct {
 static const char *const variation_words[] = {
 	"you pick",    "you choose", "u pick", "u choose",  "pick your", "choose your",
 	"your choice", "random",     "mixed",  "assorted",  "various",	 "bulk",
-	"set",	       "sets",	     "rolls",  "full roll", "konvolut",
+	"set",	       "sets",	     "rolls",  "full roll", "konvolut",	 "monster box",
 };
 
 /* Words that count the coins: "lot of 5", "roll of 20", "qty 3". */
@@ -436,7 +436,9 @@ lexicon_add(const char *words, unsigned kind)
 static void
 lexicon_init(void)
 {
-	static const char *const certifiers[] = { "pcgs", "ngc", "anacs", "icg", "cacg", "segs", "pci" };
+	static const char *const certifiers[] = {
+		"pcgs", "ngc", "anacs", "icg", "cacg", "segs", "pci", "iccs"
+	};
 	static const char *const others[] = { "x",   "pair",	"business", "pcs",   "coins",
 					      "vdb", "legged",	"legs",	    "leg",   "overdate",
 					      "sms", "special", "paar",	    "paire", "gold" };
@@ -709,7 +711,13 @@ quantity_at(const struct grade_token *t, size_t n, size_t i, unsigned kinds, int
 	     grade_token_is(&t[i - 1], "obw") || grade_token_is(&t[i - 1], "a") ||
 	     grade_token_is(&t[i - 1], "fresh")))
 		return 0;
-	if (grade_token_is(&t[i], "lot") || grade_token_is(&t[i], "roll") ||
+	/* a tube is a mint's tube of 20 or 25 coins, but "from a mint tube" is one of them */
+	if (grade_token_is(&t[i], "tube") && j == i + 1 &&
+	    ((i > 0 && (grade_token_is(&t[i - 1], "from") || grade_token_is(&t[i - 1], "a"))) ||
+	     (i > 1 && (grade_token_is(&t[i - 2], "from") || grade_token_is(&t[i - 2], "a"))) ||
+	     (i > 2 && grade_token_is(&t[i - 3], "from"))))
+		return 0;
+	if (grade_token_is(&t[i], "lot") || grade_token_is(&t[i], "roll") || grade_token_is(&t[i], "tube") ||
 	    (j > i + 1 && !grade_token_is(&t[i], "qty")))
 		*variation = 1;
 	return 0;
