@@ -979,6 +979,40 @@ take_grade(struct title_facts *f, const struct grade *g)
 	}
 }
 
+/*
+ * A bullion weight at t[i]: "1 oz", "1oz", "1/10 oz", "1/10th oz", "1/2 Unze", "5 ounce",
+ * "1 once" / "onza" / "oncia" (French, Spanish, Italian). Sets *num and *den and returns
+ * the tokens used, or 0.
+ */
+static size_t
+weight_at(const struct grade_token *t, size_t n, size_t i, int *num, int *den)
+{
+	static const char *const units[] = { "oz",    "ozt",  "ounce", "ounces", "unze",
+					     "unzen", "once", "onza",  "oncia" };
+	size_t j = i + 1, k;
+	int a = grade_token_number(&t[i], 3), b = 1;
+
+	if (a <= 0 || (i > 0 && (t[i].before == '.' || t[i].before == ',') && t[i - 1].digits))
+		return 0; /* "0.5 oz", "2,5 oz": a decimal is no count of ounces we read */
+	if (j < n && t[i].after == '/' && t[j].digits && t[j].before == '/') {
+		b = grade_token_number(&t[j], 4);
+		if (b <= 0)
+			return 0;
+		j++;
+		if (j < n && t[j].glued && grade_token_is(&t[j], "th"))
+			j++;
+	}
+	if (j < n && grade_token_is(&t[j], "troy"))
+		j++;
+	for (k = 0; j < n && k < sizeof(units) / sizeof(units[0]); k++)
+		if (grade_token_is(&t[j], units[k])) {
+			*num = a;
+			*den = b;
+			return j + 1 - i;
+		}
+	return 0;
+}
+
 void
 title_read(const char *s, size_t len, struct title_facts *f)
 {
@@ -1151,6 +1185,9 @@ title_read(const char *s, size_t len, struct title_facts *f)
 		f->series &= ~(1u << S_LIBERTY_GOLD);
 	if (!f->quantity && listed > 1)
 		f->quantity = listed; /* "1922 Peace & 1923 Peace": two coins */
+	for (i = 0; i < n && f->weight_den == 0; i++)
+		if (t[i].digits)
+			weight_at(t, n, i, &f->weight_num, &f->weight_den);
 	if (f->quantity > 1)
 		f->variation = 0;
 }
@@ -1216,6 +1253,8 @@ title_attribution_read(const char *json, size_t len, struct title_attribution *a
 	}
 	if ((s = json_string(o, "series")) != NULL) {
 		title_read(s, strlen(s), &f);
+		a->weight_num = f.weight_num;
+		a->weight_den = f.weight_den;
 		a->series = first_bit(f.series);
 		if (a->denomination < 0)
 			a->denomination = first_bit(f.denominations);
@@ -1227,6 +1266,10 @@ title_attribution_read(const char *json, size_t len, struct title_attribution *a
 	}
 	if ((s = json_string(o, "title")) != NULL) {
 		title_read(s, strlen(s), &f);
+		if (a->weight_den == 0) {
+			a->weight_num = f.weight_num;
+			a->weight_den = f.weight_den;
+		}
 		if (a->series < 0)
 			a->series = first_bit(f.series);
 		if (a->denomination < 0)
@@ -1288,6 +1331,13 @@ wrong_coin(const struct title_facts *f, const struct title_attribution *a, char 
 	if (a->denomination >= 0 && f->denominations && !(f->denominations & (1u << a->denomination))) {
 		k = first_bit(f->denominations);
 		return snprintf(out, outlen, "wrong_coin:denomination %s", denomination_names[k]), 1;
+	}
+	/* a bullion coin of another weight: a 1/10 oz Gold Eagle is not the 1 oz one */
+	if (a->weight_den > 0 && f->weight_den > 0 &&
+	    (long)a->weight_num * f->weight_den != (long)f->weight_num * a->weight_den) {
+		if (f->weight_den == 1)
+			return snprintf(out, outlen, "wrong_coin:weight %d oz", f->weight_num), 1;
+		return snprintf(out, outlen, "wrong_coin:weight %d/%d oz", f->weight_num, f->weight_den), 1;
 	}
 	if (a->strike != 2 && a->strike >= 0 && f->specimen)
 		return snprintf(out, outlen, "wrong_coin:strike specimen"), 1;

@@ -23,14 +23,16 @@ struct title_facts {
 	int years[TITLE_MAX_YEARS];
 	char marks[TITLE_MAX_YEARS][3];
 	int nyears;
-	unsigned varieties;	/* TITLE_V_* bits of the varieties it names */
-	unsigned not_varieties; /* TITLE_V_* bits it names to deny them ("No VDB") */
-	char mark_word[3];	/* a mint named in words ("Carson City"), "" when none */
-	unsigned series;	/* bits of the series the title names */
-	unsigned denominations; /* bits of the denominations it names */
-	int proof;		/* names a proof strike */
-	int business;		/* names a business-strike grade (MS, BU, Unc) or "business strike" */
-	int specimen;		/* names a specimen strike (SP65, "SMS", "Special Mint Set") */
+	unsigned varieties;	    /* TITLE_V_* bits of the varieties it names */
+	unsigned not_varieties;	    /* TITLE_V_* bits it names to deny them ("No VDB") */
+	char mark_word[3];	    /* a mint named in words ("Carson City"), "" when none */
+	unsigned series;	    /* bits of the series the title names */
+	unsigned denominations;	    /* bits of the denominations it names */
+	int proof;		    /* names a proof strike */
+	int business;		    /* names a business-strike grade (MS, BU, Unc) or "business strike" */
+	int specimen;		    /* names a specimen strike (SP65, "SMS", "Special Mint Set") */
+	int weight_num, weight_den; /* the bullion weight it names in troy ounces ("1/10 oz":
+				     * 1 and 10, "5 oz": 5 and 1), 0 and 0 when none */
 };
 
 /* What the job's attribution says about the coin being priced. */
@@ -46,6 +48,7 @@ struct title_attribution {
 	unsigned varieties; /* TITLE_V_* bits its variety (or title) names */
 	int has_grade;
 	struct grade grade;
+	int weight_num, weight_den; /* the weight its series or title names ("1/10 oz"), else 0 */
 };
 
 /* Varieties that are other coins than the date and mint mark alone: a title naming one
