@@ -1000,8 +1000,12 @@ weight_at(const struct grade_token *t, size_t n, size_t i, int *num, int *den)
 	static const char *const units[] = { "oz",    "ozt",  "ounce", "ounces", "unze",
 					     "unzen", "once", "onza",  "oncia" };
 	size_t j = i + 1, k;
-	int a = grade_token_number(&t[i], 3), b = 1;
+	int a, b = 1;
 
+	/* most numbers are followed by no unit and no fraction: leave at once */
+	if (j >= n || (t[i].after != '/' && t[j].p[0] != 'o' && t[j].p[0] != 'u' && t[j].p[0] != 't'))
+		return 0;
+	a = grade_token_number(&t[i], 3);
 	if (a <= 0 || (i > 0 && (t[i].before == '.' || t[i].before == ',') && t[i - 1].digits))
 		return 0; /* "0.5 oz", "2,5 oz": a decimal is no count of ounces we read */
 	if (j < n && t[i].after == '/' && t[j].digits && t[j].before == '/') {
