@@ -167,6 +167,12 @@ price_failures_say_what_to_do() {
 	rc=$?
 	expect_eq "other requests: status" 69 "$rc" || return 1
 	expect_grep '^  --api finding --category 39464 (query "US coin 1921 S Morgan dollar")$' err.txt || return 1
+	# Said once, by coin-pricer: ebay-fetch's own line for the job's error is not repeated,
+	# in either log format.
+	expect_eq "the error, once" 1 "$(grep -c 'no recorded response' err.txt)" || { cat err.txt; return 1; }
+	expect_grep "^coin-pricer: eBay: eBay did not answer: no recorded response for this request in $replay\$" err.txt || return 1
+	LOG_FORMAT=json "$cp" price 1921-S Morgan dollar VF --replay "$replay" >out.txt 2>err.txt
+	expect_eq "the error, once (json logs)" 1 "$(grep -c 'no recorded response' err.txt)" || { cat err.txt; return 1; }
 	mkdir empty
 	"$cp" price 1921-S Morgan dollar VF --replay "$PWD/empty" >out.txt 2>err.txt
 	expect_grep "empty holds no recordings (ebay-fetch --record DIR makes them)" err.txt
