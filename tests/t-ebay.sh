@@ -402,6 +402,57 @@ secrets_echoed_by_ebay() {
 	done
 }
 
+# The keyset as it goes on the wire, "Basic " and base64 of "app:cert", echoed in an error
+# (by the token endpoint, or by an API echoing the request's headers): masked as the keyset
+# itself is, in the job_error, the log and the recordings (anyone decodes base64).
+basic_credentials_echoed_are_masked() {
+	local b64 f status
+	b64=$(printf '%s' "$EBAY_APP_ID:$EBAY_CERT_ID" | base64 -w0)
+	for status in 401 500; do
+		fresh
+		printf '{"error":"invalid_client: Basic %s","error_description":"no client for %s"}' "$b64" "$b64" >token.json
+		fault "{\"path\": \"/identity\", \"kind\": \"body\", \"status\": $status, \"file\": \"$PWD/token.json\", \"times\": 10}"
+		job ebay_browse | EBAY_MAX_TRIES=2 ebay-fetch --record rec >out.ndjson 2>err.txt || return 1
+		expect_grep "invalid_client: Basic \[redacted\]" out.ndjson || return 1
+		rm -rf state
+	done
+	fresh
+	printf '{"errors":[{"errorId":1001,"message":"Invalid access token; your request said Basic %s"}]}' "$b64" >echo.json
+	fault "{\"path\": \"/buy/browse\", \"kind\": \"body\", \"status\": 401, \"file\": \"$PWD/echo.json\", \"times\": 10}"
+	job ebay_browse | ebay-fetch --record rec >>out.ndjson 2>>err.txt || return 1
+	expect_grep "your request said Basic \[redacted\]" out.ndjson || return 1
+	for f in out.ndjson err.txt rec/*; do
+		if grep -q -e "$b64" "$f"; then
+			echo "the base64 keyset in $f:"
+			grep -e "$b64" "$f" | head -n 3
+			return 1
+		fi
+	done
+}
+
+# Each secret is remembered once: a job's config secret (or a cached token) registered
+# again for every job made the list, and every message's search through it, grow with the
+# jobs of a long-lived worker (20 MB more for 270 more jobs with a 75 kB app id).
+secrets_registered_once() {
+	local big n rss=()
+	big=$(head -c 75000 /dev/zero | tr '\0' k)
+	for n in 30 300; do
+		jq -nc --arg a "$big" --argjson n "$n" 'range($n) | {kind: "job", job_id: null, intake_id: null,
+			source_id: null, attempt: 1, source: {name: "e", adapter_type: "ebay_finding", reputation_weight: 1,
+			config: {category_id: "39464", app_id: $a}}, attribution: {year: 1921, mintmark: "S",
+			denomination: "dollar", series: "Morgan"}, rules: [], fx_rates: {}}' >jobs.ndjson
+		# The peak memory of the stage, from getrusage (no /usr/bin/time needed).
+		rss+=("$(python3 -c 'import resource, subprocess, sys
+with open(sys.argv[1]) as i, open(sys.argv[2], "w") as o:
+    rc = subprocess.run(sys.argv[3:], stdin=i, stdout=o).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else -1)' jobs.ndjson out.ndjson \
+			"$BIN/ebay-fetch" --replay "$here/data/replay")")
+		expect_eq "job_ends of $n jobs" "$n" "$(grep -c '"kind":"job_end"' out.ndjson)" || return 1
+	done
+	if [ "${rss[0]}" -le 0 ] || [ "${rss[1]}" -le 0 ]; then echo "ebay-fetch failed"; return 1; fi
+	[ $((rss[1] - rss[0])) -lt 5000 ] || { echo "peak memory: ${rss[0]} kB for 30 jobs, ${rss[1]} kB for 300"; return 1; }
+}
+
 # A source's credentials in its config are used, and never go on: not in the job record
 # passed on, nor in any log line or recording.
 config_secrets_removed() {
@@ -607,6 +658,8 @@ run_test "two processes share the rate limit" shared_rate_limit
 run_test "the daily quota stops before eBay's limit, retryable after Pacific midnight" daily_quota
 run_test "app id, cert id and token appear in no output, log or record" secrets_never_shown
 run_test "a source's secrets in its config: used, and in no record, log or recording" config_secrets_removed
+run_test "the keyset echoed as Basic base64 is masked in job_error, log and recordings" basic_credentials_echoed_are_masked
+run_test "each secret remembered once: memory stays flat over jobs with the same secrets" secrets_registered_once
 run_test "token cache: no write through a planted symlink or 0644 file, no read of an unsafe one" token_cache_files_safe
 run_test "the rate-limit state file is never opened through a symlink" rate_file_not_through_symlink
 run_test "recordings: 0600 files in a 0700 folder, never written through a symlink" recordings_private

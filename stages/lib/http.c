@@ -528,12 +528,42 @@ try_once(struct http_client *c, const char *method, const char *url, const char 
 	return 0;
 }
 
+/* Register the Basic authorization that userpwd becomes on the wire (base64 of
+ * "user:password") as a secret: a server that echoes the request's headers in its error
+ * text would otherwise show the keyset in a form anyone can decode. */
+static void
+add_basic_secret(const char *userpwd)
+{
+	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = (const unsigned char *)userpwd;
+	size_t len = strlen(userpwd), i;
+	struct buf out = BUF_INIT;
+
+	for (i = 0; i < len; i += 3) {
+		unsigned long v = (unsigned long)p[i] << 16;
+
+		if (i + 1 < len)
+			v |= (unsigned long)p[i + 1] << 8;
+		if (i + 2 < len)
+			v |= p[i + 2];
+		buf_addc(&out, digits[(v >> 18) & 63]);
+		buf_addc(&out, digits[(v >> 12) & 63]);
+		buf_addc(&out, i + 1 < len ? digits[(v >> 6) & 63] : '=');
+		buf_addc(&out, i + 2 < len ? digits[v & 63] : '=');
+	}
+	if (out.len > 0)
+		log_add_secret(out.data);
+	buf_free(&out);
+}
+
 int
 http_request(struct http_client *c, const char *method, const char *url, const char *const *headers,
 	     const char *body, const char *userpwd, struct http_response *res, int *calls)
 {
 	int try, got = -1;
 
+	if (userpwd)
+		add_basic_secret(userpwd);
 	request_key(c, method, url, body);
 	for (try = 1; try <= c->o.max_tries; try++) {
 		double wait;

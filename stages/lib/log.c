@@ -72,9 +72,17 @@ log_enabled(enum log_level level)
 void
 log_add_secret(const char *secret)
 {
+	size_t i;
+
 	/* Shorter strings cannot be hidden without mangling every message. */
 	if (secret == NULL || strlen(secret) < 4)
 		return;
+	/* Once each: a collector registers its cached token again for every job, and a list
+	 * that grew with each would cost a long-lived worker memory and every message a
+	 * search through all of them. */
+	for (i = 0; i < log_nsecrets; i++)
+		if (strcmp(log_secrets[i], secret) == 0)
+			return;
 	BUF_ALLOC_GROW(log_secrets, log_nsecrets + 1, log_secrets_cap);
 	log_secrets[log_nsecrets++] = xstrdup(secret);
 }
