@@ -402,7 +402,25 @@ doctor_checks() {
 	expect_grep '^  FIX   /proc/nope is not writable' out.txt || return 1
 	DATABASE_URL=postgresql://nobody@127.0.0.1:1/none "$cp" doctor >out.txt 2>&1
 	expect_eq "no database" 78 $? || return 1
-	expect_grep '^  FIX   cannot connect' out.txt
+	expect_grep '^  FIX   cannot connect' out.txt || return 1
+	# A token endpoint that echoes the keyset, as it is and as the Basic authorization it
+	# becomes: neither doctor's own line nor the worker's check that it relays shows it.
+	local b64
+	b64=$(printf '%s' "$EBAY_APP_ID:$EBAY_CERT_ID" | base64 -w0)
+	printf '{"error":"invalid_client %s %s","error_description":"bad client Basic %s"}' \
+		"$EBAY_APP_ID" "$EBAY_CERT_ID" "$b64" >echo.json
+	sql -c "UPDATE sources SET adapter_type = 'ebay_browse'" || return 1
+	fault "{\"path\": \"/identity\", \"kind\": \"body\", \"status\": 401, \"file\": \"$PWD/echo.json\", \"times\": 10}"
+	"$cp" doctor >out.txt 2>&1
+	expect_eq "keyset echoed" 78 $? || return 1
+	fault '{"clear": true}'
+	expect_grep 'refused the credentials (HTTP 401: bad client Basic \[redacted\])$' out.txt || return 1
+	expect_grep '^  FIX   source "eBay Sold Listings": eBay refused the credentials (HTTP 401, invalid_client \[redacted\] \[redacted\])' out.txt || return 1
+	if grep -q -e "$EBAY_APP_ID" -e "$EBAY_CERT_ID" -e "$b64" out.txt; then
+		echo "the keyset shown:"
+		grep -e "$EBAY_APP_ID" -e "$EBAY_CERT_ID" -e "$b64" out.txt
+		return 1
+	fi
 }
 
 # The database password is in no argument list (ps shows those to every user of the
