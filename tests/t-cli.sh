@@ -442,6 +442,13 @@ db_password_kept_secret() {
 	PATH=$PWD/wrap:$PATH DATABASE_URL="$kv password=S3cretKV" "$cp" status >out.txt 2>err.txt || { cat err.txt; return 1; }
 	expect_grep '^PGPASSWORD=S3cretKV$' psql.log || return 1
 	if grep -v '^PGPASSWORD=' psql.log | grep -q S3cret; then echo "the conninfo password in psql's arguments"; return 1; fi
+	# The two other ways to write one: a URI's ?password= and a conninfo's quoted value.
+	: >psql.log
+	PATH=$PWD/wrap:$PATH DATABASE_URL="$DATABASE_URL?password=S3cret%2FQP&sslmode=disable" "$cp" status >out.txt 2>err.txt || { cat err.txt; return 1; }
+	expect_grep '^PGPASSWORD=S3cret/QP$' psql.log || return 1
+	PATH=$PWD/wrap:$PATH DATABASE_URL="$kv password='S3cret Q\'T'" "$cp" status >out.txt 2>err.txt || { cat err.txt; return 1; }
+	expect_grep "^PGPASSWORD=S3cret Q'T\$" psql.log || return 1
+	if grep -v '^PGPASSWORD=' psql.log | grep -q S3cret; then echo "a password in psql's arguments:"; cat psql.log; return 1; fi
 	for u in 'postgresql://bob:S3cretPW@127.0.0.1:1/db' 'postgresql://bob:S3cretPW@[::1/db' \
 		'postgresql://bob:S3cretPW@127.0.0.1:1/db?sslmode=bogus' 'postgresql://bob:S3cret%zzPW@127.0.0.1/db' \
 		'host=127.0.0.1 port=1 password=S3cretPW' "host=127.0.0.1 password='S3cret PW' port=1" 'S3cretPW'; do
