@@ -430,6 +430,23 @@ basic_credentials_echoed_are_masked() {
 	done
 }
 
+# What eBay sends reaches log messages (an item id, a date that is not one): in the text
+# format a newline in it forged a log line of its own and an escape sequence drove the
+# operator's terminal. Control characters are written as \xNN.
+control_characters_logged_escaped() {
+	fresh
+	jq -c '.findCompletedItemsResponse[0].searchResult[0].item[0] |= (.itemId = ["12\u001b[31m"]
+		| .listingInfo[0].endTime = ["\u001b[2J\nebay-fetch: info: forged\u0085"])' \
+		"$here/data/ebay/finding-completed-p1.json" >evil.json || return 1
+	fault "{\"path\": \"/services\", \"kind\": \"body\", \"file\": \"$PWD/evil.json\", \"times\": 1}"
+	job ebay_finding | jq -c '.source.config.max_pages = 1' | LOG_FORMAT=text ebay-fetch >out.ndjson 2>err.txt || return 1
+	expect_eq "lines on stderr" 1 "$(wc -l <err.txt)" || { cat -v err.txt; return 1; }
+	expect_eq "the line" 'ebay-fetch: warn: job "6f1d2c3b-0000-4000-8000-000000000001": item 12\x1b[31m: sold_at "\x1b[2J\x0aebay-fetch: info: forged\u0085" is not an RFC 3339 UTC timestamp; null instead' \
+		"$(cat err.txt)" || return 1
+	# The point itself keeps the bytes eBay sent (JSON escapes them).
+	expect_eq "item id kept" '12\u001b[31m' "$(jq -r 'select(.kind == "price_point") | .external_id' out.ndjson | head -n 1 | jq -Rr '@json' | sed 's/^"//; s/"$//')"
+}
+
 # Each secret is remembered once: a job's config secret (or a cached token) registered
 # again for every job made the list, and every message's search through it, grow with the
 # jobs of a long-lived worker (20 MB more for 270 more jobs with a 75 kB app id).
@@ -660,6 +677,7 @@ run_test "app id, cert id and token appear in no output, log or record" secrets_
 run_test "a source's secrets in its config: used, and in no record, log or recording" config_secrets_removed
 run_test "the keyset echoed as Basic base64 is masked in job_error, log and recordings" basic_credentials_echoed_are_masked
 run_test "each secret remembered once: memory stays flat over jobs with the same secrets" secrets_registered_once
+run_test "control characters from eBay are escaped in text logs: no forged line, no terminal escape" control_characters_logged_escaped
 run_test "token cache: no write through a planted symlink or 0644 file, no read of an unsafe one" token_cache_files_safe
 run_test "the rate-limit state file is never opened through a symlink" rate_file_not_through_symlink
 run_test "recordings: 0600 files in a 0700 folder, never written through a symlink" recordings_private

@@ -127,6 +127,29 @@ redact(struct buf *b)
 	buf_free(&out);
 }
 
+/*
+ * A message as one line of text: control characters (C0, DEL, and C1 as UTF-8 writes
+ * them) as \xNN. What eBay or an input line says reaches messages: a newline in it would
+ * forge a log line of its own, an escape sequence would drive the operator's terminal.
+ */
+static void
+add_text(struct buf *line, const char *p, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
+			buf_addf(line, "\\x%02x", s[i]);
+		} else if (s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) {
+			buf_addf(line, "\\u%04x", s[i + 1]);
+			i++;
+		} else {
+			buf_addc(line, (char)s[i]);
+		}
+	}
+}
+
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
@@ -166,7 +189,7 @@ log_msg(enum log_level level, const char *fmt, ...)
 		buf_addf(&line, "%s: ", log_program);
 		if (level != LOG_INFO)
 			buf_addf(&line, "%s: ", level_names[level]);
-		buf_add(&line, msg.data, msg.len);
+		add_text(&line, msg.data, msg.len);
 		buf_addc(&line, '\n');
 	}
 	if (write(2, line.data, line.len) < 0) {
