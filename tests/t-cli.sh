@@ -383,6 +383,10 @@ doctor_checks() {
 	expect_grep '^  ok    row-level security on every table$' out.txt || return 1
 	expect_grep '^All is well.$' out.txt || return 1
 	expect_grep '^  ok    the worker would start (pipeline.sh --check)$' out.txt || return 1
+	# A keyset with a quote and a backslash goes to eBay as it is (it broke curl's config).
+	EBAY_CERT_ID='PRD-ce"7t\5ecret' "$cp" doctor >out.txt 2>&1
+	expect_grep '^  ok    a token from http://127.0.0.1' out.txt || return 1
+	expect_grep "Basic $(printf '%s' "$EBAY_APP_ID:PRD-ce\"7t\\5ecret" | base64 -w0)" "$scratch/fake.log" || return 1
 	env -u EBAY_APP_ID -u EBAY_CERT_ID "$cp" doctor >out.txt 2>&1
 	expect_eq "no credentials" 78 $? || return 1
 	expect_grep '^  FIX   EBAY_APP_ID and EBAY_CERT_ID are not set' out.txt || return 1
