@@ -593,6 +593,13 @@ systemd_unit() {
 }
 
 docker_image() {
+	# Read where no engine runs: compose.yaml mounts a named volume on the state folder,
+	# which docker fills from the image's folder, owner included; without one the volume
+	# is root's and the worker (not root) could cache no token.
+	local state
+	state=$(sed -n 's/^ENV COIN_PRICER_STATE_DIR=\([^ ]*\).*/\1/p' "$root/Dockerfile")
+	expect_grep "^ *- state:$state\$" "$root/compose.yaml" || return 1
+	expect_grep "install -d -m 0700 -o coin-pricer -g coin-pricer $state\$" "$root/Dockerfile" || return 1
 	if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then
 		echo "# skipped: no container engine answers here (docker info failed)"
 		return 0
