@@ -588,6 +588,22 @@ replay_missing() {
 	expect_eq "retryable" false "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)"
 }
 
+# A recording comes with a bug report, from anyone: numbers out of range in its meta file
+# are a broken recording, said so, not an HTTP status of -9223372036854775808.
+replay_numbers_checked() {
+	local f
+	fresh
+	cp -r "$here/data/replay" rec
+	for f in rec/*-1.meta.json; do
+		jq -c '.status = 1e999 | .retry_after = 1e999 | .elapsed_ms = -1e999' "$f" >"$f.new" && mv "$f.new" "$f"
+	done
+	job ebay_finding | LOG_FORMAT=text ebay-fetch --replay rec >out.ndjson 2>err.txt || return 1
+	expect_grep '"status" is not an HTTP status: not a recording' err.txt || return 1
+	expect_eq "job_error" 'false eBay did not answer: no recorded response for this request in rec' \
+		"$(jq -r 'select(.kind == "job_error") | "\(.retryable) \(.error)"' out.ndjson)" || return 1
+	if grep -q 9223372036854775808 out.ndjson err.txt; then echo "a status from an undefined conversion"; return 1; fi
+}
+
 print_query_cases() {
 	local attribution want got
 	while IFS='|' read -r attribution want; do
@@ -677,6 +693,7 @@ run_test "app id, cert id and token appear in no output, log or record" secrets_
 run_test "a source's secrets in its config: used, and in no record, log or recording" config_secrets_removed
 run_test "the keyset echoed as Basic base64 is masked in job_error, log and recordings" basic_credentials_echoed_are_masked
 run_test "each secret remembered once: memory stays flat over jobs with the same secrets" secrets_registered_once
+run_test "replay: out-of-range numbers in a recording are a broken recording, said so" replay_numbers_checked
 run_test "control characters from eBay are escaped in text logs: no forged line, no terminal escape" control_characters_logged_escaped
 run_test "token cache: no write through a planted symlink or 0644 file, no read of an unsafe one" token_cache_files_safe
 run_test "the rate-limit state file is never opened through a symlink" rate_file_not_through_symlink

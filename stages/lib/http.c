@@ -407,11 +407,20 @@ replay(struct http_client *c, int n, struct http_response *res)
 		log_warn("%s: not JSON", c->path.data);
 		goto out;
 	}
-	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(doc, "status")))
-		res->status = (long)v->valuedouble;
-	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(doc, "retry_after")))
+	/* A recording may come with a bug report, from anyone: its numbers are checked before
+	 * they are used (a status of 1e999 became HTTP -9223372036854775808 through a
+	 * conversion C leaves undefined). */
+	v = cJSON_GetObjectItemCaseSensitive(doc, "status");
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 999)) {
+		log_warn("%s: \"status\" is not an HTTP status: not a recording", c->path.data);
+		goto out;
+	}
+	res->status = (long)v->valuedouble;
+	v = cJSON_GetObjectItemCaseSensitive(doc, "retry_after");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e9)
 		res->retry_after = v->valuedouble;
-	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(doc, "elapsed_ms")))
+	v = cJSON_GetObjectItemCaseSensitive(doc, "elapsed_ms");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e9)
 		res->elapsed_ms = v->valuedouble;
 	if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(doc, "error")))
 		snprintf(res->error, sizeof(res->error), "%s", v->valuestring);
