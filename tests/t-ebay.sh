@@ -588,6 +588,20 @@ replay_missing() {
 	expect_eq "retryable" false "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)"
 }
 
+# The shared rate limit's next slot, an hour ahead (the wall clock set back by an hour) or
+# garbage: no call waits for it. It made every call sleep that hour with its job locked.
+rate_state_far_ahead() {
+	local next
+	for next in "$(($(date +%s) * 1000 + 3600000))" 1e300 inf; do
+		fresh
+		mkdir -p state
+		printf '%s 0 0\n' "$next" >state/ebay-rate
+		job ebay_finding | timeout 60 ebay-fetch >out.ndjson 2>err.txt
+		expect_eq "status with next slot $next" 0 $? || { cat err.txt; return 1; }
+		expect_eq "job_end with next slot $next" 1 "$(grep -c '"kind":"job_end"' out.ndjson)" || return 1
+	done
+}
+
 # A recording comes with a bug report, from anyone: numbers out of range in its meta file
 # are a broken recording, said so, not an HTTP status of -9223372036854775808.
 replay_numbers_checked() {
@@ -693,6 +707,7 @@ run_test "app id, cert id and token appear in no output, log or record" secrets_
 run_test "a source's secrets in its config: used, and in no record, log or recording" config_secrets_removed
 run_test "the keyset echoed as Basic base64 is masked in job_error, log and recordings" basic_credentials_echoed_are_masked
 run_test "each secret remembered once: memory stays flat over jobs with the same secrets" secrets_registered_once
+run_test "the shared rate limit's next slot far ahead (clock set back, garbage): no call waits for it" rate_state_far_ahead
 run_test "replay: out-of-range numbers in a recording are a broken recording, said so" replay_numbers_checked
 run_test "control characters from eBay are escaped in text logs: no forged line, no terminal escape" control_characters_logged_escaped
 run_test "token cache: no write through a planted symlink or 0644 file, no read of an unsafe one" token_cache_files_safe

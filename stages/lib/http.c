@@ -245,6 +245,11 @@ take_slot(struct http_client *c)
 		next = 0, day = today, calls = 0;
 	if (day != today)
 		day = today, calls = 0;
+	/* A next slot far beyond what the callers sharing the file can have queued is no
+	 * slot: the wall clock was set back (an hour's correction made every call wait an
+	 * hour with its job locked), or the file holds garbage (1e300, inf). Start afresh. */
+	if (!(next <= now + 60000.0 + 100 * 60000.0 / c->o.calls_per_minute))
+		next = now;
 	if (c->o.daily_limit > 0 && calls >= c->o.daily_limit) {
 		wait = -1;
 	} else {
