@@ -17,10 +17,14 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
         libcjson1 libcurl4 libpq5 ca-certificates jq gnuplot-nox postgresql-client curl procps \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --home-dir /var/lib/coin-pricer --create-home coin-pricer
+    && useradd --system --home-dir /var/lib/coin-pricer --create-home coin-pricer \
+    && install -d -m 0700 -o coin-pricer -g coin-pricer /var/lib/coin-pricer/state
 COPY --from=build /out/usr/local /usr/local
 USER coin-pricer
 WORKDIR /var/lib/coin-pricer
+# The state folder exists in the image, the user's own: a named volume mounted there (as
+# compose.yaml's) starts as a copy of it, else it would be root's, and the token cache
+# and the rate limit state could not be written (a token request for every job).
 ENV COIN_PRICER_STATE_DIR=/var/lib/coin-pricer/state LOG_FORMAT=json
 # SIGTERM lets the job in hand finish (30 s grace): give `docker stop` more, -t 45.
 STOPSIGNAL SIGTERM

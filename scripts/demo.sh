@@ -11,9 +11,10 @@ export PGSTATE=$here/.state/demo-pg
 export PATH="$here/bin:$PATH" PGOPTIONS="-c client_min_messages=warning"
 
 echo "== a throwaway PostgreSQL, migrated"
+# The trap first: interrupted while the cluster starts, the demo still removes it.
+trap '"$here/scripts/local-pg.sh" stop >/dev/null 2>&1' EXIT
 DATABASE_URL=$("$here/scripts/local-pg.sh" start)
 export DATABASE_URL
-trap '"$here/scripts/local-pg.sh" stop >/dev/null 2>&1' EXIT
 echo "   $DATABASE_URL"
 psql -X -q -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f "$here/tests/data/seed.sql"
 echo "== one pending job: price intake 7a2e3d4c… (1921-S Morgan dollar, VF) on eBay"

@@ -16,8 +16,17 @@ export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 db_setup
 psql_args=(-X -q -v ON_ERROR_STOP=1)
 [ -n "$db_conninfo" ] && psql_args+=(-d "$db_conninfo")
-err=$(mktemp "${TMPDIR:-/tmp}/coin-pricer-migrate.XXXXXX")
+# The EXIT trap first, then the file: a TERM, INT or HUP while mktemp runs is held until the
+# file's name is known, then raised again, so that no empty file is left in TMPDIR.
+err=
 trap 'rm -f "$err"' EXIT
+held_signal=
+trap 'held_signal=${held_signal:-TERM}' TERM
+trap 'held_signal=${held_signal:-INT}' INT
+trap 'held_signal=${held_signal:-HUP}' HUP
+err=$(mktemp "${TMPDIR:-/tmp}/coin-pricer-migrate.XXXXXX")
+trap - TERM INT HUP
+[ -z "$held_signal" ] || kill -s "$held_signal" $$
 psql() {
 	local rc=0
 	command psql "$@" 2>"$err" || rc=$?

@@ -12,8 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 real=$root/bin
+# The trap first: a signal between mktemp and the trap would leave the folder behind.
+work=
+trap '[ -z "$work" ] || rm -rf "$work"' EXIT
 work=$(mktemp -d "${TMPDIR:-/tmp}/coin-pricer-leaks.XXXXXX")
-trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin" "$work/logs"
 
 for path in "$real"/*; do

@@ -167,6 +167,12 @@ price_failures_say_what_to_do() {
 	rc=$?
 	expect_eq "other requests: status" 69 "$rc" || return 1
 	expect_grep '^  --api finding --category 39464 (query "US coin 1921 S Morgan dollar")$' err.txt || return 1
+	# Said once, by coin-pricer: ebay-fetch's own line for the job's error is not repeated,
+	# in either log format.
+	expect_eq "the error, once" 1 "$(grep -c 'no recorded response' err.txt)" || { cat err.txt; return 1; }
+	expect_grep "^coin-pricer: eBay: eBay did not answer: no recorded response for this request in $replay\$" err.txt || return 1
+	LOG_FORMAT=json "$cp" price 1921-S Morgan dollar VF --replay "$replay" >out.txt 2>err.txt
+	expect_eq "the error, once (json logs)" 1 "$(grep -c 'no recorded response' err.txt)" || { cat err.txt; return 1; }
 	mkdir empty
 	"$cp" price 1921-S Morgan dollar VF --replay "$PWD/empty" >out.txt 2>err.txt
 	expect_grep "empty holds no recordings (ebay-fetch --record DIR makes them)" err.txt
@@ -377,6 +383,10 @@ doctor_checks() {
 	expect_grep '^  ok    row-level security on every table$' out.txt || return 1
 	expect_grep '^All is well.$' out.txt || return 1
 	expect_grep '^  ok    the worker would start (pipeline.sh --check)$' out.txt || return 1
+	# A keyset with a quote and a backslash goes to eBay as it is (it broke curl's config).
+	EBAY_CERT_ID='PRD-ce"7t\5ecret' "$cp" doctor >out.txt 2>&1
+	expect_grep '^  ok    a token from http://127.0.0.1' out.txt || return 1
+	expect_grep "Basic $(printf '%s' "$EBAY_APP_ID:PRD-ce\"7t\\5ecret" | base64 -w0)" "$scratch/fake.log" || return 1
 	env -u EBAY_APP_ID -u EBAY_CERT_ID "$cp" doctor >out.txt 2>&1
 	expect_eq "no credentials" 78 $? || return 1
 	expect_grep '^  FIX   EBAY_APP_ID and EBAY_CERT_ID are not set' out.txt || return 1
@@ -396,7 +406,25 @@ doctor_checks() {
 	expect_grep '^  FIX   /proc/nope is not writable' out.txt || return 1
 	DATABASE_URL=postgresql://nobody@127.0.0.1:1/none "$cp" doctor >out.txt 2>&1
 	expect_eq "no database" 78 $? || return 1
-	expect_grep '^  FIX   cannot connect' out.txt
+	expect_grep '^  FIX   cannot connect' out.txt || return 1
+	# A token endpoint that echoes the keyset, as it is and as the Basic authorization it
+	# becomes: neither doctor's own line nor the worker's check that it relays shows it.
+	local b64
+	b64=$(printf '%s' "$EBAY_APP_ID:$EBAY_CERT_ID" | base64 -w0)
+	printf '{"error":"invalid_client %s %s","error_description":"bad client Basic %s"}' \
+		"$EBAY_APP_ID" "$EBAY_CERT_ID" "$b64" >echo.json
+	sql -c "UPDATE sources SET adapter_type = 'ebay_browse'" || return 1
+	fault "{\"path\": \"/identity\", \"kind\": \"body\", \"status\": 401, \"file\": \"$PWD/echo.json\", \"times\": 10}"
+	"$cp" doctor >out.txt 2>&1
+	expect_eq "keyset echoed" 78 $? || return 1
+	fault '{"clear": true}'
+	expect_grep 'refused the credentials (HTTP 401: bad client Basic \[redacted\])$' out.txt || return 1
+	expect_grep '^  FIX   source "eBay Sold Listings": eBay refused the credentials (HTTP 401, invalid_client \[redacted\] \[redacted\])' out.txt || return 1
+	if grep -q -e "$EBAY_APP_ID" -e "$EBAY_CERT_ID" -e "$b64" out.txt; then
+		echo "the keyset shown:"
+		grep -e "$EBAY_APP_ID" -e "$EBAY_CERT_ID" -e "$b64" out.txt
+		return 1
+	fi
 }
 
 # The database password is in no argument list (ps shows those to every user of the
@@ -418,6 +446,13 @@ db_password_kept_secret() {
 	PATH=$PWD/wrap:$PATH DATABASE_URL="$kv password=S3cretKV" "$cp" status >out.txt 2>err.txt || { cat err.txt; return 1; }
 	expect_grep '^PGPASSWORD=S3cretKV$' psql.log || return 1
 	if grep -v '^PGPASSWORD=' psql.log | grep -q S3cret; then echo "the conninfo password in psql's arguments"; return 1; fi
+	# The two other ways to write one: a URI's ?password= and a conninfo's quoted value.
+	: >psql.log
+	PATH=$PWD/wrap:$PATH DATABASE_URL="$DATABASE_URL?password=S3cret%2FQP&sslmode=disable" "$cp" status >out.txt 2>err.txt || { cat err.txt; return 1; }
+	expect_grep '^PGPASSWORD=S3cret/QP$' psql.log || return 1
+	PATH=$PWD/wrap:$PATH DATABASE_URL="$kv password='S3cret Q\'T'" "$cp" status >out.txt 2>err.txt || { cat err.txt; return 1; }
+	expect_grep "^PGPASSWORD=S3cret Q'T\$" psql.log || return 1
+	if grep -v '^PGPASSWORD=' psql.log | grep -q S3cret; then echo "a password in psql's arguments:"; cat psql.log; return 1; fi
 	for u in 'postgresql://bob:S3cretPW@127.0.0.1:1/db' 'postgresql://bob:S3cretPW@[::1/db' \
 		'postgresql://bob:S3cretPW@127.0.0.1:1/db?sslmode=bogus' 'postgresql://bob:S3cret%zzPW@127.0.0.1/db' \
 		'host=127.0.0.1 port=1 password=S3cretPW' "host=127.0.0.1 password='S3cret PW' port=1" 'S3cretPW'; do
@@ -558,6 +593,13 @@ systemd_unit() {
 }
 
 docker_image() {
+	# Read where no engine runs: compose.yaml mounts a named volume on the state folder,
+	# which docker fills from the image's folder, owner included; without one the volume
+	# is root's and the worker (not root) could cache no token.
+	local state
+	state=$(sed -n 's/^ENV COIN_PRICER_STATE_DIR=\([^ ]*\).*/\1/p' "$root/Dockerfile")
+	expect_grep "^ *- state:$state\$" "$root/compose.yaml" || return 1
+	expect_grep "install -d -m 0700 -o coin-pricer -g coin-pricer $state\$" "$root/Dockerfile" || return 1
 	if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then
 		echo "# skipped: no container engine answers here (docker info failed)"
 		return 0

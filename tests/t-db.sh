@@ -410,6 +410,28 @@ database_errors_classified() {
 	expect_grep "DATABASE_URL cannot be parsed" err.txt
 }
 
+# A signal while migrate.sh makes its scratch file (a slow mktemp holds it there, as a busy
+# host does) is held until the file's removal is set up: the file is not left in TMPDIR.
+migrate_scratch_not_left_by_a_signal() {
+	local sig p i
+	mkdir slow tmp
+	printf '#!/bin/sh\n"%s" "$@" && exec sleep 2\n' "$(command -v mktemp)" >slow/mktemp && chmod +x slow/mktemp
+	for sig in TERM INT HUP; do
+		# A job of its own: a shell without job control starts a background job with INT
+		# ignored, and that would not reach migrate.sh.
+		(trap - INT && exec env TMPDIR="$PWD/tmp" PATH="$PWD/slow:$PATH" "$root/scripts/migrate.sh" "$DATABASE_URL") >/dev/null 2>&1 &
+		p=$!
+		for ((i = 0; i < 100; i++)); do
+			[ -z "$(ls tmp)" ] || break
+			sleep 0.1
+		done
+		[ -n "$(ls tmp)" ] || { echo "no scratch file made"; return 1; }
+		kill -s "$sig" "$p"
+		wait "$p"
+		expect_eq "left in TMPDIR after SIG$sig" "" "$(ls tmp)" || return 1
+	done
+}
+
 migrations_rerun() {
 	local f
 	"$root/scripts/migrate.sh" "$DATABASE_URL" 2>err.txt || return 1
@@ -892,6 +914,7 @@ run_test "store: reconnects after the connection is killed mid-stream" reconnect
 run_test "database down: exit 75, the host named, the password not" database_down
 run_test "database errors: 75 when retrying may help, 78 when not; no password shown" database_errors_classified
 run_test "migrations: rerunning applies nothing twice" migrations_rerun
+run_test "migrations: a signal while migrate.sh makes its scratch file leaves no file" migrate_scratch_not_left_by_a_signal
 run_test "migrations: a database without store's functions is not migrated" functions_missing_is_not_migrated
 run_test "store: bad sold_at values are nulled, a refused point left out, the job kept" bad_points_do_not_lose_the_job
 run_test "store: points that cannot be stored send the job back, never complete it" store_failure_never_completes

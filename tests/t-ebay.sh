@@ -402,6 +402,74 @@ secrets_echoed_by_ebay() {
 	done
 }
 
+# The keyset as it goes on the wire, "Basic " and base64 of "app:cert", echoed in an error
+# (by the token endpoint, or by an API echoing the request's headers): masked as the keyset
+# itself is, in the job_error, the log and the recordings (anyone decodes base64).
+basic_credentials_echoed_are_masked() {
+	local b64 f status
+	b64=$(printf '%s' "$EBAY_APP_ID:$EBAY_CERT_ID" | base64 -w0)
+	for status in 401 500; do
+		fresh
+		printf '{"error":"invalid_client: Basic %s","error_description":"no client for %s"}' "$b64" "$b64" >token.json
+		fault "{\"path\": \"/identity\", \"kind\": \"body\", \"status\": $status, \"file\": \"$PWD/token.json\", \"times\": 10}"
+		job ebay_browse | EBAY_MAX_TRIES=2 ebay-fetch --record rec >out.ndjson 2>err.txt || return 1
+		expect_grep "invalid_client: Basic \[redacted\]" out.ndjson || return 1
+		rm -rf state
+	done
+	fresh
+	printf '{"errors":[{"errorId":1001,"message":"Invalid access token; your request said Basic %s"}]}' "$b64" >echo.json
+	fault "{\"path\": \"/buy/browse\", \"kind\": \"body\", \"status\": 401, \"file\": \"$PWD/echo.json\", \"times\": 10}"
+	job ebay_browse | ebay-fetch --record rec >>out.ndjson 2>>err.txt || return 1
+	expect_grep "your request said Basic \[redacted\]" out.ndjson || return 1
+	for f in out.ndjson err.txt rec/*; do
+		if grep -q -e "$b64" "$f"; then
+			echo "the base64 keyset in $f:"
+			grep -e "$b64" "$f" | head -n 3
+			return 1
+		fi
+	done
+}
+
+# What eBay sends reaches log messages (an item id, a date that is not one): in the text
+# format a newline in it forged a log line of its own and an escape sequence drove the
+# operator's terminal. Control characters are written as \xNN.
+control_characters_logged_escaped() {
+	fresh
+	jq -c '.findCompletedItemsResponse[0].searchResult[0].item[0] |= (.itemId = ["12\u001b[31m"]
+		| .listingInfo[0].endTime = ["\u001b[2J\nebay-fetch: info: forged\u0085"])' \
+		"$here/data/ebay/finding-completed-p1.json" >evil.json || return 1
+	fault "{\"path\": \"/services\", \"kind\": \"body\", \"file\": \"$PWD/evil.json\", \"times\": 1}"
+	job ebay_finding | jq -c '.source.config.max_pages = 1' | LOG_FORMAT=text ebay-fetch >out.ndjson 2>err.txt || return 1
+	expect_eq "lines on stderr" 1 "$(wc -l <err.txt)" || { cat -v err.txt; return 1; }
+	expect_eq "the line" 'ebay-fetch: warn: job "6f1d2c3b-0000-4000-8000-000000000001": item 12\x1b[31m: sold_at "\x1b[2J\x0aebay-fetch: info: forged\u0085" is not an RFC 3339 UTC timestamp; null instead' \
+		"$(cat err.txt)" || return 1
+	# The point itself keeps the bytes eBay sent (JSON escapes them).
+	expect_eq "item id kept" '12\u001b[31m' "$(jq -r 'select(.kind == "price_point") | .external_id' out.ndjson | head -n 1 | jq -Rr '@json' | sed 's/^"//; s/"$//')"
+}
+
+# Each secret is remembered once: a job's config secret (or a cached token) registered
+# again for every job made the list, and every message's search through it, grow with the
+# jobs of a long-lived worker (20 MB more for 270 more jobs with a 75 kB app id).
+secrets_registered_once() {
+	local big n rss=()
+	big=$(head -c 75000 /dev/zero | tr '\0' k)
+	for n in 30 300; do
+		jq -nc --arg a "$big" --argjson n "$n" 'range($n) | {kind: "job", job_id: null, intake_id: null,
+			source_id: null, attempt: 1, source: {name: "e", adapter_type: "ebay_finding", reputation_weight: 1,
+			config: {category_id: "39464", app_id: $a}}, attribution: {year: 1921, mintmark: "S",
+			denomination: "dollar", series: "Morgan"}, rules: [], fx_rates: {}}' >jobs.ndjson
+		# The peak memory of the stage, from getrusage (no /usr/bin/time needed).
+		rss+=("$(python3 -c 'import resource, subprocess, sys
+with open(sys.argv[1]) as i, open(sys.argv[2], "w") as o:
+    rc = subprocess.run(sys.argv[3:], stdin=i, stdout=o).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else -1)' jobs.ndjson out.ndjson \
+			"$BIN/ebay-fetch" --replay "$here/data/replay")")
+		expect_eq "job_ends of $n jobs" "$n" "$(grep -c '"kind":"job_end"' out.ndjson)" || return 1
+	done
+	if [ "${rss[0]}" -le 0 ] || [ "${rss[1]}" -le 0 ]; then echo "ebay-fetch failed"; return 1; fi
+	[ $((rss[1] - rss[0])) -lt 5000 ] || { echo "peak memory: ${rss[0]} kB for 30 jobs, ${rss[1]} kB for 300"; return 1; }
+}
+
 # A source's credentials in its config are used, and never go on: not in the job record
 # passed on, nor in any log line or recording.
 config_secrets_removed() {
@@ -520,6 +588,36 @@ replay_missing() {
 	expect_eq "retryable" false "$(jq -r 'select(.kind == "job_error") | .retryable' out.ndjson)"
 }
 
+# The shared rate limit's next slot, an hour ahead (the wall clock set back by an hour) or
+# garbage: no call waits for it. It made every call sleep that hour with its job locked.
+rate_state_far_ahead() {
+	local next
+	for next in "$(($(date +%s) * 1000 + 3600000))" 1e300 inf; do
+		fresh
+		mkdir -p state
+		printf '%s 0 0\n' "$next" >state/ebay-rate
+		job ebay_finding | timeout 60 ebay-fetch >out.ndjson 2>err.txt
+		expect_eq "status with next slot $next" 0 $? || { cat err.txt; return 1; }
+		expect_eq "job_end with next slot $next" 1 "$(grep -c '"kind":"job_end"' out.ndjson)" || return 1
+	done
+}
+
+# A recording comes with a bug report, from anyone: numbers out of range in its meta file
+# are a broken recording, said so, not an HTTP status of -9223372036854775808.
+replay_numbers_checked() {
+	local f
+	fresh
+	cp -r "$here/data/replay" rec
+	for f in rec/*-1.meta.json; do
+		jq -c '.status = 1e999 | .retry_after = 1e999 | .elapsed_ms = -1e999' "$f" >"$f.new" && mv "$f.new" "$f"
+	done
+	job ebay_finding | LOG_FORMAT=text ebay-fetch --replay rec >out.ndjson 2>err.txt || return 1
+	expect_grep '"status" is not an HTTP status: not a recording' err.txt || return 1
+	expect_eq "job_error" 'false eBay did not answer: no recorded response for this request in rec' \
+		"$(jq -r 'select(.kind == "job_error") | "\(.retryable) \(.error)"' out.ndjson)" || return 1
+	if grep -q 9223372036854775808 out.ndjson err.txt; then echo "a status from an undefined conversion"; return 1; fi
+}
+
 print_query_cases() {
 	local attribution want got
 	while IFS='|' read -r attribution want; do
@@ -607,6 +705,11 @@ run_test "two processes share the rate limit" shared_rate_limit
 run_test "the daily quota stops before eBay's limit, retryable after Pacific midnight" daily_quota
 run_test "app id, cert id and token appear in no output, log or record" secrets_never_shown
 run_test "a source's secrets in its config: used, and in no record, log or recording" config_secrets_removed
+run_test "the keyset echoed as Basic base64 is masked in job_error, log and recordings" basic_credentials_echoed_are_masked
+run_test "each secret remembered once: memory stays flat over jobs with the same secrets" secrets_registered_once
+run_test "the shared rate limit's next slot far ahead (clock set back, garbage): no call waits for it" rate_state_far_ahead
+run_test "replay: out-of-range numbers in a recording are a broken recording, said so" replay_numbers_checked
+run_test "control characters from eBay are escaped in text logs: no forged line, no terminal escape" control_characters_logged_escaped
 run_test "token cache: no write through a planted symlink or 0644 file, no read of an unsafe one" token_cache_files_safe
 run_test "the rate-limit state file is never opened through a symlink" rate_file_not_through_symlink
 run_test "recordings: 0600 files in a 0700 folder, never written through a symlink" recordings_private

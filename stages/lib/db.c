@@ -252,6 +252,8 @@ int
 db_reconnect(struct db *db, int max_seconds)
 {
 	double start = clock_ms(), delay = 0.5;
+	char why[512], said[512] = "";
+	const char *todo;
 
 	log_warn("lost the connection to %s; reconnecting for up to %d s", db->target, max_seconds);
 	for (;;) {
@@ -259,11 +261,23 @@ db_reconnect(struct db *db, int max_seconds)
 		if (PQstatus(db->conn) == CONNECTION_OK) {
 			log_info("reconnected to %s", db->target);
 			db->listening = 0;
+			db->permanent = 0;
 			return 0;
 		}
+		/* Why each try failed, once per new reason: "too many clients" for a minute, or
+		 * a password changed meanwhile, must not look like silence. */
+		first_line(PQerrorMessage(db->conn), why, sizeof(why));
+		todo = connect_todo(why);
 		if ((clock_ms() - start) / 1000 + delay > max_seconds) {
-			log_error("could not reconnect to %s within %d s", db->target, max_seconds);
+			db->permanent = todo != NULL;
+			log_error("could not reconnect to %s within %d s: %s%s%s%s", db->target, max_seconds,
+				  why, todo ? " (" : "", todo ? todo : "", todo ? ")" : "");
 			return -1;
+		}
+		if (strcmp(why, said) != 0) {
+			log_warn("cannot reconnect to %s yet: %s%s%s%s", db->target, why, todo ? " (" : "",
+				 todo ? todo : "", todo ? ")" : "");
+			snprintf(said, sizeof(said), "%s", why);
 		}
 		clock_sleep_ms(delay * 1000);
 		delay = delay * 2 > 5 ? 5 : delay * 2;

@@ -37,7 +37,9 @@ int db_lost(const struct db *db);
 
 /*
  * After a lost connection: reconnect, backing off from 0.5 s to 5 s, for at most
- * max_seconds. Returns 0, or -1 when time ran out (logged).
+ * max_seconds. Each new reason a try fails for is logged as a warning. Returns 0, or -1
+ * when time ran out (logged with the last reason; db_exit_status() then says 78 when
+ * that reason will not pass by retrying, such as a password changed meanwhile).
  */
 int db_reconnect(struct db *db, int max_seconds);
 

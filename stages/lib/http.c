@@ -245,6 +245,11 @@ take_slot(struct http_client *c)
 		next = 0, day = today, calls = 0;
 	if (day != today)
 		day = today, calls = 0;
+	/* A next slot far beyond what the callers sharing the file can have queued is no
+	 * slot: the wall clock was set back (an hour's correction made every call wait an
+	 * hour with its job locked), or the file holds garbage (1e300, inf). Start afresh. */
+	if (!(next <= now + 60000.0 + 100 * 60000.0 / c->o.calls_per_minute))
+		next = now;
 	if (c->o.daily_limit > 0 && calls >= c->o.daily_limit) {
 		wait = -1;
 	} else {
@@ -407,11 +412,20 @@ replay(struct http_client *c, int n, struct http_response *res)
 		log_warn("%s: not JSON", c->path.data);
 		goto out;
 	}
-	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(doc, "status")))
-		res->status = (long)v->valuedouble;
-	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(doc, "retry_after")))
+	/* A recording may come with a bug report, from anyone: its numbers are checked before
+	 * they are used (a status of 1e999 became HTTP -9223372036854775808 through a
+	 * conversion C leaves undefined). */
+	v = cJSON_GetObjectItemCaseSensitive(doc, "status");
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 999)) {
+		log_warn("%s: \"status\" is not an HTTP status: not a recording", c->path.data);
+		goto out;
+	}
+	res->status = (long)v->valuedouble;
+	v = cJSON_GetObjectItemCaseSensitive(doc, "retry_after");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e9)
 		res->retry_after = v->valuedouble;
-	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(doc, "elapsed_ms")))
+	v = cJSON_GetObjectItemCaseSensitive(doc, "elapsed_ms");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e9)
 		res->elapsed_ms = v->valuedouble;
 	if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(doc, "error")))
 		snprintf(res->error, sizeof(res->error), "%s", v->valuestring);
@@ -528,12 +542,42 @@ try_once(struct http_client *c, const char *method, const char *url, const char 
 	return 0;
 }
 
+/* Register the Basic authorization that userpwd becomes on the wire (base64 of
+ * "user:password") as a secret: a server that echoes the request's headers in its error
+ * text would otherwise show the keyset in a form anyone can decode. */
+static void
+add_basic_secret(const char *userpwd)
+{
+	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = (const unsigned char *)userpwd;
+	size_t len = strlen(userpwd), i;
+	struct buf out = BUF_INIT;
+
+	for (i = 0; i < len; i += 3) {
+		unsigned long v = (unsigned long)p[i] << 16;
+
+		if (i + 1 < len)
+			v |= (unsigned long)p[i + 1] << 8;
+		if (i + 2 < len)
+			v |= p[i + 2];
+		buf_addc(&out, digits[(v >> 18) & 63]);
+		buf_addc(&out, digits[(v >> 12) & 63]);
+		buf_addc(&out, i + 1 < len ? digits[(v >> 6) & 63] : '=');
+		buf_addc(&out, i + 2 < len ? digits[v & 63] : '=');
+	}
+	if (out.len > 0)
+		log_add_secret(out.data);
+	buf_free(&out);
+}
+
 int
 http_request(struct http_client *c, const char *method, const char *url, const char *const *headers,
 	     const char *body, const char *userpwd, struct http_response *res, int *calls)
 {
 	int try, got = -1;
 
+	if (userpwd)
+		add_basic_secret(userpwd);
 	request_key(c, method, url, body);
 	for (try = 1; try <= c->o.max_tries; try++) {
 		double wait;

@@ -72,9 +72,17 @@ log_enabled(enum log_level level)
 void
 log_add_secret(const char *secret)
 {
+	size_t i;
+
 	/* Shorter strings cannot be hidden without mangling every message. */
 	if (secret == NULL || strlen(secret) < 4)
 		return;
+	/* Once each: a collector registers its cached token again for every job, and a list
+	 * that grew with each would cost a long-lived worker memory and every message a
+	 * search through all of them. */
+	for (i = 0; i < log_nsecrets; i++)
+		if (strcmp(log_secrets[i], secret) == 0)
+			return;
 	BUF_ALLOC_GROW(log_secrets, log_nsecrets + 1, log_secrets_cap);
 	log_secrets[log_nsecrets++] = xstrdup(secret);
 }
@@ -119,6 +127,29 @@ redact(struct buf *b)
 	buf_free(&out);
 }
 
+/*
+ * A message as one line of text: control characters (C0, DEL, and C1 as UTF-8 writes
+ * them) as \xNN. What eBay or an input line says reaches messages: a newline in it would
+ * forge a log line of its own, an escape sequence would drive the operator's terminal.
+ */
+static void
+add_text(struct buf *line, const char *p, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
+			buf_addf(line, "\\x%02x", s[i]);
+		} else if (s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) {
+			buf_addf(line, "\\u%04x", s[i + 1]);
+			i++;
+		} else {
+			buf_addc(line, (char)s[i]);
+		}
+	}
+}
+
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
@@ -158,7 +189,7 @@ log_msg(enum log_level level, const char *fmt, ...)
 		buf_addf(&line, "%s: ", log_program);
 		if (level != LOG_INFO)
 			buf_addf(&line, "%s: ", level_names[level]);
-		buf_add(&line, msg.data, msg.len);
+		add_text(&line, msg.data, msg.len);
 		buf_addc(&line, '\n');
 	}
 	if (write(2, line.data, line.len) < 0) {

@@ -35,7 +35,8 @@ int log_init(const char *program);
 /*
  * Remember a secret (an app id, a token, a password): every later message has each
  * occurrence replaced by "[redacted]". The string is copied; strings shorter than four
- * characters are ignored (they cannot be hidden without mangling every message).
+ * characters are ignored (they cannot be hidden without mangling every message), and a
+ * string already registered is not added again.
  */
 void log_add_secret(const char *secret);
 
