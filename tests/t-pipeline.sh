@@ -654,6 +654,18 @@ stage_dies_with_its_parent() {
 	expect_eq "jobs claimed" "pending 0" "$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs")"
 }
 
+# COIN_PRICER_PARENT_PID is the pipeline shell's word to its stages: one in the
+# supervisor's environment is dropped, else the programs the supervisor starts itself
+# (the release of its workers' jobs at start) would end at once, their parent not the
+# one named. The job a previous run left running is released at start as ever.
+parent_pid_not_inherited() {
+	reset && sql -c "DELETE FROM scrape_jobs" && leave_a_running_job || return 1
+	COIN_PRICER_PARENT_PID=1 "$pipeline" --once --env /dev/null 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "job" "completed 2" "$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs")" || return 1
+	expect_eq "released at start" 1 \
+		"$(sql -c "SELECT count(*) FROM scrape_job_logs WHERE message LIKE '%(worker restart or a failed stage)'")"
+}
+
 run_test "pipeline.sh --once runs every pending job to completion" once_runs_every_job
 run_test "claim-job --follow over a direct connection connects once (no notifications check)" \
 	follow_connects_once
@@ -674,6 +686,7 @@ run_test "pipeline.sh reads the env file literally" env_file_read
 run_test "claim-job --follow as a child of PID 1 (a container's init) claims" claim_follow_child_of_pid1
 run_test "claim-job --follow under a subreaper ends when its parent dies" claim_follow_under_subreaper
 run_test "a stage ends with the parent COIN_PRICER_PARENT_PID names, and only then" stage_dies_with_its_parent
+run_test "COIN_PRICER_PARENT_PID in the supervisor's environment is dropped" parent_pid_not_inherited
 run_test "pipeline.sh --help is a manual; --version; wrong options exit 64" help_and_version
 run_test "the settings file is read as dotenv reads it, never executed" env_file_dotenv
 run_test "without --env: .env beside pipeline.sh, else in the current folder" env_file_fallback
