@@ -67,7 +67,7 @@ finding_skips_unsold() {
 insights_details() {
 	fresh
 	job ebay_insights | ebay-fetch >out.ndjson 2>/dev/null || return 1
-	expect_eq "quantity of 506" 3 "$(jq -r 'select(.external_id == "v1|192100000506|0") | .quantity' out.ndjson)" || return 1
+	expect_eq "506 sold 3 units: no quantity, and filter-junk keeps it" "null ok" "$(jq -c 'select(.external_id == "v1|192100000506|0")' out.ndjson | filter-junk | jq -r '"\(.quantity) \(.filter_reason // "ok")"')" || return 1
 	expect_eq "pages, calls (not counting the token), items" "2 2 15" "$(jq -r 'select(.kind == "job_end") | "\(.pages) \(.calls) \(.items)"' out.ndjson)" || return 1
 	expect_grep '"marketplace": "EBAY_US"' "$fake_log" || return 1
 	expect_grep 'q=US%2Ccoin%2C1921%2CS%2CMorgan%2Cdollar&category_ids=39464' "$fake_log"

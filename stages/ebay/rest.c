@@ -46,7 +46,6 @@ rest_item(struct fetcher *f, const struct job *j, const struct rest_api *a, stru
 {
 	struct point p = { 0 };
 	jv ships = jd_get(d, item, "shippingOptions");
-	double qty;
 
 	p.external_id = jd_string(d, item, "itemId");
 	p.title = jd_string(d, item, "title");
@@ -55,9 +54,11 @@ rest_item(struct fetcher *f, const struct job *j, const struct rest_api *a, stru
 	p.price_type = a->sold ? "sold" : "ask";
 	rest_money(d, jd_get(d, item, a->price), &p.amount, &p.currency, &p.converted_usd);
 	if (a->sold) {
+		/*
+		 * No quantity: Insights' totalSoldQuantity counts the units a multi-quantity
+		 * listing sold, one coin each, not coins in one lot (it stays in raw).
+		 */
 		p.sold_at = jd_string(d, item, "lastSoldDate");
-		if (jd_number(d, jd_get(d, item, "totalSoldQuantity"), &qty) && qty >= 1 && qty < 1e9)
-			p.quantity = (int)qty;
 	} else if (jd_type(d, ships) == J_ARRAY && jd_child(d, ships)) {
 		rest_money(d, jd_get(d, jd_child(d, ships), "shippingCost"), &p.shipping_amount,
 			   &p.shipping_currency, NULL);
