@@ -88,6 +88,9 @@ synopsis() {
 	exit 64
 }
 
+# Set by the pipeline shell for its stages alone (their parent's pid): inherited by the
+# supervisor, it would end the programs it starts.
+unset COIN_PRICER_PARENT_PID
 self=$(readlink -f "${BASH_SOURCE[0]}")
 here=${self%/*}
 if [ -x "$here/bin/claim-job" ]; then
@@ -176,7 +179,7 @@ known_key() {
 unsafe_key() {
 	case $1 in
 	PATH | IFS | ENV | BASH_ENV | SHELLOPTS | BASHOPTS | PS4 | BASH_FUNC_* | LD_* | GCONV_PATH | \
-		LOCPATH | MALLOC_* | GLIBC_TUNABLES) return 0 ;;
+		LOCPATH | MALLOC_* | GLIBC_TUNABLES | COIN_PRICER_PARENT_PID) return 0 ;;
 	esac
 	return 1
 }
@@ -460,6 +463,11 @@ worker_id() {
 
 # One worker: after a delay, the pipeline. Every process of it carries the parent-death
 # signal, so that none outlives the supervisor: supervisor > worker > pipeline > stages.
+# The worker and the pipeline shells get it from setpriv; each stage asks for it itself
+# (cli_die_with_parent() at the start of its main(), told its parent's pid in
+# COIN_PRICER_PARENT_PID, which only the pipeline shell sets), an exec fewer per stage
+# (setpriv before each stage was 6 execs per worker start, ~10 ms of CPU each on this
+# kind of host).
 # The worker looks at its stages twice a second, starting no process to do so: its nap is
 # a read, with a timeout, of the pipeline shell's standard output (a process substitution),
 # which nothing writes and which ends when the pipeline shell does, ending the nap at once.
@@ -468,18 +476,18 @@ worker_id() {
 # it still runs, the pipeline is broken and all of it is stopped. SIGTERM stops the
 # claiming (the trap runs at once, during the nap); the jobs in flight then have GRACE
 # seconds.
-# claim-job --follow asks for its parent-death signal itself (SIGTERM, and it checks its
-# parent), so it is started without setpriv: an exec fewer per worker.
+# claim-job --follow asks for SIGTERM in place of SIGKILL, and checks its parent.
 # The parent-death signal is asked for in the child, after the fork: a parent that died
 # in between sends none. So each shell first checks that its parent is still the one
-# that started it (the supervisor for a worker, the worker for a pipeline), and else
-# ends at once: a worker or a pipeline whose supervisor is gone never starts anything.
+# that started it (the supervisor for a worker, the worker for a pipeline), and so does
+# each stage (the pipeline shell named in COIN_PRICER_PARENT_PID), and else ends at
+# once: nothing of a worker whose supervisor is gone runs on.
 # shellcheck disable=SC2016 # expanded by the pipeline's own shell
 pipeline_script='set -o pipefail
 [ "$PPID" = "$6" ] || exit 70
-d="setpriv --pdeathsig KILL" id=$1
-claim-job --follow --in-flight "$2" $3 --collects "$4" --worker "$id" | $d "$5" | $d filter-junk |
-	$d normalize-usd | $d store --worker "$id" | $d valuate | $d store --worker "$id" >/dev/null'
+export COIN_PRICER_PARENT_PID=$$
+claim-job --follow --in-flight "$2" $3 --collects "$4" --worker "$1" | "$5" | filter-junk |
+	normalize-usd | store --worker "$1" | valuate | store --worker "$1" >/dev/null'
 # shellcheck disable=SC2016 # expanded by the worker's own shell
 worker_script='set -uo pipefail
 [ "$PPID" = "$3" ] || exit 70
@@ -491,7 +499,8 @@ stop_at= told= pids=() looks=0
 # (bash 5.2: the nap then waits for the end of the pipeline, with eBay hung for ever).
 on_term() { stop_at=${stop_at:-$((SECONDS + grace))}; }
 trap on_term TERM INT
-# Stop the claiming: SIGTERM to claim-job, once it is claim-job (not still setpriv).
+# Stop the claiming: SIGTERM to claim-job, once it is claim-job (not still a fork of the
+# pipeline shell, which the signal would end).
 tell() {
 	local comm=
 	[ -z "$told" ] && [ ${#pids[@]} -eq 7 ] || return 0

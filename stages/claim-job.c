@@ -570,6 +570,7 @@ main(int argc, char **argv)
 	double deadline;
 
 	parent = getppid();
+	cli_die_with_parent();
 	if (log_init("claim-job") < 0)
 		return EXIT_CONFIG;
 	opterr = 0;
@@ -638,8 +639,9 @@ main(int argc, char **argv)
 	}
 	/*
 	 * A long-lived claimer ends with the supervisor that started it: SIGTERM when it
-	 * dies, and a parent already gone before the signal was asked for is seen by the
-	 * check of getppid() against the parent at start.
+	 * dies (in place of cli_die_with_parent()'s SIGKILL under the worker, which has also
+	 * checked that the parent the worker named is the one at start), and a parent gone
+	 * later is seen by the check of getppid() against the parent at start.
 	 */
 	if (following)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -542,6 +542,7 @@ main(int argc, char **argv)
 
 	memset(&f, 0, sizeof(f));
 	f.opt.api = -1;
+	cli_die_with_parent();
 	if (log_init("ebay-fetch") < 0)
 		return EXIT_CONFIG;
 	/* Before anything can be logged: no early error may show a secret. */

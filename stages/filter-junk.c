@@ -475,6 +475,7 @@ main(int argc, char **argv)
 	int c, defaults = 1, status;
 	size_t i;
 
+	cli_die_with_parent();
 	if (log_init("filter-junk") < 0)
 		return EXIT_CONFIG;
 	opterr = 0;

@@ -508,6 +508,7 @@ main(int argc, char **argv)
 	int c, status = EXIT_OK;
 	int64_t cents;
 
+	cli_die_with_parent();
 	if (log_init("normalize-usd") < 0)
 		return EXIT_CONFIG;
 	opterr = 0;

@@ -1918,6 +1918,7 @@ main(int argc, char **argv)
 	int c, status;
 
 	memset(&s, 0, sizeof(s));
+	cli_die_with_parent();
 	if (log_init("store") < 0)
 		return EXIT_CONFIG;
 	opterr = 0;

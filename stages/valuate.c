@@ -1602,6 +1602,7 @@ main(int argc, char **argv)
 	const char *grade = NULL, *series = NULL;
 	int c, status;
 
+	cli_die_with_parent();
 	if (log_init("valuate") < 0)
 		return EXIT_CONFIG;
 	opterr = 0;

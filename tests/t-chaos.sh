@@ -232,11 +232,25 @@ worker_shell() {
 	ps -o pid=,sid=,comm= --ppid "$1" | awk '$1 == $2 && $3 == "bash" { print $1; f = 1 } END { exit !f }'
 }
 
-# starting_pipeline WORKER: the pid of its pipeline's shell while its stages start.
+# slow_stages: in slow/, stand-ins for the stages that wait 3 s before they become the
+# stage (COIN_PRICER_STAGES=$PWD/slow): a worker's stages held in the moment between the
+# fork and the stage's start, before any parent-death signal is asked for.
+slow_stages() {
+	local s
+	mkdir -p slow || return 1
+	for s in claim-job ebay-fetch filter-junk normalize-usd store valuate; do
+		printf '#!/bin/sh\nsleep 3\nexec %s "$@"\n' "$(command -v "$s")" >"slow/$s" && chmod +x "slow/$s" || return 1
+	done
+}
+
+# starting_pipeline WORKER: the pid of its pipeline's shell while its stages start (a
+# child of it still in the stand-in's sleep).
 starting_pipeline() {
-	local c
+	local c g
 	for c in $(pgrep -P "$1" -x bash); do
-		pgrep -P "$c" -x setpriv >/dev/null && echo "$c" && return 0
+		for g in $(pgrep -P "$c"); do
+			pgrep -P "$g" -x sleep >/dev/null && echo "$c" && return 0
+		done
 	done
 	return 1
 }
@@ -247,9 +261,8 @@ pipeline_killed_while_starting() {
 	local w p left i
 	setup 3 || return 1
 	fault '{"path": "/services", "kind": "slow", "seconds": 10, "times": 100}'
-	mkdir slow && printf '#!/bin/sh\nsleep 3\nexec %s "$@"\n' "$(command -v setpriv)" >slow/setpriv &&
-		chmod +x slow/setpriv || return 1
-	PATH=$PWD/slow:$PATH "$pipeline" --once --env /dev/null 2>err.txt &
+	slow_stages || return 1
+	COIN_PRICER_STAGES=$PWD/slow "$pipeline" --once --env /dev/null 2>err.txt &
 	sup=$!
 	wait_for "the worker" worker_shell "$sup" >/dev/null || return 1
 	w=$(worker_shell "$sup")
@@ -272,6 +285,28 @@ pipeline_killed_while_starting() {
 	pkill -KILL -s "$w"
 	fault '{"clear": true}'
 	expect_eq "processes of the old pipeline when its jobs were returned" "" "$left"
+}
+
+# The supervisor killed while its worker's stages start: the worker and the pipeline
+# shell end with it, and each stage, started after its parent died (too late for the
+# parent-death signal), ends at once on its own: none runs, nothing is claimed. Before,
+# claim-job took the process that adopted it for its parent and claimed the jobs.
+supervisor_killed_while_stages_start() {
+	local w left
+	setup 3 || return 1
+	slow_stages || return 1
+	COIN_PRICER_STAGES=$PWD/slow "$pipeline" --once --env /dev/null 2>err.txt &
+	sup=$!
+	wait_for "the worker" worker_shell "$sup" >/dev/null || return 1
+	w=$(worker_shell "$sup")
+	wait_for "the stages to start" starting_pipeline "$w" >/dev/null || return 1
+	kill -KILL "$sup"
+	wait "$sup" 2>/dev/null
+	sleep 6
+	left=$(ps -o pid=,comm= -s "$w")
+	pkill -KILL -s "$w"
+	expect_eq "processes of the worker left" "" "$left" || return 1
+	expect_eq "jobs" "pending 3 0" "$(sql -F ' ' -c "SELECT status, count(*), max(attempts) FROM scrape_jobs GROUP BY 1")"
 }
 
 # A claim on its way when its supervisor is killed lands after the next supervisor has
@@ -315,6 +350,8 @@ run_test "the supervisor killed while it starts a worker: the worker ends too, n
 	supervisor_killed_while_starting
 run_test "the pipeline killed while its stages start: its jobs return once none of it runs" \
 	pipeline_killed_while_starting
+run_test "the supervisor killed while the stages start: none of them runs, nothing claimed" \
+	supervisor_killed_while_stages_start
 run_test "a claim that lands after the release of a killed worker: its jobs run, none left running" \
 	late_claim_of_a_killed_worker
 run_test "kill -9 at random ($kills times, any process of the worker): every job done once, nothing left" chaos_kept

@@ -610,6 +610,62 @@ follow_connects_once() {
 	expect_grep "a direct connection to .*: notifications arrive, no check needed" err.txt
 }
 
+# A stage ends with its parent only under the worker, which names itself in
+# COIN_PRICER_PARENT_PID: then the stage asks for SIGKILL when that parent dies, and ends
+# at once (70) when its parent is already another (the parent died between the fork and
+# the stage's start). Started by hand (an ad-hoc pipeline, nohup) it runs on when its
+# parent ends. Before, the stages had no parent-death signal of their own (setpriv gave
+# it to them): under the variable too they ran on.
+stage_dies_with_its_parent() {
+	local s args pid i rc
+	reset || return 1
+	mkfifo in.fifo || return 1
+	exec {hold}<>in.fifo # a writer that never writes: each stage waits for input
+	for s in claim-job ebay-fetch filter-junk normalize-usd store valuate; do
+		args=()
+		[ "$s" = claim-job ] && args=(--wait 60 --adapter t-none --worker t-parent)
+		# By hand: the parent (sh) ends at once; the stage runs on.
+		# shellcheck disable=SC2016 # expanded by sh
+		sh -c '"$@" <in.fifo >/dev/null 2>>err.txt & echo $! >pid' sh "$s" "${args[@]}"
+		sleep 1
+		pid=$(cat pid)
+		kill -0 "$pid" 2>/dev/null || { echo "$s started by hand ended with its parent"; cat err.txt; return 1; }
+		kill -KILL "$pid"
+		# Under the worker: the parent names itself, and ends after a second.
+		# shellcheck disable=SC2016 # expanded by sh
+		sh -c 'COIN_PRICER_PARENT_PID=$$ "$@" <in.fifo >/dev/null 2>>err.txt & echo $! >pid; sleep 1' sh "$s" "${args[@]}"
+		pid=$(cat pid)
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -KILL "$pid"
+			echo "$s outlived the parent named in COIN_PRICER_PARENT_PID"
+			return 1
+		fi
+		# The parent named is not the parent: it ends at once, reading nothing.
+		COIN_PRICER_PARENT_PID=1 timeout 10 "$s" "${args[@]}" <in.fifo >out.txt 2>>err.txt
+		rc=$?
+		expect_eq "$s whose parent is not the one named: status" 70 "$rc" || return 1
+		expect_eq "$s whose parent is not the one named: output" "" "$(cat out.txt)" || return 1
+	done
+	exec {hold}>&-
+	expect_eq "jobs claimed" "pending 0" "$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs")"
+}
+
+# COIN_PRICER_PARENT_PID is the pipeline shell's word to its stages: one in the
+# supervisor's environment is dropped, else the programs the supervisor starts itself
+# (the release of its workers' jobs at start) would end at once, their parent not the
+# one named. The job a previous run left running is released at start as ever.
+parent_pid_not_inherited() {
+	reset && sql -c "DELETE FROM scrape_jobs" && leave_a_running_job || return 1
+	COIN_PRICER_PARENT_PID=1 "$pipeline" --once --env /dev/null 2>err.txt || { cat err.txt; return 1; }
+	expect_eq "job" "completed 2" "$(sql -F ' ' -c "SELECT status, attempts FROM scrape_jobs")" || return 1
+	expect_eq "released at start" 1 \
+		"$(sql -c "SELECT count(*) FROM scrape_job_logs WHERE message LIKE '%(worker restart or a failed stage)'")"
+}
+
 run_test "pipeline.sh --once runs every pending job to completion" once_runs_every_job
 run_test "claim-job --follow over a direct connection connects once (no notifications check)" \
 	follow_connects_once
@@ -629,6 +685,8 @@ run_test "no database: --once gives up (75); a configuration error stops at once
 run_test "pipeline.sh reads the env file literally" env_file_read
 run_test "claim-job --follow as a child of PID 1 (a container's init) claims" claim_follow_child_of_pid1
 run_test "claim-job --follow under a subreaper ends when its parent dies" claim_follow_under_subreaper
+run_test "a stage ends with the parent COIN_PRICER_PARENT_PID names, and only then" stage_dies_with_its_parent
+run_test "COIN_PRICER_PARENT_PID in the supervisor's environment is dropped" parent_pid_not_inherited
 run_test "pipeline.sh --help is a manual; --version; wrong options exit 64" help_and_version
 run_test "the settings file is read as dotenv reads it, never executed" env_file_dotenv
 run_test "without --env: .env beside pipeline.sh, else in the current folder" env_file_fallback

@@ -6,7 +6,10 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "exits.h"
 #include "log.h"
@@ -62,4 +65,24 @@ cli_env_number(const char *name, long fallback, long min, long max)
 		return fallback;
 	}
 	return n;
+}
+
+void
+cli_die_with_parent(void)
+{
+	const char *v = getenv("COIN_PRICER_PARENT_PID");
+	long expected;
+
+	if (v == NULL || *v == '\0')
+		return;
+	if (cli_number(v, 1, 0x7fffffffL, &expected) < 0) {
+		fprintf(stderr,
+			"COIN_PRICER_PARENT_PID=%s is not a process id (it is set by pipeline.sh alone)\n",
+			v);
+		_exit(EXIT_SOFTWARE);
+	}
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || (long)getppid() != expected)
+		_exit(EXIT_SOFTWARE);
+	/* It names this process's parent alone: nothing this process may start inherits it. */
+	unsetenv("COIN_PRICER_PARENT_PID");
 }

@@ -23,4 +23,14 @@ int cli_number(const char *s, long min, long max, long *out);
 /* The number in environment variable name, or fallback (with a warning when it is not one). */
 long cli_env_number(const char *name, long fallback, long min, long max);
 
+/*
+ * Under the worker: pipeline.sh names the shell that starts the stages in
+ * COIN_PRICER_PARENT_PID (internal to the supervisor). Then this process asks for SIGKILL
+ * when that parent dies, and ends at once (status 70) when its parent is already another
+ * (the parent died between the fork and this call, too early for the signal). Without the
+ * variable (a stage run by hand, under nohup, in an ad-hoc pipeline) it does nothing.
+ * Called at the start of every stage's main().
+ */
+void cli_die_with_parent(void);
+
 #endif
