@@ -339,7 +339,7 @@ trap 'log info "stopped before the workers started"; exit 0' TERM INT HUP
 # environment's keyset; prints the HTTP status and the answer's error code (000 when BASE
 # cannot be reached). The keyset goes to curl on stdin, never on its command line.
 token_status() {
-	local user="$EBAY_APP_ID:$EBAY_CERT_ID" answer code
+	local user="$EBAY_APP_ID:$EBAY_CERT_ID" answer code error
 	user=${user//\\/\\\\}
 	user=${user//\"/\\\"}
 	answer=$(printf 'user = "%s"\n' "$user" |
@@ -348,7 +348,11 @@ token_status() {
 			"$1/identity/v1/oauth2/token" 2>/dev/null) || true
 	code=${answer##*$'\n'}
 	answer=${answer%$'\n'*}
-	printf '%s %s\n' "${code:-000}" "$(jq -r '.error // empty' <<<"$answer" 2>/dev/null || true)"
+	# eBay's OAuth error is a code word (invalid_client, invalid_scope): anything else is
+	# not shown, since an endpoint that echoes the request would show the keyset.
+	error=$(jq -r '.error // empty' <<<"$answer" 2>/dev/null || true)
+	[[ $error =~ ^[a-z_]{1,40}$ ]] || error=
+	printf '%s %s\n' "${code:-000}" "$error"
 }
 
 # The eBay credentials every enabled source of the collector needs, as ebay-fetch decides:
@@ -508,9 +512,9 @@ tell() {
 	[ "$comm" = claim-job ] && kill -TERM "${pids[0]}" 2>/dev/null && told=1
 	return 0
 }
-# The delay before a restart: a sleep, cut short by a signal.
+# The delay before a restart: a sleep, cut short by a signal, that ends with this shell.
 if [ "$delay" -gt 0 ]; then
-	sleep "$delay" &
+	setpriv --pdeathsig KILL sleep "$delay" &
 	wait $!
 fi
 [ -n "$stop_at" ] && exit 0

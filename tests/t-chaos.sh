@@ -309,6 +309,28 @@ supervisor_killed_while_stages_start() {
 	expect_eq "jobs" "pending 3 0" "$(sql -F ' ' -c "SELECT status, count(*), max(attempts) FROM scrape_jobs GROUP BY 1")"
 }
 
+# The supervisor killed while its worker waits out the backoff after a broken pipeline:
+# the wait (a sleep) ends with the worker. Before, it ran on for the rest of the delay.
+supervisor_killed_during_backoff() {
+	local w left s
+	setup 3 || return 1
+	mkdir -p broken && printf '#!/bin/sh\nexit 70\n' >broken/filter-junk && chmod +x broken/filter-junk || return 1
+	for s in claim-job ebay-fetch normalize-usd store valuate; do
+		ln -s "$(command -v "$s")" "broken/$s" || return 1
+	done
+	COIN_PRICER_STAGES=$PWD/broken "$pipeline" --env /dev/null 2>err.txt &
+	sup=$!
+	wait_for "a backoff of 4 s" grep -q "starting again in 4 s" err.txt || return 1
+	wait_for "the worker" worker_shell "$sup" >/dev/null || return 1
+	w=$(worker_shell "$sup")
+	kill -KILL "$sup"
+	wait "$sup" 2>/dev/null
+	sleep 1
+	left=$(ps -o pid=,comm= -s "$w")
+	pkill -KILL -s "$w"
+	expect_eq "processes of the worker left" "" "$left"
+}
+
 # A claim on its way when its supervisor is killed lands after the next supervisor has
 # released the worker's jobs (held here by a lock on fx_rates, which the claim reads and
 # the release does not): the new run of the worker returns those jobs to the queue and
@@ -352,6 +374,8 @@ run_test "the pipeline killed while its stages start: its jobs return once none 
 	pipeline_killed_while_starting
 run_test "the supervisor killed while the stages start: none of them runs, nothing claimed" \
 	supervisor_killed_while_stages_start
+run_test "the supervisor killed while a worker waits out its backoff: nothing of it left" \
+	supervisor_killed_during_backoff
 run_test "a claim that lands after the release of a killed worker: its jobs run, none left running" \
 	late_claim_of_a_killed_worker
 run_test "kill -9 at random ($kills times, any process of the worker): every job done once, nothing left" chaos_kept

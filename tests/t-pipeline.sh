@@ -539,6 +539,17 @@ credentials_checked_at_start() {
 	expect_eq "refused" 78 $? || return 1
 	expect_grep 'source "eBay Asking Prices": eBay refused the credentials (HTTP 401' err.txt || return 1
 	if grep -q "$EBAY_CERT_ID" err.txt; then echo "the cert id was printed"; return 1; fi
+	# A token endpoint that echoes the request's keyset in its error: not shown.
+	printf '{"error": "invalid_client %s %s Basic %s"}' "$EBAY_APP_ID" "$EBAY_CERT_ID" \
+		"$(printf %s "$EBAY_APP_ID:$EBAY_CERT_ID" | base64 -w0)" >echo.json
+	fault "{\"path\": \"/identity\", \"kind\": \"body\", \"status\": 401, \"file\": \"$PWD/echo.json\", \"times\": 1}"
+	"$pipeline" --check --env /dev/null 2>err.txt
+	expect_eq "refused, the keyset echoed" 78 $? || return 1
+	expect_grep 'eBay refused the credentials (HTTP 401): check' err.txt || return 1
+	if grep -q -e "$EBAY_CERT_ID" -e "$EBAY_APP_ID" -e "$(printf %s "$EBAY_APP_ID:$EBAY_CERT_ID" | base64 -w0)" err.txt; then
+		echo "the keyset was printed"
+		return 1
+	fi
 	jobs_untouched || return 1
 	sql -c "UPDATE sources SET adapter_type = 'ebay_insights' WHERE name = 'eBay Asking Prices'" || return 1
 	fault '{"path": "/identity", "kind": "not_approved", "times": 1}'
@@ -551,7 +562,7 @@ credentials_checked_at_start() {
 	"$pipeline" --check --env /dev/null 2>err.txt || { cat err.txt; return 1; }
 	expect_grep 'could not ask eBay for a token now (HTTP 503)' err.txt || return 1
 	"$pipeline" --check --env /dev/null 2>err.txt || { cat err.txt; return 1; }
-	expect_eq "token requests" $((asked + 4)) "$(grep -c '"/identity/v1/oauth2/token"' "$scratch/fake.log")"
+	expect_eq "token requests" $((asked + 5)) "$(grep -c '"/identity/v1/oauth2/token"' "$scratch/fake.log")"
 }
 
 # A job leaving "running" is told on its worker's own channel (migration 009), so that
