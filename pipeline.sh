@@ -480,7 +480,9 @@ worker_id() {
 # it still runs, the pipeline is broken and all of it is stopped. SIGTERM stops the
 # claiming (the trap runs at once, during the nap); the jobs in flight then have GRACE
 # seconds.
-# claim-job --follow asks for SIGTERM in place of SIGKILL, and checks its parent.
+# claim-job --follow asks for SIGTERM in place of SIGKILL, and checks its parent. A
+# collector other than ebay-fetch (any executable that speaks the records) gets the
+# signal from setpriv, as it may not ask for it.
 # The parent-death signal is asked for in the child, after the fork: a parent that died
 # in between sends none. So each shell first checks that its parent is still the one
 # that started it (the supervisor for a worker, the worker for a pipeline), and so does
@@ -490,7 +492,9 @@ worker_id() {
 pipeline_script='set -o pipefail
 [ "$PPID" = "$6" ] || exit 70
 export COIN_PRICER_PARENT_PID=$$
-claim-job --follow --in-flight "$2" $3 --collects "$4" --worker "$1" | "$5" | filter-junk |
+c="setpriv --pdeathsig KILL"
+[ "$5" = ebay-fetch ] && c=
+claim-job --follow --in-flight "$2" $3 --collects "$4" --worker "$1" | $c "$5" | filter-junk |
 	normalize-usd | store --worker "$1" | valuate | store --worker "$1" >/dev/null'
 # shellcheck disable=SC2016 # expanded by the worker's own shell
 worker_script='set -uo pipefail
