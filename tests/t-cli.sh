@@ -419,7 +419,8 @@ doctor_checks() {
 	expect_eq "keyset echoed" 78 $? || return 1
 	fault '{"clear": true}'
 	expect_grep 'refused the credentials (HTTP 401: bad client Basic \[redacted\])$' out.txt || return 1
-	expect_grep '^  FIX   source "eBay Sold Listings": eBay refused the credentials (HTTP 401, invalid_client \[redacted\] \[redacted\])' out.txt || return 1
+	# (the worker's check shows eBay's error only when it is a code word such as invalid_client)
+	expect_grep '^  FIX   source "eBay Sold Listings": eBay refused the credentials (HTTP 401): check' out.txt || return 1
 	if grep -q -e "$EBAY_APP_ID" -e "$EBAY_CERT_ID" -e "$b64" out.txt; then
 		echo "the keyset shown:"
 		grep -e "$EBAY_APP_ID" -e "$EBAY_CERT_ID" -e "$b64" out.txt
