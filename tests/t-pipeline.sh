@@ -420,17 +420,25 @@ term_during_release() {
 	psql -X -q -At -d "$DATABASE_URL" -c "BEGIN" -c "SELECT id FROM scrape_jobs FOR UPDATE" \
 		-c "SELECT pg_sleep(300)" >/dev/null 2>&1 &
 	locker=$!
+	# The lock taken before the supervisor starts (its sleep runs once the lock is held):
+	# else the supervisor's release may pass first and a worker's own release meet the lock.
+	for i in $(seq 300); do
+		[ "$(sql -c "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(300)%'
+			AND state = 'active' AND pid <> pg_backend_pid()")" = t ] && break
+		sleep 0.1
+	done
 	"$pipeline" --env /dev/null 2>err.txt &
 	pid=$!
 	for i in $(seq 300); do
 		[ "$(sql -c "$held")" = t ] && break
 		sleep 0.1
 	done
-	expect_eq "the release waiting for the lock" t "$(sql -c "$held")" || return 1
+	expect_eq "the release waiting for the lock" t "$(sql -c "$held")" || rc=1
 	kill -TERM "$pid"
 	sleep 0.5
 	sql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(300)%'
 		AND pid <> pg_backend_pid()" >/dev/null
+	[ "$rc" = 0 ] || { kill -KILL "$pid" 2>/dev/null; wait "$pid" "$locker"; return 1; }
 	wait "$pid" || rc=$?
 	wait "$locker" || true
 	expect_eq "status" 0 "$rc" || { tail -n 3 err.txt; return 1; }
