@@ -117,3 +117,26 @@ stop_services() {
 pooled() {
 	DATABASE_URL=$PGBOUNCER_URL "$@"
 }
+
+# scratch_not_left SIGNALS WHAT CMD...: CMD, with a mktemp that waits 2 s after making its
+# file, is sent each of SIGNALS (e.g. "TERM INT HUP") once its scratch WHAT (file or folder)
+# exists; nothing may be left in TMPDIR. CMD runs as a job of its own with INT not ignored (a
+# shell without job control starts background jobs with INT ignored).
+scratch_not_left() {
+	local sigs=$1 what=$2 sig p i
+	shift 2
+	mkdir slow tmp || return 1
+	printf '#!/bin/sh\n"%s" "$@" && exec sleep 2\n' "$(command -v mktemp)" >slow/mktemp && chmod +x slow/mktemp || return 1
+	for sig in $sigs; do
+		(trap - INT && exec env TMPDIR="$PWD/tmp" PATH="$PWD/slow:$PATH" "$@") >/dev/null 2>&1 &
+		p=$!
+		for ((i = 0; i < 100; i++)); do
+			[ -z "$(ls tmp)" ] || break
+			sleep 0.1
+		done
+		[ -n "$(ls tmp)" ] || { echo "no scratch $what made"; return 1; }
+		kill -s "$sig" "$p"
+		wait "$p"
+		expect_eq "left in TMPDIR after SIG$sig" "" "$(ls tmp)" || return 1
+	done
+}

@@ -181,21 +181,7 @@ price_failures_say_what_to_do() {
 # A signal while coin-pricer makes its scratch folder (a slow mktemp holds it there, as a
 # busy host does) is held until the folder's removal is set up: the folder is not left.
 scratch_not_left_by_a_signal() {
-	local sig p i
-	mkdir slow tmp
-	printf '#!/bin/sh\n"%s" "$@" && exec sleep 2\n' "$(command -v mktemp)" >slow/mktemp && chmod +x slow/mktemp
-	for sig in TERM HUP; do
-		TMPDIR=$PWD/tmp PATH=$PWD/slow:$PATH "$cp" price 1921-S Morgan dollar --print-job >/dev/null 2>&1 &
-		p=$!
-		for ((i = 0; i < 100; i++)); do
-			[ -z "$(ls tmp)" ] || break
-			sleep 0.1
-		done
-		[ -n "$(ls tmp)" ] || { echo "no scratch folder made"; return 1; }
-		kill -s "$sig" "$p"
-		wait "$p"
-		expect_eq "left in TMPDIR after SIG$sig" "" "$(ls tmp)" || return 1
-	done
+	scratch_not_left "TERM HUP" folder "$cp" price 1921-S Morgan dollar --print-job
 }
 
 # Fields valuate adds in grade mode are shown when present (and omitted when not).

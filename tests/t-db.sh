@@ -413,23 +413,7 @@ database_errors_classified() {
 # A signal while migrate.sh makes its scratch file (a slow mktemp holds it there, as a busy
 # host does) is held until the file's removal is set up: the file is not left in TMPDIR.
 migrate_scratch_not_left_by_a_signal() {
-	local sig p i
-	mkdir slow tmp
-	printf '#!/bin/sh\n"%s" "$@" && exec sleep 2\n' "$(command -v mktemp)" >slow/mktemp && chmod +x slow/mktemp
-	for sig in TERM INT HUP; do
-		# A job of its own: a shell without job control starts a background job with INT
-		# ignored, and that would not reach migrate.sh.
-		(trap - INT && exec env TMPDIR="$PWD/tmp" PATH="$PWD/slow:$PATH" "$root/scripts/migrate.sh" "$DATABASE_URL") >/dev/null 2>&1 &
-		p=$!
-		for ((i = 0; i < 100; i++)); do
-			[ -z "$(ls tmp)" ] || break
-			sleep 0.1
-		done
-		[ -n "$(ls tmp)" ] || { echo "no scratch file made"; return 1; }
-		kill -s "$sig" "$p"
-		wait "$p"
-		expect_eq "left in TMPDIR after SIG$sig" "" "$(ls tmp)" || return 1
-	done
+	scratch_not_left "TERM INT HUP" file "$root/scripts/migrate.sh" "$DATABASE_URL"
 }
 
 migrations_rerun() {
